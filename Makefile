@@ -1,0 +1,43 @@
+# The two commands a new machine needs are `make demo` and `make test` (see README.md).
+PY ?= .venv/bin/python
+VENV_STAMP := .venv/.installed
+
+.PHONY: install demo test test-fast lint format typecheck bench-trainer bench-samplers clean
+
+$(VENV_STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(VENV_STAMP)
+
+install: $(VENV_STAMP)
+
+# The main job on the embedded default. For now: train the shipped MNIST-1D MLP config.
+demo: install
+	.venv/bin/hpo train search_spaces/configs/mlp_mnist1d.yaml
+
+# Lint, type-check, then the whole test suite (unit, integration, e2e).
+test: install lint typecheck
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m unit
+
+lint: install
+	.venv/bin/ruff check hpo trainers api tests bench
+	.venv/bin/ruff format --check hpo trainers api tests bench
+
+format: install
+	.venv/bin/ruff format hpo trainers api tests bench
+	.venv/bin/ruff check --fix hpo trainers api tests bench
+
+typecheck: install
+	.venv/bin/mypy
+
+bench-trainer: install
+	$(PY) bench/trainer_overhead.py
+
+bench-samplers: install
+	.venv/bin/hpo bench --budgets 50,200 --seeds 10 --out bench/out/samplers
+
+clean:
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache

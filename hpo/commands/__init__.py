@@ -1,0 +1,1 @@
+"""CLI subcommands, one module each; `hpo.cli` wires them into one group."""
