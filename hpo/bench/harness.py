@@ -1,0 +1,255 @@
+"""The sampler benchmark: every sampler x function x seed, best-so-far log10 simple regret,
+median and IQR over seeds at each budget, written out as Markdown, JSON and PNG.
+
+Only the largest budget is run: best-so-far after b evaluations of a 200-evaluation run is the
+b-evaluation result, as long as a sampler does not plan around `n_trials` (none of ours does).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from hpo.bench.functions import get_problem
+from hpo.bench.runners import SamplerSpec, run_one
+
+REGRET_FLOOR = -12.0
+"""log10 regret is floored here: a regret <= 1e-12 reads -12 (the limit of a double near f*)."""
+
+
+def log10_regret(best: float, optimum: float) -> float:
+    """log10 of the simple regret `best - optimum`, floored at REGRET_FLOOR; inf when no
+    evaluation has succeeded yet (best is inf or NaN)."""
+    if math.isnan(best) or math.isinf(best):
+        return math.inf
+    regret = best - optimum
+    if regret <= 10.0**REGRET_FLOOR:
+        return REGRET_FLOOR
+    return max(math.log10(regret), REGRET_FLOOR)
+
+
+def best_so_far(values: Sequence[float]) -> list[float]:
+    """Running minimum; a failed (NaN) evaluation does not improve it."""
+    out: list[float] = []
+    best = math.inf
+    for v in values:
+        if not math.isnan(v) and v < best:
+            best = v
+        out.append(best)
+    return out
+
+
+def regret_curve(values: Sequence[float], optimum: float) -> list[float]:
+    return [log10_regret(b, optimum) for b in best_so_far(values)]
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    samplers: tuple[SamplerSpec, ...]
+    functions: tuple[str, ...]
+    budgets: tuple[int, ...] = (50, 200)
+    seeds: int = 10
+    # Fewer seeds for a slow sampler (e.g. {"gp": 3}); the table says how many each used.
+    seeds_for: dict[str, int] = field(default_factory=dict)
+    jobs: int = 1
+
+    @property
+    def n_trials(self) -> int:
+        return max(self.budgets)
+
+    def seeds_of(self, spec: SamplerSpec) -> int:
+        return self.seeds_for.get(spec.label, self.seeds_for.get(spec.name, self.seeds))
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    sampler: str
+    function: str
+    seed: int
+    values: list[float]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Cell:
+    """Median and quartiles of log10 regret over seeds, for one sampler x function x budget."""
+
+    median: float
+    q25: float
+    q75: float
+    n_seeds: int
+
+
+def _task(spec: SamplerSpec, function: str, seed: int, n_trials: int) -> RunRecord:
+    start = time.perf_counter()
+    values = run_one(spec, get_problem(function), n_trials, seed)
+    return RunRecord(spec.label, function, seed, values, time.perf_counter() - start)
+
+
+def _tasks(config: BenchConfig) -> list[tuple[SamplerSpec, str, int]]:
+    return [
+        (spec, fn, seed)
+        for spec in config.samplers
+        for fn in config.functions
+        for seed in range(config.seeds_of(spec))
+    ]
+
+
+def run_benchmark(
+    config: BenchConfig, on_done: Callable[[RunRecord, int], None] | None = None
+) -> list[RunRecord]:
+    """Run every task (in `config.jobs` processes when > 1); `on_done(record, total)` is called
+    as each finishes. Records come back sorted by sampler, function, seed."""
+    for fn in config.functions:
+        get_problem(fn)  # fail fast on a bad name, before any process starts
+    tasks = _tasks(config)
+    records: list[RunRecord] = []
+
+    def done(record: RunRecord) -> None:
+        records.append(record)
+        if on_done is not None:
+            on_done(record, len(tasks))
+
+    if config.jobs <= 1:
+        for spec, fn, seed in tasks:
+            done(_task(spec, fn, seed, config.n_trials))
+    else:
+        with ProcessPoolExecutor(max_workers=config.jobs) as pool:
+            futures = [pool.submit(_task, s, f, seed, config.n_trials) for s, f, seed in tasks]
+            for future in as_completed(futures):
+                done(future.result())
+    order = {s.label: i for i, s in enumerate(config.samplers)}
+    records.sort(key=lambda r: (order.get(r.sampler, 0), r.function, r.seed))
+    return records
+
+
+def curves(records: Sequence[RunRecord], sampler: str, function: str) -> npt.NDArray[np.float64]:
+    """(seeds, evaluations) array of best-so-far log10 regret."""
+    optimum = get_problem(function).optimum
+    rows = [
+        regret_curve(r.values, optimum)
+        for r in records
+        if r.sampler == sampler and r.function == function
+    ]
+    return np.array(rows, dtype=np.float64).reshape(len(rows), -1)
+
+
+def summarize(
+    records: Sequence[RunRecord], budgets: Sequence[int]
+) -> dict[int, dict[str, dict[str, Cell]]]:
+    """budget -> function -> sampler -> Cell."""
+    samplers = list(dict.fromkeys(r.sampler for r in records))
+    functions = list(dict.fromkeys(r.function for r in records))
+    out: dict[int, dict[str, dict[str, Cell]]] = {}
+    for budget in budgets:
+        out[budget] = {}
+        for fn in functions:
+            out[budget][fn] = {}
+            for s in samplers:
+                c = curves(records, s, fn)
+                if c.shape[0] == 0 or c.shape[1] < budget:
+                    continue
+                col = c[:, budget - 1]
+                q25, med, q75 = np.percentile(col, [25, 50, 75])
+                out[budget][fn][s] = Cell(float(med), float(q25), float(q75), len(col))
+    return out
+
+
+def _fmt(x: float) -> str:
+    return "inf" if math.isinf(x) else f"{x:.2f}"
+
+
+def markdown_table(summary: dict[int, dict[str, dict[str, Cell]]]) -> str:
+    """One table per budget: rows are functions, columns samplers, cells `median [q25, q75]`
+    of log10 regret (lower is better; the best median in a row is bold)."""
+    parts: list[str] = []
+    for budget, by_fn in summary.items():
+        samplers = list(dict.fromkeys(s for cells in by_fn.values() for s in cells))
+        parts.append(f"**{budget} evaluations** — median log10 regret [IQR] over seeds\n")
+        parts.append("| function | " + " | ".join(samplers) + " |")
+        parts.append("|---|" + "---|" * len(samplers))
+        for fn, cells in by_fn.items():
+            best = min((c.median for c in cells.values()), default=math.inf)
+            row = []
+            for s in samplers:
+                c = cells.get(s)
+                if c is None:
+                    row.append("—")
+                    continue
+                text = f"{_fmt(c.median)} [{_fmt(c.q25)}, {_fmt(c.q75)}]"
+                row.append(f"**{text}**" if c.median == best else text)
+            parts.append(f"| {fn} | " + " | ".join(row) + " |")
+        seeds = {s: c.n_seeds for cells in by_fn.values() for s, c in cells.items()}
+        parts.append("\nseeds: " + ", ".join(f"{s} {n}" for s, n in seeds.items()) + "\n")
+    return "\n".join(parts)
+
+
+def _json_float(x: float) -> float | None:
+    # JSON has no NaN or inf: a failed evaluation (or a curve with none yet) is null.
+    return x if math.isfinite(x) else None
+
+
+def write_outputs(
+    records: Sequence[RunRecord],
+    config: BenchConfig,
+    out_dir: Path,
+    meta: dict[str, Any] | None = None,
+) -> dict[int, dict[str, dict[str, Cell]]]:
+    """Write results.json (raw values of every run + summary), table.md and one PNG per
+    function under out_dir/figures; returns the summary."""
+    from hpo.bench.plots import plot_function
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = summarize(records, config.budgets)
+    table = markdown_table(summary)
+    (out_dir / "table.md").write_text(table + "\n")
+    payload = {
+        "meta": {**(meta or {}), "budgets": list(config.budgets), "floor": REGRET_FLOOR},
+        "summary": {
+            str(b): {
+                fn: {
+                    s: {
+                        k: _json_float(v) if isinstance(v, float) else v
+                        for k, v in asdict(c).items()
+                    }
+                    for s, c in cells.items()
+                }
+                for fn, cells in by_fn.items()
+            }
+            for b, by_fn in summary.items()
+        },
+        "runs": [{**asdict(r), "values": [_json_float(v) for v in r.values]} for r in records],
+    }
+    (out_dir / "results.json").write_text(json.dumps(payload, allow_nan=False) + "\n")
+    samplers = list(dict.fromkeys(r.sampler for r in records))
+    for fn in dict.fromkeys(r.function for r in records):
+        by_sampler = {s: curves(records, s, fn) for s in samplers}
+        plot_function(fn, by_sampler, out_dir / "figures" / f"{fn}.png")
+    return summary
+
+
+def machine_meta() -> dict[str, Any]:
+    """Where and when: CPU model, core count, date (recorded beside every result)."""
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }

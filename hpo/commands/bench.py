@@ -1,0 +1,152 @@
+"""`hpo bench`: the sampler benchmark on analytic functions (or, with --latency, the ask/tell
+latency benchmark). Figures go to --out as table.md, results.json and figures/*.png."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+DEFAULT_SAMPLERS = "random,tpe,gp,cmaes,qmc,lipo"
+
+
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _ints(text: str, what: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(t) for t in _csv(text))
+    except ValueError:
+        raise click.BadParameter(f"{what} must be comma-separated integers, e.g. 50,200") from None
+    if not values or min(values) < 1:
+        raise click.BadParameter(f"{what} must be positive integers, e.g. 50,200")
+    return values
+
+
+def _seeds_for(items: tuple[str, ...]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in items:
+        name, _, n = item.partition("=")
+        if not name or not n.isdigit() or int(n) < 1:
+            raise click.BadParameter(
+                f"--seeds-for takes NAME=N with N >= 1, e.g. gp=3; got {item!r}"
+            )
+        out[name.strip()] = int(n)
+    return out
+
+
+@click.command()
+@click.option(
+    "--samplers",
+    default=DEFAULT_SAMPLERS,
+    show_default=True,
+    help="Comma-separated sampler names; NAME@FACTOR multiplies the objective (scale check). "
+    "'dlib' is added when dlib is importable, unless --no-dlib.",
+)
+@click.option("--functions", default="", help="Comma-separated function names (default: all).")
+@click.option("--budgets", default="50,200", show_default=True, help="Evaluation budgets.")
+@click.option("--seeds", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--seeds-for", multiple=True, help="Fewer seeds for a slow sampler: NAME=N.")
+@click.option("--scale-check", is_flag=True, help="Also run lipo@0.001 and lipo@1000.")
+@click.option("--no-dlib", is_flag=True, help="Do not add dlib even when it is installed.")
+@click.option(
+    "--out",
+    "out_dir",
+    default="bench/out/samplers",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+)
+@click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option("--latency", is_flag=True, help="Run the ask/tell latency benchmark instead.")
+def bench(
+    samplers: str,
+    functions: str,
+    budgets: str,
+    seeds: int,
+    seeds_for: tuple[str, ...],
+    scale_check: bool,
+    no_dlib: bool,
+    out_dir: Path,
+    jobs: int,
+    latency: bool,
+) -> None:
+    """Benchmark the samplers on analytic functions with known optima."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if latency:
+        from hpo.bench.latency import latency_table, run_latency
+
+        rows = run_latency(on_row=lambda row: console.log(row.describe()))
+        text = latency_table(rows)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "latency.md").write_text(text + "\n")
+        click.echo(text)
+        return
+    _run_grid(
+        console, samplers, functions, budgets, seeds, seeds_for, scale_check, no_dlib, out_dir, jobs
+    )
+
+
+def _run_grid(
+    console: Console,
+    samplers: str,
+    functions: str,
+    budgets: str,
+    seeds: int,
+    seeds_for: tuple[str, ...],
+    scale_check: bool,
+    no_dlib: bool,
+    out_dir: Path,
+    jobs: int,
+) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from hpo.bench.functions import PROBLEMS
+    from hpo.bench.harness import BenchConfig, RunRecord, machine_meta, run_benchmark, write_outputs
+    from hpo.bench.runners import DLIB, SamplerSpec, dlib_available
+
+    specs = [SamplerSpec.parse(s) for s in _csv(samplers)]
+    if scale_check:
+        specs += [SamplerSpec("lipo", 1e-3), SamplerSpec("lipo", 1e3)]
+    if not no_dlib and dlib_available() and all(s.name != DLIB for s in specs):
+        specs.append(SamplerSpec(DLIB))
+    config = BenchConfig(
+        samplers=tuple(dict.fromkeys(specs)),
+        functions=tuple(_csv(functions)) or tuple(PROBLEMS),
+        budgets=_ints(budgets, "--budgets"),
+        seeds=seeds,
+        seeds_for=_seeds_for(seeds_for),
+        jobs=jobs,
+    )
+    console.log(
+        f"samplers {', '.join(s.label for s in config.samplers)}; "
+        f"{len(config.functions)} functions; {config.n_trials} evaluations per run "
+        f"(budgets {list(config.budgets)} read off the same runs)"
+    )
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("runs", total=None)
+
+        def on_done(record: RunRecord, total: int) -> None:
+            progress.update(
+                task, total=total, advance=1, description=f"{record.sampler} {record.function}"
+            )
+
+        records = run_benchmark(config, on_done)
+    meta = {**machine_meta(), "command": "hpo bench " + shlex.join(sys.argv[2:])}
+    write_outputs(records, config, out_dir, meta)
+    click.echo((out_dir / "table.md").read_text())
+    console.log(f"wrote {out_dir}/table.md, results.json and figures/")
