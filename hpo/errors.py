@@ -22,9 +22,25 @@ class UnknownSamplerError(ValidationError):
     """A sampler name that is not in the registry."""
 
 
+class UnknownPrunerError(ValidationError):
+    """A pruner name that is not in the registry."""
+
+
 class NotFoundError(HpoError):
     """A study, trial or comparison that does not exist. Maps to HTTP 404."""
 
 
 class ConflictError(HpoError):
     """The request conflicts with the current state (stale lease, finished trial). HTTP 409."""
+
+
+class AlreadyExistsError(ConflictError):
+    """A row that must be unique already exists (a duplicate config, a reused trial number)."""
+
+
+class StorageError(HpoError):
+    """The database failed in a way the caller did not cause. Maps to HTTP 500."""
+
+
+class DatabaseUnavailable(StorageError):
+    """The database cannot be reached or is busy (locked, connection lost). Maps to HTTP 503."""
