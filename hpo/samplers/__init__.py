@@ -1,0 +1,42 @@
+"""Samplers: one protocol for every search algorithm, and a registry of them by name.
+
+    from hpo.samplers import Observation, default_registry
+
+    sampler = default_registry().create("tpe", space, direction="maximize", seed=0)
+    sampler.tell(completed=[Observation({"lr": 1e-3}, 0.91)], pending=[])
+    [params] = sampler.ask(1)
+
+Built in: `grid`, `random`, `qmc` (ours, numpy/scipy); `tpe`, `gp`, `cmaes` (Optuna's, behind
+one adapter, `hpo.samplers._optuna`); `lipo` (ours, `hpo.samplers.lipo`). The protocol and its
+lifecycle are documented in `hpo.samplers._base`.
+"""
+
+from __future__ import annotations
+
+from hpo.samplers._base import (
+    DIRECTIONS,
+    BaseSampler,
+    Direction,
+    Observation,
+    ObservationState,
+    Sampler,
+    SamplerFactory,
+    losses,
+    params_key,
+)
+from hpo.samplers._registry import BUILTIN_SAMPLERS, SamplerRegistry, default_registry
+
+__all__ = [
+    "BUILTIN_SAMPLERS",
+    "DIRECTIONS",
+    "BaseSampler",
+    "Direction",
+    "Observation",
+    "ObservationState",
+    "Sampler",
+    "SamplerFactory",
+    "SamplerRegistry",
+    "default_registry",
+    "losses",
+    "params_key",
+]

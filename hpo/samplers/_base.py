@@ -1,0 +1,261 @@
+"""The sampler protocol shared by every search algorithm, ours and Optuna's.
+
+Lifecycle (as Vizier's Designer): the service rebuilds a sampler from the study's history for
+every ask, so a sampler is a function of (space, direction, seed, options, history)::
+
+    sampler = factory(space, direction="maximize", seed=0, options={})   # no I/O
+    sampler.tell(completed, pending)      # the WHOLE history, every time
+    configs = sampler.ask(n)              # n distinct suggestions
+
+- `completed`: every finished trial in evaluation order, as `Observation`s: params, value, and a
+  state (completed, failed, diverged, pruned). Failed and diverged ones carry no usable value;
+  every sampler must accept them (e.g. as a bad value) and never crash on them.
+- `pending`: configurations handed out and still running. Suggestions must differ from them
+  and from each other (where the space has room), so parallel workers do not duplicate work.
+- `tell` may be called again on the same object with a longer history (`hpo.optimize` does so
+  after each trial); it replaces the previous history. Samplers may cache work across tells when
+  the new history extends the old one, but must give the same suggestions as a freshly built
+  sampler told the same history.
+- Seeded: the same seed and history give the same suggestions. `BaseSampler.rng()` derives a
+  generator from (seed, history length, pending count, asks since the last tell) for that.
+- `ask(n)` may return fewer than n configurations (or none) only when the sampler is exhausted
+  (the grid sampler after the last point); callers then stop.
+
+The smallest complete example is `hpo.samplers._random.RandomSampler`.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, ClassVar, Literal, Protocol, TypeAlias, runtime_checkable
+
+import numpy as np
+
+from hpo.errors import ValidationError
+from hpo.space import Params, SearchSpace
+from hpo.space._params import FloatArray
+
+Direction: TypeAlias = Literal["minimize", "maximize"]
+DIRECTIONS: tuple[Direction, ...] = ("minimize", "maximize")
+
+
+class ObservationState(StrEnum):
+    """How a finished trial ended, as far as a sampler cares."""
+
+    COMPLETED = "completed"  # value is the objective
+    FAILED = "failed"  # crashed / bad config: no value
+    DIVERGED = "diverged"  # NaN/inf loss: no usable value, a bad region
+    PRUNED = "pruned"  # stopped early: value, if any, is the last intermediate value
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One finished trial: its configuration, its value and how it ended.
+
+    A COMPLETED observation must have a finite value; for the others `value` may be None (a
+    PRUNED one may keep its last intermediate value).
+    """
+
+    params: Params
+    value: float | None = None
+    state: ObservationState = ObservationState.COMPLETED
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.state, ObservationState):
+            try:
+                object.__setattr__(self, "state", ObservationState(self.state))
+            except ValueError as e:
+                valid = ", ".join(s.value for s in ObservationState)
+                raise ValidationError(f"unknown state {self.state!r}: use one of {valid}") from e
+        if self.state is ObservationState.COMPLETED and not _finite(self.value):
+            raise ValidationError(
+                f"a completed observation needs a finite value, got {self.value!r}: "
+                "record it as failed or diverged instead"
+            )
+
+    @property
+    def has_value(self) -> bool:
+        """True when `value` is a usable objective value (completed, or pruned with a value)."""
+        return self.state in (ObservationState.COMPLETED, ObservationState.PRUNED) and _finite(
+            self.value
+        )
+
+
+def _finite(x: float | None) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+@runtime_checkable
+class Sampler(Protocol):
+    """What the service and `hpo.optimize` call. See the module docstring for the lifecycle."""
+
+    def tell(self, completed: Sequence[Observation], pending: Sequence[Params] = ()) -> None:
+        """Replace the sampler's history with `completed` (all finished trials, in evaluation
+        order) and `pending` (configurations still running)."""
+        ...
+
+    def ask(self, n: int = 1) -> list[Params]:
+        """Up to n new configurations, distinct from each other and from the pending ones."""
+        ...
+
+
+class SamplerFactory(Protocol):
+    """Builds a sampler; a sampler class is its own factory."""
+
+    def __call__(
+        self,
+        space: SearchSpace,
+        *,
+        direction: Direction = "minimize",
+        seed: int = 0,
+        options: Mapping[str, Any] | None = None,
+    ) -> Sampler: ...
+
+
+def losses(completed: Sequence[Observation], direction: Direction) -> tuple[FloatArray, Any]:
+    """Values to minimize, one per observation, and a boolean mask of the real ones.
+
+    Maximized values are negated. Observations without a usable value (failed, diverged,
+    pruned without value) get the worst real loss seen (NaN if there is none yet); the mask
+    is False for them. Returns (losses, mask) as numpy arrays of shape (n,).
+    """
+    sign = -1.0 if direction == "maximize" else 1.0
+    mask = np.array([o.has_value for o in completed], dtype=bool)
+    y = np.array(
+        [sign * float(o.value) if ok else np.nan for o, ok in zip(completed, mask, strict=True)],  # type: ignore[arg-type]
+        dtype=np.float64,
+    )
+    if mask.any() and not mask.all():
+        y[~mask] = float(np.max(y[mask]))
+    return y, mask
+
+
+def params_key(params: Mapping[str, object]) -> tuple[tuple[bool, object], ...]:
+    """A cheap hashable identity for a decoded configuration (True and 1 stay distinct).
+    For a stable, storable identity use `SearchSpace.params_hash`."""
+    return tuple((isinstance(v, bool), v) for v in params.values())
+
+
+class BaseSampler(ABC):
+    """Convenience base: stores the arguments, validates direction and options, keeps the
+    history, derives the per-ask RNG and encodes the history to the unit cube on demand.
+
+    Subclasses set `options_defaults` (every accepted option with its default) and implement
+    `_ask(n, rng)`. They may override `tell` (call `super().tell(...)` first) to cache work.
+    """
+
+    options_defaults: ClassVar[Mapping[str, Any]] = {}
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        direction: Direction = "minimize",
+        seed: int = 0,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        if direction not in DIRECTIONS:
+            raise ValidationError(f"direction must be minimize or maximize, got {direction!r}")
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise ValidationError(f"seed must be an integer, got {seed!r}")
+        unknown = sorted(set(options or {}) - set(self.options_defaults))
+        if unknown:
+            valid = ", ".join(sorted(self.options_defaults)) or "none"
+            raise ValidationError(
+                f"unknown option(s) {', '.join(unknown)} for {type(self).__name__}: "
+                f"valid options are {valid}"
+            )
+        self.space = space
+        self.direction: Direction = direction
+        self.seed = seed
+        self.options: dict[str, Any] = {**self.options_defaults, **(options or {})}
+        self.completed: tuple[Observation, ...] = ()
+        self.pending: tuple[Params, ...] = ()
+        self._asks_since_tell = 0
+        self._encoded: FloatArray = np.zeros((0, space.dim), dtype=np.float64)
+
+    def tell(self, completed: Sequence[Observation], pending: Sequence[Params] = ()) -> None:
+        completed = tuple(completed)
+        n_old = len(self.completed)
+        if n_old <= len(completed) and all(
+            a is b or a == b for a, b in zip(self.completed, completed[:n_old], strict=True)
+        ):
+            new = completed[n_old:]
+            self._encoded = np.concatenate(
+                [self._encoded, self.space.encode_many([o.params for o in new])]
+            )
+        else:
+            self._encoded = self.space.encode_many([o.params for o in completed])
+        self.completed = completed
+        self.pending = tuple(pending)
+        self._asks_since_tell = 0
+
+    def ask(self, n: int = 1) -> list[Params]:
+        if not isinstance(n, int) or n < 1:
+            raise ValidationError(f"ask needs n >= 1, got {n!r}")
+        rng = self.rng()
+        self._asks_since_tell += 1
+        return self._ask(n, rng)
+
+    @abstractmethod
+    def _ask(self, n: int, rng: np.random.Generator) -> list[Params]:
+        """Return up to n distinct configurations; `rng` is this ask's seeded generator."""
+
+    # -- helpers for subclasses ----------------------------------------------------------
+    def rng(self) -> np.random.Generator:
+        """This ask's generator: a function of seed, history length, pending count and the
+        number of asks since the last tell, so a rebuilt sampler repeats itself exactly."""
+        return np.random.default_rng(self.derived_seed())
+
+    def derived_seed(self) -> int:
+        """A 32-bit seed for this ask (for libraries that take an int seed)."""
+        ss = np.random.SeedSequence(
+            [self.seed % 2**63, len(self.completed), len(self.pending), self._asks_since_tell]
+        )
+        return int(ss.generate_state(1)[0])
+
+    @property
+    def X(self) -> FloatArray:
+        """The completed observations' configurations in the unit cube, shape (n, dim)."""
+        return self._encoded
+
+    def losses(self) -> tuple[FloatArray, Any]:
+        """`losses(self.completed, self.direction)`: values to minimize and the real-value mask."""
+        return losses(self.completed, self.direction)
+
+    def taken_keys(self, *, include_completed: bool = True) -> set[tuple[tuple[bool, object], ...]]:
+        """`params_key`s of the pending configurations (and of the completed ones)."""
+        keys = {params_key(p) for p in self.pending}
+        if include_completed:
+            keys.update(params_key(o.params) for o in self.completed)
+        return keys
+
+    def fill_distinct(
+        self,
+        n: int,
+        propose: Callable[[], Params],
+        exclude: set[tuple[tuple[bool, object], ...]],
+        *,
+        max_tries: int = 100,
+    ) -> list[Params]:
+        """Call `propose()` until n configurations that are new (not in `exclude`, not
+        repeated) are found; past `max_tries * n` calls the space is nearly exhausted and
+        repeats are accepted. `exclude` is updated with what is returned."""
+        out: list[Params] = []
+        tries = 0
+        while len(out) < n:
+            p = propose()
+            key = params_key(p)
+            tries += 1
+            if key in exclude and tries < max_tries * n:
+                continue
+            exclude.add(key)
+            out.append(p)
+        return out
+
+
+SamplerClass: TypeAlias = Callable[..., Sampler]

@@ -1,0 +1,17 @@
+"""Random search: uniform in the unit cube (log-uniform for log parameters), distinct draws."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hpo.samplers._base import BaseSampler
+from hpo.space import Params
+
+
+class RandomSampler(BaseSampler):
+    """Independent uniform draws; never repeats a pending, completed or same-batch config
+    while the space has room. No options."""
+
+    def _ask(self, n: int, rng: np.random.Generator) -> list[Params]:
+        taken = self.taken_keys()
+        return self.fill_distinct(n, lambda: self.space.sample(rng, 1)[0], taken)
