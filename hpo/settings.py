@@ -1,0 +1,76 @@
+"""Service configuration: one typed settings object read from `HPO_*` environment variables.
+
+Build it once at the edge (`hpo serve`, `hpo worker`, tests) and pass it in; nothing in hpo
+reads the environment on its own or keeps a module-level instance.
+
+    settings = Settings()                                  # from the environment
+    settings = Settings(database_url="postgresql://...")   # explicit values win
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """Where hpo keeps its embedded database and artifacts: `$XDG_DATA_HOME/hpo` or
+    `~/.local/share/hpo` (the XDG default), so a bare `hpo serve` needs no set-up."""
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "hpo"
+
+
+def _default_database_url(data: dict[str, Any]) -> str:
+    # Derived from data_dir (validated before this field, as it is declared first), so
+    # HPO_DATA_DIR alone moves the embedded database too.
+    return f"sqlite:///{Path(data['data_dir']) / 'hpo.db'}"
+
+
+class Settings(BaseSettings):
+    """Everything the API server, the reaper and the storage layer need to know.
+
+    Environment variables are the field names upper-cased with the `HPO_` prefix
+    (`HPO_DATABASE_URL`, `HPO_API_TOKEN`, ...).
+    """
+
+    # No .env file: the environment and explicit arguments are the only sources, so a stray
+    # file in the working directory never changes which database a test or server uses.
+    model_config = SettingsConfigDict(env_prefix="HPO_", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str = Field(
+        default_factory=_default_database_url,
+        description="SQLAlchemy URL: sqlite:///path.db or postgresql://user@host/db (psycopg 3).",
+    )
+
+    # Authentication: with neither set, the server must bind to loopback (see `host`).
+    api_token: SecretStr | None = None
+    worker_token: SecretStr | None = None
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    # A worker must heartbeat (or report) within this many seconds or its trial is requeued.
+    # Two minutes survives a slow validation pass or a short network blip without holding a
+    # dead worker's trial for long.
+    lease_seconds: float = Field(default=120.0, gt=0)
+    # How often the reaper looks for expired leases; a fraction of the lease keeps the delay
+    # between expiry and requeue small.
+    reaper_interval_seconds: float = Field(default=15.0, gt=0)
+    # Bodies beyond this are refused (413) before parsing: specs and reports are small.
+    max_request_bytes: int = Field(default=1_048_576, gt=0)
+    # How long a SQLite writer waits for the database lock before giving up (503).
+    sqlite_busy_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Apply pending migrations when the server starts (the embedded default needs no set-up).
+    migrate_on_start: bool = True
+    log_level: str = "info"
+
+    @property
+    def auth_enabled(self) -> bool:
+        """True when any bearer token is configured."""
+        return self.api_token is not None or self.worker_token is not None
