@@ -68,9 +68,9 @@ def run_one(spec: SamplerSpec, problem: Problem, n_trials: int, seed: int) -> li
     if spec.name == DLIB:
         _run_dlib(objective, problem.space, n_trials, seed)
     else:
-        import hpo
+        from hpo.optimize import optimize
 
-        hpo.optimize(
+        optimize(
             objective,
             problem.space,
             sampler=spec.name,

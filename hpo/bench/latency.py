@@ -1,0 +1,197 @@
+"""Ask/tell latency of the samplers as the service uses them.
+
+The service rebuilds a sampler from the study's history for every ask (shared/DESIGN.md), so
+the figure that matters is "fresh": build the sampler, `tell` it the whole history, `ask(1)`.
+`hpo.optimize` keeps one sampler and tells it a history one trial longer each time, which
+samplers may exploit by caching ("incremental"). Both are measured, on 6-dimensional
+histories of random points valued by Hartmann6 (the history's content barely matters for the
+cost; its length does).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hpo.bench.functions import get_problem
+
+if TYPE_CHECKING:
+    from hpo.samplers import Observation
+    from hpo.space import SearchSpace
+
+# (sampler, observation counts, repetitions): LIPO's target is at 1000 observations; GP at 1000
+# takes seconds per ask, so it gets few repetitions.
+DEFAULT_PLAN: tuple[tuple[str, tuple[int, ...], int], ...] = (
+    ("lipo", (100, 500, 1000), 21),
+    ("tpe", (100, 500, 1000), 7),
+    ("gp", (100, 500, 1000), 3),
+)
+
+
+@dataclass(frozen=True)
+class LatencyRow:
+    sampler: str
+    n_obs: int
+    dim: int
+    mode: str  # "fresh" (rebuilt + told the whole history) or "incremental" (one more trial)
+    tell_ms: float  # median
+    ask_ms: float  # median
+    ask_p90_ms: float
+    reps: int
+
+    def describe(self) -> str:
+        return (
+            f"{self.sampler:>6} n={self.n_obs:<5} {self.mode:<11} tell {self.tell_ms:9.2f} ms  "
+            f"ask p50 {self.ask_ms:9.2f} ms  p90 {self.ask_p90_ms:9.2f} ms  ({self.reps} reps)"
+        )
+
+
+def _history(n: int, seed: int = 0) -> tuple[SearchSpace, list[Observation]]:
+    from hpo.samplers import Observation
+    from hpo.space import SearchSpace
+
+    problem = get_problem("hartmann6")
+    space = SearchSpace.from_dict(problem.space)
+    rng = np.random.default_rng(seed)
+    params = space.sample(rng, n)
+    return space, [Observation(p, problem.fn(p)) for p in params]
+
+
+def _ms(seconds: float) -> float:
+    return seconds * 1e3
+
+
+def _p90(xs: Sequence[float]) -> float:
+    return float(np.percentile(xs, 90))
+
+
+def measure(sampler: str, n_obs: int, reps: int) -> list[LatencyRow]:
+    """Fresh and incremental tell/ask timings of `sampler` at `n_obs` observations."""
+    from hpo.samplers import default_registry
+
+    registry = default_registry()
+    space, history = _history(n_obs)
+    dim = len(space)
+    fresh_tell: list[float] = []
+    fresh_ask: list[float] = []
+    inc_tell: list[float] = []
+    inc_ask: list[float] = []
+    for rep in range(reps):
+        t0 = time.perf_counter()
+        s = registry.create(sampler, space, seed=rep)
+        s.tell(history, [])
+        t1 = time.perf_counter()
+        s.ask(1)
+        t2 = time.perf_counter()
+        fresh_tell.append(t1 - t0)
+        fresh_ask.append(t2 - t1)
+
+        s = registry.create(sampler, space, seed=rep)
+        s.tell(history[:-1], [])
+        s.ask(1)  # as hpo.optimize does: the previous ask warmed any cache
+        t0 = time.perf_counter()
+        s.tell(history, [])
+        t1 = time.perf_counter()
+        s.ask(1)
+        t2 = time.perf_counter()
+        inc_tell.append(t1 - t0)
+        inc_ask.append(t2 - t1)
+    return [
+        LatencyRow(
+            sampler,
+            n_obs,
+            dim,
+            mode,
+            _ms(statistics.median(tell)),
+            _ms(statistics.median(ask)),
+            _ms(_p90(ask)),
+            reps,
+        )
+        for mode, tell, ask in (
+            ("fresh", fresh_tell, fresh_ask),
+            ("incremental", inc_tell, inc_ask),
+        )
+    ]
+
+
+def measure_dlib(n_obs: int, reps: int) -> LatencyRow | None:
+    """dlib's `get_next_x` + `set` after n_obs evaluations, for reference (None without dlib).
+    dlib keeps its state in one object, so this is its incremental cost."""
+    from hpo.bench.runners import dlib_available
+
+    if not dlib_available():
+        return None
+    import dlib
+
+    problem = get_problem("hartmann6")
+    dim = problem.dim
+    asks: list[float] = []
+    tells: list[float] = []
+    for rep in range(reps):
+        gfs = dlib.global_function_search(dlib.function_spec([0.0] * dim, [1.0] * dim))
+        gfs.set_seed(rep)
+        for i in range(n_obs + 1):
+            t0 = time.perf_counter()
+            request = gfs.get_next_x()
+            t1 = time.perf_counter()
+            x = list(request.x)
+            value = -problem.fn({f"x{k}": v for k, v in enumerate(x)})
+            t2 = time.perf_counter()
+            request.set(value)
+            t3 = time.perf_counter()
+            if i == n_obs:
+                asks.append(t1 - t0)
+                tells.append(t3 - t2)
+    return LatencyRow(
+        "dlib",
+        n_obs,
+        dim,
+        "incremental",
+        _ms(statistics.median(tells)),
+        _ms(statistics.median(asks)),
+        _ms(_p90(asks)),
+        reps,
+    )
+
+
+def run_latency(
+    plan: Sequence[tuple[str, tuple[int, ...], int]] = DEFAULT_PLAN,
+    *,
+    dlib_reps: int = 3,
+    on_row: Callable[[LatencyRow], None] | None = None,
+) -> list[LatencyRow]:
+    rows: list[LatencyRow] = []
+
+    def add(row: LatencyRow) -> None:
+        rows.append(row)
+        if on_row is not None:
+            on_row(row)
+
+    for sampler, counts, reps in plan:
+        for n in counts:
+            for row in measure(sampler, n, reps):
+                add(row)
+    if dlib_reps > 0:
+        dlib_row = measure_dlib(1000, dlib_reps)
+        if dlib_row is not None:
+            add(dlib_row)
+    return rows
+
+
+def latency_table(rows: Sequence[LatencyRow]) -> str:
+    lines = [
+        "| sampler | observations | dim | mode | tell p50 (ms) | ask p50 (ms) | ask p90 (ms) "
+        "| reps |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.sampler} | {r.n_obs} | {r.dim} | {r.mode} | {r.tell_ms:.2f} | {r.ask_ms:.2f} "
+        f"| {r.ask_p90_ms:.2f} | {r.reps} |"
+        for r in rows
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from hpo.bench.functions import get_problem
+from hpo.bench.harness import BenchConfig, run_benchmark
+from hpo.bench.runners import SamplerSpec, run_one
+from hpo.commands.bench import bench
+
+pytestmark = pytest.mark.unit
+
+
+def test_tiny_benchmark_writes_table_json_and_figures(tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    result = CliRunner().invoke(
+        bench,
+        [
+            "--samplers", "random,random@1000",
+            "--functions", "branin,mixed",
+            "--budgets", "5,10",
+            "--seeds", "2",
+            "--no-dlib",
+            "--jobs", "2",
+            "--out", str(out),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "**10 evaluations**" in result.output and "| mixed |" in result.output
+    payload = json.loads((out / "results.json").read_text())
+    assert {r["sampler"] for r in payload["runs"]} == {"random", "random@1000"}
+    assert len(payload["runs"]) == 2 * 2 * 2
+    assert all(len(r["values"]) == 10 for r in payload["runs"])
+    assert payload["meta"]["command"].startswith("hpo bench")
+    assert set(payload["summary"]) == {"5", "10"}
+    for fn in ("branin", "mixed"):
+        assert (out / "figures" / f"{fn}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_scaling_the_objective_reports_unscaled_values() -> None:
+    # Random search ignores values, so x1000 must give the very same (unscaled) trace.
+    problem = get_problem("branin")
+    plain = run_one(SamplerSpec("random"), problem, 8, seed=3)
+    scaled = run_one(SamplerSpec("random", 1e3), problem, 8, seed=3)
+    assert plain == scaled
+
+
+def test_runs_are_seeded_and_in_process_equals_parallel() -> None:
+    config = BenchConfig((SamplerSpec("random"),), ("goldstein2",), budgets=(6,), seeds=2)
+    serial = run_benchmark(config)
+    parallel = run_benchmark(BenchConfig(**{**config.__dict__, "jobs": 2}))
+    assert [r.values for r in serial] == [r.values for r in parallel]
+    assert serial[0].values != serial[1].values
+
+
+def test_bad_budgets_are_rejected_with_a_message(tmp_path: Path) -> None:
+    result = CliRunner().invoke(bench, ["--budgets", "ten", "--out", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "comma-separated integers" in result.output
