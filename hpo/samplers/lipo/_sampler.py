@@ -1,0 +1,110 @@
+"""`LipoSampler`: the adapter between the sampler protocol and the numpy core.
+
+It turns the history into unit-cube arrays (numeric coordinates and categorical codes), calls
+the core for each suggestion, and decodes the result. Between tells it keeps the fitted bound,
+so that when the history has only grown the next fit starts from the previous binding pairs;
+the fit is exact either way, so a rebuilt sampler suggests the same points.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from hpo.errors import ValidationError
+from hpo.samplers._base import BaseSampler
+from hpo.samplers.lipo._bound import FloatArray, Points, UpperBound
+from hpo.samplers.lipo._search import Domain, History, Settings, fit_bound, propose
+from hpo.space import Params
+
+
+class LipoSampler(BaseSampler):
+    """MaxLIPO with trust-region steps (Malherbe & Vayatis 2017; dlib's find_min_global).
+
+    Options:
+        n_candidates: uniform candidates scored on the upper bound per step (default 5000).
+        random_probability: chance of a pure random point per step (default 0.02).
+        trust_region_every: one trust-region step out of this many proposals (default 2).
+    """
+
+    options_defaults: ClassVar[Mapping[str, Any]] = {
+        "n_candidates": Settings.n_candidates,
+        "random_probability": Settings.random_probability,
+        "trust_region_every": Settings.trust_region_every,
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._settings = _settings(self.options)
+        cats = self.space.categorical_dims
+        self._num_cols = np.array([i for i in range(self.space.dim) if i not in cats], dtype=int)
+        self._cat_cols = np.array(cats, dtype=int)
+        levels = self.space.n_levels
+        self._domain = Domain(
+            discrete=np.array([i in self.space.discrete_dims for i in self._num_cols], dtype=bool),
+            n_choices=tuple(int(levels[i] or 1) for i in cats),
+            snap=self._snap_numeric,
+        )
+        self._cache: tuple[FloatArray, FloatArray, UpperBound | None] | None = None
+
+    # -- encoding ---------------------------------------------------------------------------
+    def _snap_numeric(self, num: FloatArray) -> FloatArray:
+        full = np.full((num.shape[0], self.space.dim), 0.5)
+        full[:, self._num_cols] = num
+        return np.asarray(self.space.snap(full)[:, self._num_cols], dtype=np.float64)
+
+    def _points(self, unit: FloatArray) -> Points:
+        cat = self.space.categorical_indices(unit).astype(np.int64)
+        return Points(unit[:, self._num_cols], cat, self._domain.n_choices)
+
+    def _decode(self, x: Points) -> Params:
+        full = np.zeros(self.space.dim)
+        full[self._num_cols] = x.num[0]
+        for j, col in enumerate(self._cat_cols):
+            full[col] = (x.cat[0, j] + 0.5) / self._domain.n_choices[j]
+        return self.space.decode(full)
+
+    # -- the protocol -----------------------------------------------------------------------
+    def _ask(self, n: int, rng: np.random.Generator) -> list[Params]:
+        loss, _ = self.losses()
+        # Maximise -loss; with no real value yet (all failed) every point is equally bad.
+        values = np.nan_to_num(-loss, nan=0.0)
+        points = self._points(self.X)
+        pending = self._points(self.space.encode_many(list(self.pending)))
+        history = History(points, values, pending)
+        bound = fit_bound(history, self._previous_bound(values))
+        self._cache = (self.X.copy(), values.copy(), bound)
+        out: list[Params] = []
+        for _ in range(n):
+            x = propose(history, bound, self._domain, rng, self._settings)
+            out.append(self._decode(x))
+            history.pending = history.pending.concat(x)
+        return out
+
+    def _previous_bound(self, values: FloatArray) -> UpperBound | None:
+        """The last fit, if it was on a prefix of today's history (else a cold fit)."""
+        if self._cache is None:
+            return None
+        x_old, v_old, bound = self._cache
+        k = x_old.shape[0]
+        if k > self.X.shape[0]:
+            return None
+        same = np.array_equal(x_old, self.X[:k]) and np.array_equal(v_old, values[:k])
+        return bound if same else None
+
+
+def _settings(options: Mapping[str, Any]) -> Settings:
+    n_candidates = options["n_candidates"]
+    prob = options["random_probability"]
+    every = options["trust_region_every"]
+    if not isinstance(n_candidates, int) or n_candidates < 1:
+        raise ValidationError(f"n_candidates must be an integer >= 1, got {n_candidates!r}")
+    if not isinstance(prob, int | float) or not 0.0 <= prob <= 1.0:
+        raise ValidationError(f"random_probability must be in [0, 1], got {prob!r}")
+    if not isinstance(every, int) or every < 1:
+        raise ValidationError(f"trust_region_every must be an integer >= 1, got {every!r}")
+    return Settings(
+        n_candidates=n_candidates, random_probability=float(prob), trust_region_every=every
+    )
