@@ -34,6 +34,19 @@ class ConflictError(HpoError):
     """The request conflicts with the current state (stale lease, finished trial). HTTP 409."""
 
 
+class LeaseError(ConflictError):
+    """A worker's lease token is wrong or stale (the trial was requeued or finished). HTTP 409:
+    the worker abandons the trial."""
+
+
+class AuthError(HpoError):
+    """Missing or wrong bearer token (HTTP 401), or a token without the right (HTTP 403)."""
+
+    def __init__(self, message: str, *, forbidden: bool = False) -> None:
+        super().__init__(message)
+        self.forbidden = forbidden
+
+
 class AlreadyExistsError(ConflictError):
     """A row that must be unique already exists (a duplicate config, a reused trial number)."""
 

@@ -1,0 +1,54 @@
+"""The service layer: studies, dispatch to workers, the reaper. No FastAPI here: `api/` is a
+thin HTTP skin over these classes, and tests drive them directly on real databases.
+
+    db = Database(create_engine_for(settings.database_url))
+    service = Service(db, lease_seconds=settings.lease_seconds)
+    study = service.studies.create(parse_study_spec(spec))
+    lease = service.dispatch.claim("worker-1")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from hpo.samplers import SamplerRegistry
+from hpo.service.dispatch import Dispatcher
+from hpo.service.metrics import Metrics
+from hpo.service.reaper import Reaper
+from hpo.service.studies import StudyAction, StudyService
+from hpo.service.views import BestConfig, Lease, StudyView, TrialView
+from hpo.storage import Database, utcnow
+
+
+class Service:
+    """The studies half and the dispatch half over one database, sharing metrics."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        lease_seconds: float = 120.0,
+        registry: SamplerRegistry | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.metrics = Metrics()
+        self.studies = StudyService(db)
+        self.dispatch = Dispatcher(
+            db, lease_seconds=lease_seconds, registry=registry, metrics=self.metrics, clock=clock
+        )
+
+
+__all__ = [
+    "BestConfig",
+    "Dispatcher",
+    "Lease",
+    "Metrics",
+    "Reaper",
+    "Service",
+    "StudyAction",
+    "StudyService",
+    "StudyView",
+    "TrialView",
+]

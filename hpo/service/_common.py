@@ -1,0 +1,84 @@
+"""Helpers shared by the study and dispatch halves of the service."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from hpo.errors import ConflictError
+from hpo.samplers import Observation, ObservationState
+from hpo.space import SearchSpace, space_from_dict
+from hpo.storage import FailureClass, Study, StudyState, Trial, TrialState
+from hpo.storage import repositories as repo
+
+FINISHED = (TrialState.COMPLETED, TrialState.PRUNED, TrialState.FAILED)
+ACTIVE = (TrialState.QUEUED, TrialState.RUNNING)
+
+
+def training_config(spec: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """The full training config of a trial: the task, the fixed hyperparameters merged with
+    the searched ones (searched win; the spec forbids overlap anyway), and the study's seed.
+    This is what a worker trains and what `hpo train --final` retrains."""
+    return {
+        "task": dict(spec["task"]),
+        "params": {**dict(spec.get("fixed") or {}), **dict(params)},
+        "seed": int(spec.get("seed") or 0),
+    }
+
+
+def study_space(study: Study) -> SearchSpace:
+    return space_from_dict(study.spec["space"])
+
+
+def target_trials(study: Study) -> int:
+    """How many finished trials complete the study: its budget, or the grid's size when the
+    grid is smaller (an exhausted grid is a finished study)."""
+    if study.sampler == "grid":
+        return min(study.n_trials, study_space(study).grid_size())
+    return study.n_trials
+
+
+def to_observation(trial: Trial) -> Observation:
+    """A finished trial as a sampler sees it: failed and diverged trials carry no value."""
+    if trial.state is TrialState.COMPLETED and trial.value is not None:
+        return Observation(trial.params, trial.value, ObservationState.COMPLETED)
+    if trial.state is TrialState.PRUNED:
+        value = trial.value if trial.value is not None else trial.last_report_value
+        return Observation(trial.params, value, ObservationState.PRUNED)
+    if trial.failure_class is FailureClass.DIVERGED:
+        return Observation(trial.params, None, ObservationState.DIVERGED)
+    return Observation(trial.params, None, ObservationState.FAILED)
+
+
+def history(session: Session, study_id: int) -> tuple[list[Observation], list[dict[str, Any]]]:
+    """(finished observations in trial order, params of queued and running trials)."""
+    trials = repo.trials.list_trials(session, study_id, limit=None)
+    finished = [to_observation(t) for t in trials if t.state in FINISHED]
+    pending = [dict(t.params) for t in trials if t.state in ACTIVE]
+    return finished, pending
+
+
+def finish_study_if_done(session: Session, study: Study) -> None:
+    """Mark a running study completed once its target of finished trials is reached and
+    nothing is left running or queued."""
+    if study.state is not StudyState.RUNNING:
+        return
+    counts = repo.studies.count_trials_by_state(session, study.id)
+    finished = sum(counts[s] for s in FINISHED)
+    active = sum(counts[s] for s in ACTIVE)
+    if active == 0 and finished >= target_trials(study):
+        study.state = StudyState.COMPLETED
+
+
+def require_state(trial: Trial, allowed: Sequence[TrialState], action: str) -> None:
+    if trial.state not in allowed:
+        raise ConflictError(
+            f"cannot {action} trial {trial.id}: it is {trial.state}"
+            + (
+                " (its lease expired and it was requeued)"
+                if trial.state is TrialState.QUEUED
+                else ""
+            )
+        )

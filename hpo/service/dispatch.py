@@ -1,0 +1,317 @@
+"""The worker protocol: claim (sampling at claim time), heartbeat, report (pruning), complete,
+fail, and the reaper that requeues trials whose lease expired.
+
+Every claim returns a lease token and an expiry. Heartbeats and reports renew the lease; a
+report, heartbeat, complete or fail with a stale or wrong token gets `LeaseError` (409) and
+changes nothing. A retried complete that already landed (same token, same value) is a no-op.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from hpo.errors import ConflictError, LeaseError, ValidationError
+from hpo.pruners import make_pruner
+from hpo.samplers import SamplerRegistry, default_registry
+from hpo.service._common import (
+    ACTIVE,
+    FINISHED,
+    finish_study_if_done,
+    history,
+    require_state,
+    study_space,
+    target_trials,
+    training_config,
+)
+from hpo.service.metrics import Metrics
+from hpo.service.views import Lease, TrialView
+from hpo.storage import (
+    Database,
+    FailureClass,
+    Study,
+    StudyState,
+    Trial,
+    TrialState,
+    lock_study,
+    try_lock_study,
+    utcnow,
+)
+from hpo.storage import repositories as repo
+
+# Failure classes a worker may report, and whether the trial is retried.
+RETRIED = frozenset({FailureClass.LOST})
+
+
+class Dispatcher:
+    """Hands trials to workers and takes their results back.
+
+    `clock` is injectable so tests can expire leases without sleeping.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        lease_seconds: float = 120.0,
+        registry: SamplerRegistry | None = None,
+        metrics: Metrics | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.lease = timedelta(seconds=lease_seconds)
+        self.registry = registry or default_registry()
+        self.metrics = metrics or Metrics()
+        self.clock = clock
+
+    # -- claiming ------------------------------------------------------------------------
+    def claim(
+        self, worker_id: str, *, host: str = "", devices: tuple[str, ...] = ()
+    ) -> Lease | None:
+        """A trial for this worker from the least busy runnable study, or None (HTTP 204).
+
+        Studies are tried least-busy first (fair sharing); a study locked by another claimer
+        is skipped, not waited for (PostgreSQL SKIP LOCKED), so claimers spread over studies.
+        """
+        with self.db.transaction() as session:
+            now = self.clock()
+            repo.upsert_worker(session, worker_id, host=host, devices=list(devices), now=now)
+            for candidate, _running in repo.claimable_studies(session):
+                study = try_lock_study(session, candidate.id)
+                if study is None or study.state is not StudyState.RUNNING:
+                    continue
+                lease = self._claim_in(session, study, worker_id, devices, now)
+                if lease is not None:
+                    self.metrics.inc("hpo_claims_total")
+                    return lease
+            self.metrics.inc("hpo_claims_empty_total")
+            return None
+
+    def ask(
+        self, study_id: int, *, worker_id: str = "ask-tell", lease_seconds: float | None = None
+    ) -> Lease:
+        """A trial of one study for the user's own code (ask/tell). 409 when the study has no
+        room: paused, finished, at max_parallel, or its budget used."""
+        with self.db.transaction() as session:
+            study = lock_study(session, study_id)
+            if study.state is not StudyState.RUNNING:
+                raise ConflictError(f"study {study_id} is {study.state}: nothing to ask")
+            lease = self._claim_in(session, study, worker_id, (), self.clock(), lease_seconds)
+            if lease is None:
+                raise ConflictError(
+                    f"study {study_id} has no trial to hand out: its budget is used, its grid "
+                    "is exhausted, or max_parallel trials are running (tell results first)"
+                )
+            return lease
+
+    def _claim_in(
+        self,
+        session: Session,
+        study: Study,
+        worker_id: str,
+        devices: tuple[str, ...],
+        now: datetime,
+        lease_seconds: float | None = None,
+    ) -> Lease | None:
+        """Under the study lock: a queued trial if any, else a new one from the sampler."""
+        counts = repo.count_trials_by_state(session, study.id)
+        if counts[TrialState.RUNNING] >= study.max_parallel:
+            return None
+        trial = repo.next_queued_trial(session, study.id)
+        if trial is None:
+            created = sum(counts[s] for s in (*FINISHED, *ACTIVE))
+            if created >= target_trials(study):
+                finish_study_if_done(session, study)
+                return None
+            params = self._suggest(session, study)
+            if params is None:
+                finish_study_if_done(session, study)
+                return None
+            trial = repo.insert_trial(
+                session, study.id, params, exactly_once=study.sampler == "grid"
+            )
+        expiry = now + (timedelta(seconds=lease_seconds) if lease_seconds else self.lease)
+        trial.state = TrialState.RUNNING
+        trial.lease_token = secrets.token_urlsafe(24)
+        trial.lease_expires_at = expiry
+        trial.worker_id = worker_id
+        trial.device = devices[0] if devices else None
+        trial.started_at = now
+        session.flush()
+        return Lease(
+            trial_id=trial.id,
+            study_id=study.id,
+            number=trial.number,
+            attempt=trial.attempt,
+            params=dict(trial.params),
+            config=training_config(study.spec, trial.params),
+            lease_token=trial.lease_token,
+            lease_expires_at=expiry,
+        )
+
+    def _suggest(self, session: Session, study: Study) -> dict[str, Any] | None:
+        """Ask the study's sampler for one configuration, rebuilt from the whole history with
+        the pending trials passed in (so parallel workers get distinct suggestions)."""
+        started = time.perf_counter()
+        finished, pending = history(session, study.id)
+        spec = study.spec
+        sampler = self.registry.create(
+            study.sampler,
+            study_space(study),
+            direction=str(study.direction),  # type: ignore[arg-type]
+            seed=int(spec.get("seed") or 0),
+            options=spec.get("sampler", {}).get("options") or {},
+        )
+        sampler.tell(finished, pending)
+        suggestions = sampler.ask(1)
+        self.metrics.observe("hpo_ask_seconds", time.perf_counter() - started)
+        return dict(suggestions[0]) if suggestions else None
+
+    # -- the running trial -----------------------------------------------------------------
+    def heartbeat(self, trial_id: int, token: str) -> datetime:
+        """Renew the lease; returns the new expiry."""
+        with self.db.transaction() as session:
+            trial = self._leased(session, trial_id, token, "heartbeat")
+            trial.lease_expires_at = self.clock() + self.lease
+            return trial.lease_expires_at
+
+    def report(self, trial_id: int, token: str, step: int, value: float) -> bool:
+        """Record an intermediate value; renews the lease; returns should_prune. A trial the
+        pruner stops is marked pruned at once (its last value counts): the worker just stops."""
+        if not math.isfinite(value):
+            raise ValidationError(
+                f"report value {value!r} is not finite: fail the trial with failure_class "
+                "'diverged' instead"
+            )
+        with self.db.transaction() as session:
+            trial = self._leased(session, trial_id, token, "report on")
+            study = repo.get_study(session, trial.study_id)
+            repo.record_report(session, trial, step, value)
+            now = self.clock()
+            trial.lease_expires_at = now + self.lease
+            spec = study.spec.get("pruner") or {}
+            pruner = make_pruner(
+                spec.get("name", "none"), spec.get("options"), str(study.direction)
+            )
+            session.flush()
+            reports = repo.study_reports(session, study.id, max_step=step)
+            if not pruner.should_prune(reports, trial.id, step):
+                return False
+            trial.state = TrialState.PRUNED
+            trial.value = value
+            trial.finished_at = now
+            trial.lease_expires_at = None
+            self.metrics.inc("hpo_trials_pruned_total")
+            finish_study_if_done(session, study)
+            return True
+
+    def complete(
+        self, trial_id: int, token: str, value: float, metrics: Mapping[str, Any] | None = None
+    ) -> TrialView:
+        """Record the final value. Idempotent: repeating a complete that already landed
+        (same token and value) returns the trial unchanged."""
+        if not math.isfinite(value):
+            raise ValidationError(
+                f"value {value!r} is not finite: fail the trial with failure_class "
+                "'diverged' instead"
+            )
+        with self.db.transaction() as session:
+            trial = repo.lock_trial(session, trial_id)
+            _check_token(trial, token, "complete")
+            if trial.state is TrialState.COMPLETED and trial.value == value:
+                return TrialView.of(trial)  # a retry of a complete that already landed
+            require_state(trial, (TrialState.RUNNING,), "complete")
+            trial.state = TrialState.COMPLETED
+            trial.value = value
+            trial.metrics = dict(metrics or {})
+            trial.finished_at = self.clock()
+            trial.lease_expires_at = None
+            finish_study_if_done(session, repo.get_study(session, trial.study_id))
+            self.metrics.inc("hpo_trials_completed_total")
+            return TrialView.of(trial)
+
+    def fail(
+        self, trial_id: int, token: str, failure_class: FailureClass | str, message: str = ""
+    ) -> TrialView:
+        """A classified failure. `lost` (the worker is stopping) requeues the trial at once
+        with the same params, until max_attempts; every other class is final. A retry of a
+        fail that already landed is a no-op."""
+        failure = _failure_class(failure_class)
+        with self.db.transaction() as session:
+            trial = repo.lock_trial(session, trial_id)
+            _check_token(trial, token, "fail")
+            if trial.state is TrialState.FAILED and trial.failure_class is failure:
+                return TrialView.of(trial)
+            require_state(trial, (TrialState.RUNNING,), "fail")
+            study = repo.get_study(session, trial.study_id)
+            self._end_attempt(trial, study, failure, message[:4000])
+            finish_study_if_done(session, study)
+            return TrialView.of(trial)
+
+    def _end_attempt(self, trial: Trial, study: Study, failure: FailureClass, message: str) -> None:
+        now = self.clock()
+        trial.lease_expires_at = None
+        trial.failure_class = failure
+        trial.failure_message = message or None
+        if failure in RETRIED and trial.attempt < study.max_attempts:
+            trial.state = TrialState.QUEUED
+            trial.attempt += 1
+            trial.lease_token = None
+            trial.worker_id = None
+            self.metrics.inc("hpo_trials_requeued_total")
+            return
+        if failure in RETRIED:
+            trial.failure_message = (
+                f"{message or 'lost'} (gave up after {trial.attempt} attempts, max_attempts="
+                f"{study.max_attempts})"
+            )
+        trial.state = TrialState.FAILED
+        trial.finished_at = now
+        self.metrics.inc("hpo_trials_failed_total")
+
+    def reap(self) -> int:
+        """Requeue (or, past max_attempts, fail) trials whose lease expired. Returns how many."""
+        with self.db.transaction() as session:
+            expired = repo.expired_leases(session, self.clock())
+            for trial in expired:
+                study = repo.get_study(session, trial.study_id)
+                self._end_attempt(trial, study, FailureClass.LOST, "lease expired")
+                self.metrics.inc("hpo_lease_expiries_total")
+                finish_study_if_done(session, study)
+            return len(expired)
+
+    def _leased(self, session: Session, trial_id: int, token: str, action: str) -> Trial:
+        trial = repo.lock_trial(session, trial_id)
+        _check_token(trial, token, action)
+        require_state(trial, (TrialState.RUNNING,), action)
+        study_state = repo.get_study(session, trial.study_id).state
+        if study_state is StudyState.CANCELLED:
+            raise ConflictError(f"study {trial.study_id} was cancelled: stop this trial")
+        return trial
+
+
+def _check_token(trial: Trial, token: str, action: str) -> None:
+    # Constant-time comparison: the token is a capability for this trial.
+    if trial.lease_token is None or not hmac.compare_digest(trial.lease_token, token or ""):
+        raise LeaseError(
+            f"cannot {action} trial {trial.id}: the lease token is wrong or stale (the lease "
+            "expired and the trial was requeued, or another worker holds it); abandon it"
+        )
+
+
+def _failure_class(value: FailureClass | str) -> FailureClass:
+    try:
+        return FailureClass(value)
+    except ValueError as e:
+        valid = ", ".join(c.value for c in FailureClass)
+        raise ValidationError(f"unknown failure_class {value!r}: use one of {valid}") from e
+
+
+__all__ = ["Dispatcher", "StudyState"]

@@ -1,0 +1,203 @@
+"""Studies: create, read, change, delete; trials lists, the leaderboard, the best config and
+enqueued configurations. Every method is one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from sqlalchemy.orm import Session
+
+from hpo.errors import ConflictError, ValidationError
+from hpo.pruners import make_pruner
+from hpo.service._common import (
+    ACTIVE,
+    FINISHED,
+    finish_study_if_done,
+    study_space,
+    training_config,
+)
+from hpo.service.views import BestConfig, StudyView, TrialView
+from hpo.spec import StudySpec
+from hpo.storage import Database, FailureClass, Study, StudyState, TrialState, lock_study, utcnow
+from hpo.storage import repositories as repo
+
+StudyAction = Literal["pause", "resume", "cancel"]
+
+
+class StudyService:
+    """Everything a user does with studies. The worker protocol lives in `Dispatcher`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(self, spec: StudySpec, *, comparison_id: int | None = None) -> StudyView:
+        """Store a validated spec as a new running study."""
+        # Pruner options are checked here, not in the spec schema, so that hpo.spec does not
+        # depend on the pruners' option sets.
+        make_pruner(spec.pruner.name, spec.pruner.options, spec.direction)
+        with self.db.transaction() as session:
+            study = repo.create_study(
+                session,
+                name=spec.name,
+                direction=spec.direction,  # type: ignore[arg-type]
+                sampler=spec.sampler.name,
+                pruner=spec.pruner.name,
+                spec=spec.to_dict(),
+                n_trials=spec.budget.n_trials,
+                max_parallel=spec.budget.max_parallel,
+                max_attempts=spec.budget.max_attempts,
+                seed=spec.seed,
+                comparison_id=comparison_id,
+            )
+            return StudyView.of(study, dict.fromkeys(TrialState, 0))
+
+    def get(self, study_id: int) -> StudyView:
+        with self.db.transaction(write=False) as session:
+            study = repo.get_study(session, study_id)
+            counts = repo.count_trials_by_state(session, study_id)
+            best = repo.best_trial(session, study_id, study.direction)
+            return StudyView.of(study, counts, best)
+
+    def list_studies(
+        self,
+        *,
+        state: StudyState | None = None,
+        comparison_id: int | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> list[StudyView]:
+        with self.db.transaction(write=False) as session:
+            studies = repo.list_studies(
+                session,
+                states=[state] if state else None,
+                comparison_id=comparison_id,
+                offset=offset,
+                limit=limit,
+            )
+            counts = repo.count_trials_by_state_for(session, [s.id for s in studies])
+            return [
+                StudyView.of(s, counts[s.id], repo.best_trial(session, s.id, s.direction))
+                for s in studies
+            ]
+
+    def update(
+        self, study_id: int, *, action: StudyAction | None = None, n_trials: int | None = None
+    ) -> StudyView:
+        """Pause (no new claims; running trials finish), resume, cancel (running and queued
+        trials are failed as cancelled; their late reports get 409), or raise the budget."""
+        with self.db.transaction() as session:
+            study = lock_study(session, study_id)
+            if n_trials is not None:
+                counts = repo.count_trials_by_state(session, study_id)
+                used = sum(counts[s] for s in (*FINISHED, *ACTIVE))
+                if n_trials < used:
+                    raise ValidationError(
+                        f"n_trials={n_trials} is below the {used} trials already created: "
+                        "the budget can only be raised"
+                    )
+                study.n_trials = n_trials
+                spec = dict(study.spec)
+                spec["budget"] = {**spec["budget"], "n_trials": n_trials}
+                study.spec = spec
+                if study.state is StudyState.COMPLETED:
+                    study.state = StudyState.RUNNING
+            if action is not None:
+                self._apply(session, study, action)
+            finish_study_if_done(session, study)
+            counts = repo.count_trials_by_state(session, study_id)
+            return StudyView.of(study, counts, repo.best_trial(session, study_id, study.direction))
+
+    @staticmethod
+    def _apply(session: Session, study: Study, action: StudyAction) -> None:
+        state = study.state
+        if action == "pause":
+            if state is not StudyState.RUNNING:
+                raise ConflictError(f"study {study.id} is {state}: only a running study pauses")
+            study.state = StudyState.PAUSED
+        elif action == "resume":
+            if state is not StudyState.PAUSED:
+                raise ConflictError(f"study {study.id} is {state}: only a paused study resumes")
+            study.state = StudyState.RUNNING
+        elif action == "cancel":
+            if state in (StudyState.COMPLETED, StudyState.CANCELLED):
+                raise ConflictError(f"study {study.id} is already {state}")
+            for trial in repo.list_trials(session, study.id, states=ACTIVE, limit=None):
+                trial.state = TrialState.FAILED
+                trial.failure_class = FailureClass.CANCELLED
+                trial.failure_message = "the study was cancelled"
+                trial.finished_at = utcnow()
+                trial.lease_expires_at = None
+            study.state = StudyState.CANCELLED
+        else:
+            raise ValidationError(f"unknown action {action!r}: use pause, resume or cancel")
+
+    def delete(self, study_id: int) -> None:
+        with self.db.transaction() as session:
+            repo.delete_study(session, study_id)
+
+    def trials(
+        self,
+        study_id: int,
+        *,
+        state: TrialState | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> tuple[list[TrialView], int]:
+        """A page of trials by number, and the total matching the filter."""
+        with self.db.transaction(write=False) as session:
+            repo.get_study(session, study_id)
+            states = [state] if state else None
+            rows = repo.list_trials(session, study_id, states=states, offset=offset, limit=limit)
+            total = repo.count_trials(session, study_id, states=states)
+            return [TrialView.of(t) for t in rows], total
+
+    def leaderboard(self, study_id: int, k: int = 10) -> list[TrialView]:
+        with self.db.transaction(write=False) as session:
+            study = repo.get_study(session, study_id)
+            return [
+                TrialView.of(t) for t in repo.leaderboard(session, study_id, study.direction, k=k)
+            ]
+
+    def best(self, study_id: int) -> BestConfig:
+        """The best completed trial with the config to retrain it; 409 while there is none."""
+        with self.db.transaction(write=False) as session:
+            study = repo.get_study(session, study_id)
+            trial = repo.best_trial(session, study_id, study.direction)
+            if trial is None or trial.value is None:
+                raise ConflictError(
+                    f"study {study_id} has no completed trial yet: wait for one to finish"
+                )
+            return BestConfig(
+                study_id=study_id,
+                trial_id=trial.id,
+                number=trial.number,
+                value=trial.value,
+                metric=str(study.spec["task"].get("metric", "val_accuracy")),
+                direction=str(study.direction),
+                params=dict(trial.params),
+                config=training_config(study.spec, trial.params),
+            )
+
+    def enqueue(self, study_id: int, params: Mapping[str, Any]) -> tuple[TrialView, bool]:
+        """Queue a configuration to evaluate, exactly once per study. Returns (trial,
+        created): an already-known configuration returns its trial with created=False."""
+        with self.db.transaction() as session:
+            study = lock_study(session, study_id)
+            if study.state in (StudyState.COMPLETED, StudyState.CANCELLED):
+                raise ConflictError(
+                    f"study {study_id} is {study.state}: raise its budget (PATCH n_trials) "
+                    "before enqueueing more configurations"
+                )
+            checked = study_space(study).validate(params)
+            existing = repo.find_trial_by_dedup_key(session, study_id, repo.params_hash(checked))
+            if existing is not None:
+                return TrialView.of(existing), False
+            counts = repo.count_trials_by_state(session, study_id)
+            if sum(counts[s] for s in (*FINISHED, *ACTIVE)) >= study.n_trials:
+                raise ConflictError(
+                    f"study {study_id} has used its budget of {study.n_trials} trials: "
+                    "raise it with PATCH n_trials first"
+                )
+            trial = repo.insert_trial(session, study_id, checked, exactly_once=True)
+            return TrialView.of(trial), True

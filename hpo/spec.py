@@ -1,0 +1,197 @@
+"""The study spec: what a user submits to create a study (REST body, YAML file, CLI).
+
+One schema for every entry point, so the API, `hpo study create FILE.yaml` and comparisons
+reject the same mistakes with the same messages. Shape (see shared/DESIGN.md)::
+
+    name: mlp-mnist1d
+    task: {model: mlp, dataset: mnist1d, epochs: 20, metric: val_accuracy, direction: maximize}
+    space: {lr: {type: float, low: 1.0e-5, high: 1.0e-1, log: true}, ...}
+    fixed: {optimizer: adam}
+    sampler: {name: tpe, options: {}}     # or just `sampler: tpe`
+    pruner: {name: asha, options: {}}     # or `pruner: none`
+    budget: {n_trials: 50, max_parallel: 8, max_attempts: 3}
+    seed: 0
+
+`parse_study_spec(mapping)` validates and returns a frozen `StudySpec`, or raises
+`hpo.errors.ValidationError` whose message names every bad field and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from hpo.errors import HpoError, ValidationError
+from hpo.samplers import default_registry
+from hpo.space import DEFAULT_GRID_CAP, SearchSpace, space_from_dict
+
+MODELS = ("mlp", "cnn")
+METRICS = ("val_accuracy", "val_loss")
+PRUNERS = ("none", "median", "asha")
+# Bounds that keep a typo from booking a GPU for a year; raise them by changing these numbers.
+MAX_EPOCHS = 10_000
+MAX_TRIALS = 1_000_000
+MAX_PARALLEL = 4_096
+MAX_ATTEMPTS = 20
+
+Scalar = str | int | float | bool
+
+
+class _Frozen(BaseModel):
+    # extra="forbid": a misspelt key (`n_trial`) is an error, not silently ignored.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+class TaskSpec(_Frozen):
+    """What to train and how to score it. Trainers and datasets come from a registry on the
+    workers: the server never runs user code, and a user dataset is a path workers read."""
+
+    model: Literal["mlp", "cnn"]
+    dataset: str = Field(min_length=1, max_length=1024)
+    epochs: int = Field(default=10, ge=1, le=MAX_EPOCHS)
+    metric: Literal["val_accuracy", "val_loss"] = "val_accuracy"
+    # None: inferred from the metric (accuracy is maximized, loss minimized).
+    direction: Literal["minimize", "maximize"] | None = None
+
+    @model_validator(mode="after")
+    def _infer_direction(self) -> TaskSpec:
+        if self.direction is None:
+            inferred = "minimize" if self.metric.endswith("loss") else "maximize"
+            object.__setattr__(self, "direction", inferred)
+        return self
+
+
+class SamplerSpec(_Frozen):
+    name: str = "tpe"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known_sampler(cls, name: str) -> str:
+        valid = default_registry().registered_names()
+        if name not in valid:
+            raise ValueError(f"unknown sampler {name!r}: use one of {', '.join(valid)}")
+        return name
+
+
+class PrunerSpec(_Frozen):
+    name: Literal["none", "median", "asha"] = "none"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class BudgetSpec(_Frozen):
+    n_trials: int = Field(default=20, ge=1, le=MAX_TRIALS)
+    max_parallel: int = Field(default=4, ge=1, le=MAX_PARALLEL)
+    max_attempts: int = Field(default=3, ge=1, le=MAX_ATTEMPTS)
+
+
+class StudySpec(_Frozen):
+    """A validated study spec. `space` stays the plain mapping (JSON-able); `search_space()`
+    gives the typed `SearchSpace`."""
+
+    name: str = Field(min_length=1, max_length=200)
+    task: TaskSpec
+    space: dict[str, dict[str, Any]]
+    fixed: dict[str, Scalar] = Field(default_factory=dict)
+    sampler: SamplerSpec = Field(default_factory=SamplerSpec)
+    pruner: PrunerSpec = Field(default_factory=PrunerSpec)
+    budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+
+    @field_validator("sampler", mode="before")
+    @classmethod
+    def _sampler_shorthand(cls, value: object) -> object:
+        return {"name": value} if isinstance(value, str) else value
+
+    @field_validator("pruner", mode="before")
+    @classmethod
+    def _pruner_shorthand(cls, value: object) -> object:
+        if value is None:
+            return {"name": "none"}
+        return {"name": value} if isinstance(value, str) else value
+
+    @field_validator("space")
+    @classmethod
+    def _valid_space(cls, space: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        try:
+            return space_from_dict(space).to_dict()
+        except HpoError as e:
+            raise ValueError(str(e)) from e
+
+    @field_validator("fixed")
+    @classmethod
+    def _finite_fixed(cls, fixed: dict[str, Scalar]) -> dict[str, Scalar]:
+        for key, value in fixed.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"fixed.{key} is {value}: give a finite number")
+        return fixed
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StudySpec:
+        both = sorted(set(self.space) & set(self.fixed))
+        if both:
+            raise ValueError(
+                f"{', '.join(both)} is both searched (space) and fixed: remove it from one"
+            )
+        if self.sampler.name == "grid":
+            try:
+                size = self.search_space().grid_size()
+            except HpoError as e:
+                raise ValueError(str(e)) from e
+            if size > DEFAULT_GRID_CAP:
+                raise ValueError(
+                    f"the grid has {size} points, more than the cap of {DEFAULT_GRID_CAP}: "
+                    "use fewer grid values or grid_points, or another sampler"
+                )
+        return self
+
+    @property
+    def direction(self) -> Literal["minimize", "maximize"]:
+        # TaskSpec's validator always fills it in; the fallback only satisfies the type.
+        return self.task.direction or "maximize"
+
+    def search_space(self) -> SearchSpace:
+        return space_from_dict(self.space)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as plain JSON-able data, with every default filled in."""
+        return self.model_dump(mode="json")
+
+
+def parse_study_spec(
+    data: Mapping[str, Any], *, overrides: Mapping[str, Any] | None = None
+) -> StudySpec:
+    """Validate a study spec. `overrides` are applied on top (e.g. the CLI's `--sampler tpe
+    --trials 50` as {"sampler": "tpe", "budget": {"n_trials": 50}}); nested dicts merge."""
+    merged = _merge(dict(data), dict(overrides or {}))
+    try:
+        return StudySpec.model_validate(merged)
+    except pydantic.ValidationError as e:
+        raise ValidationError(describe_validation_error(e)) from e
+
+
+def describe_validation_error(error: pydantic.ValidationError) -> str:
+    """One readable line per problem: `budget.n_trials: Input should be >= 1`."""
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "spec"
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown field: remove it or check its spelling"
+        elif item["type"] == "missing":
+            message = "required field is missing"
+        lines.append(f"{where}: {message}")
+    return "invalid study spec: " + "; ".join(lines)
+
+
+def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), Mapping):
+            base[key] = _merge(dict(base[key]), dict(value))
+        else:
+            base[key] = value
+    return base
