@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hpo.errors import ConflictError, ValidationError
@@ -19,7 +20,16 @@ from hpo.service._common import (
 )
 from hpo.service.views import BestConfig, StudyView, TrialView
 from hpo.spec import StudySpec
-from hpo.storage import Database, FailureClass, Study, StudyState, TrialState, lock_study, utcnow
+from hpo.storage import (
+    Database,
+    FailureClass,
+    Study,
+    StudyState,
+    Trial,
+    TrialState,
+    lock_study,
+    utcnow,
+)
 from hpo.storage import repositories as repo
 
 StudyAction = Literal["pause", "resume", "cancel"]
@@ -131,6 +141,14 @@ class StudyService:
             study.state = StudyState.CANCELLED
         else:
             raise ValidationError(f"unknown action {action!r}: use pause, resume or cancel")
+
+    def trial_state_totals(self) -> dict[str, int]:
+        """Trials in each state across every study (the /metrics gauge)."""
+        with self.db.transaction(write=False) as session:
+            rows = session.execute(select(Trial.state, func.count()).group_by(Trial.state))
+            totals = dict.fromkeys((str(s) for s in TrialState), 0)
+            totals.update({str(state): int(n) for state, n in rows})
+            return totals
 
     def delete(self, study_id: int) -> None:
         with self.db.transaction() as session:

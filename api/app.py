@@ -1,0 +1,69 @@
+"""The FastAPI application factory: `create_app(settings)`.
+
+The app owns its engine, service and reaper (no module globals); they start in the lifespan
+and stop with it. Routes are sync functions, so FastAPI runs them in its thread pool: sampler
+and database work never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+import hpo
+from api.errors import install_error_handlers
+from api.limits import BodySizeLimit
+from api.routes import studies, system, trials
+from hpo.service import Reaper, Service
+from hpo.settings import Settings
+from hpo.storage import Database, create_engine_for, migrate
+
+log = logging.getLogger("hpo.api")
+
+
+def create_app(settings: Settings | None = None, *, service: Service | None = None) -> FastAPI:
+    """Build the app. `service` may be passed in (tests that drive the clock); otherwise one
+    is built on `settings.database_url`, migrated on start when `migrate_on_start`."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = service is None
+        svc = service or _build_service(settings)
+        app.state.service = svc
+        reaper = Reaper(svc.dispatch, settings.reaper_interval_seconds)
+        reaper.start()
+        try:
+            yield
+        finally:
+            reaper.stop()
+            if own:
+                svc.db.dispose()
+
+    app = FastAPI(
+        title="hpo",
+        version=hpo.__version__,
+        description="Hyperparameter optimization as a service: studies, workers, leaderboards.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    if service is not None:
+        app.state.service = service
+    install_error_handlers(app)
+    app.include_router(studies.router)
+    app.include_router(trials.router)
+    app.include_router(system.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    return app
+
+
+def _build_service(settings: Settings) -> Service:
+    engine = create_engine_for(
+        settings.database_url, sqlite_busy_timeout_s=settings.sqlite_busy_timeout_seconds
+    )
+    if settings.migrate_on_start:
+        migrate(engine)
+    return Service(Database(engine), lease_seconds=settings.lease_seconds)

@@ -1,0 +1,66 @@
+"""Domain errors -> HTTP, in one place. Every 4xx body is {"detail": "<what to do>"}."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from hpo.errors import (
+    AuthError,
+    ConflictError,
+    DatabaseUnavailable,
+    HpoError,
+    NotFoundError,
+    StorageError,
+    ValidationError,
+)
+
+log = logging.getLogger("hpo.api")
+
+_STATUS: list[tuple[type[HpoError], int]] = [
+    (NotFoundError, 404),
+    (ConflictError, 409),  # LeaseError and AlreadyExistsError included
+    (ValidationError, 400),
+    (DatabaseUnavailable, 503),
+    (StorageError, 500),
+]
+
+
+def status_for(error: HpoError) -> int:
+    if isinstance(error, AuthError):
+        return 403 if error.forbidden else 401
+    for cls, status in _STATUS:
+        if isinstance(error, cls):
+            return status
+    return 400
+
+
+def describe_request_errors(error: RequestValidationError) -> str:
+    """`body.budget.n_trials: Input should be greater than or equal to 1; ...`"""
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item.get("loc", ())) or "request"
+        message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
+        if item.get("type") == "extra_forbidden":
+            message = "unknown field: remove it or check its spelling"
+        elif item.get("type") == "missing":
+            message = "required field is missing"
+        parts.append(f"{where}: {message}")
+    return "invalid request: " + "; ".join(parts)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HpoError)
+    async def _domain(_request: Request, error: HpoError) -> JSONResponse:
+        status = status_for(error)
+        if status >= 500:
+            log.error("%s: %s", type(error).__name__, error)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse({"detail": str(error)}, status_code=status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request(_request: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": describe_request_errors(error)}, status_code=422)

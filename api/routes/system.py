@@ -1,0 +1,29 @@
+"""/healthz and /metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse
+
+import hpo
+from api.deps import ServiceDep
+from api.schemas import Health
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/healthz")
+def healthz(service: ServiceDep) -> Health:
+    # Touches the database, so a load balancer stops sending work to a replica that lost it.
+    service.studies.trial_state_totals()
+    return Health(status="ok", version=hpo.__version__, database=service.db.engine.dialect.name)
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+def metrics(service: ServiceDep) -> str:
+    totals = service.studies.trial_state_totals()
+    series: dict[tuple[tuple[str, str], ...], float] = {
+        (("state", state),): float(n) for state, n in totals.items()
+    }
+    gauges = {"hpo_trials": series}
+    return service.metrics.render(gauges)

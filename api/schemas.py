@@ -1,0 +1,146 @@
+"""Request and response bodies of the REST API (v1). Fields may grow; paths are fixed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hpo.storage import FailureClass
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class TrialOut(BaseModel):
+    id: int
+    study_id: int
+    number: int
+    state: str
+    params: dict[str, Any]
+    value: float | None
+    metrics: dict[str, Any] | None
+    attempt: int
+    worker_id: str | None
+    device: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_s: float | None
+    failure_class: str | None
+    failure_message: str | None
+    last_step: int | None
+    last_report_value: float | None
+
+
+class StudyOut(BaseModel):
+    id: int
+    name: str
+    state: str
+    direction: str
+    sampler: str
+    pruner: str
+    n_trials: int
+    max_parallel: int
+    max_attempts: int
+    seed: int | None
+    spec: dict[str, Any]
+    comparison_id: int | None
+    created_at: datetime
+    updated_at: datetime
+    counts: dict[str, int]
+    best: TrialOut | None
+
+
+class StudyPatch(_Body):
+    action: Literal["pause", "resume", "cancel"] | None = None
+    n_trials: int | None = Field(default=None, ge=1, le=1_000_000)
+
+
+class TrialPage(BaseModel):
+    items: list[TrialOut]
+    total: int
+    offset: int
+    limit: int
+
+
+class EnqueueBody(_Body):
+    params: dict[str, Any]
+
+
+class BestOut(BaseModel):
+    study_id: int
+    trial_id: int
+    number: int
+    value: float
+    metric: str
+    direction: str
+    params: dict[str, Any]
+    config: dict[str, Any]
+
+
+class LeaseOut(BaseModel):
+    trial_id: int
+    study_id: int
+    number: int
+    attempt: int
+    params: dict[str, Any]
+    config: dict[str, Any]
+    lease_token: str
+    lease_expires_at: datetime
+
+
+class ClaimBody(_Body):
+    worker_id: str = Field(min_length=1, max_length=128)
+    host: str = Field(default="", max_length=255)
+    devices: list[str] = Field(default_factory=list, max_length=64)
+
+
+class AskBody(_Body):
+    # User code may not heartbeat; a longer lease than a worker's keeps its trial alive.
+    lease_seconds: float | None = Field(default=None, gt=0, le=7 * 24 * 3600)
+
+
+class TokenBody(_Body):
+    lease_token: str = Field(min_length=1, max_length=128)
+
+
+class ReportBody(TokenBody):
+    step: int = Field(ge=0, le=10_000_000)
+    value: float
+
+
+class ReportOut(BaseModel):
+    should_prune: bool
+
+
+class CompleteBody(TokenBody):
+    value: float
+    metrics: dict[str, Any] = Field(default_factory=dict)
+
+
+class FailBody(TokenBody):
+    failure_class: FailureClass
+    message: str = Field(default="", max_length=10_000)
+
+
+class TellBody(TokenBody):
+    """The result of a trial run by the user's own code: a value, or a failure."""
+
+    value: float | None = None
+    state: Literal["completed", "failed"] = "completed"
+    failure_class: FailureClass = FailureClass.USER
+    message: str = Field(default="", max_length=10_000)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+
+
+class HeartbeatOut(BaseModel):
+    lease_expires_at: datetime
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    database: str
