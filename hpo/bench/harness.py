@@ -105,15 +105,45 @@ def _tasks(config: BenchConfig) -> list[tuple[SamplerSpec, str, int]]:
     ]
 
 
+def load_records(path: Path) -> list[RunRecord]:
+    """The runs of a previous results.json (failed evaluations come back as NaN)."""
+    payload = json.loads(path.read_text())
+    return [
+        RunRecord(
+            r["sampler"],
+            r["function"],
+            int(r["seed"]),
+            [math.nan if v is None else float(v) for v in r["values"]],
+            float(r["seconds"]),
+        )
+        for r in payload["runs"]
+    ]
+
+
 def run_benchmark(
-    config: BenchConfig, on_done: Callable[[RunRecord, int], None] | None = None
+    config: BenchConfig,
+    on_done: Callable[[RunRecord, int], None] | None = None,
+    reuse: Sequence[RunRecord] = (),
 ) -> list[RunRecord]:
     """Run every task (in `config.jobs` processes when > 1); `on_done(record, total)` is called
-    as each finishes. Records come back sorted by sampler, function, seed."""
+    as each finishes. A task found in `reuse` (same sampler label, function and seed, at least
+    as many evaluations) is taken from there instead of run again, cut to `n_trials`.
+    Records come back sorted by sampler, function, seed."""
     for fn in config.functions:
         get_problem(fn)  # fail fast on a bad name, before any process starts
-    tasks = _tasks(config)
+    previous = {
+        (r.sampler, r.function, r.seed): r for r in reuse if len(r.values) >= config.n_trials
+    }
     records: list[RunRecord] = []
+    tasks = []
+    for spec, fn, seed in _tasks(config):
+        old = previous.get((spec.label, fn, seed))
+        if old is None:
+            tasks.append((spec, fn, seed))
+        else:
+            records.append(
+                RunRecord(old.sampler, fn, seed, old.values[: config.n_trials], old.seconds)
+            )
 
     def done(record: RunRecord) -> None:
         records.append(record)
@@ -194,6 +224,16 @@ def markdown_table(summary: dict[int, dict[str, dict[str, Cell]]]) -> str:
     return "\n".join(parts)
 
 
+def timing_table(records: Sequence[RunRecord]) -> str:
+    """Median wall-clock seconds per run (all evaluations of one seed) for each sampler."""
+    samplers = list(dict.fromkeys(r.sampler for r in records))
+    lines = ["| sampler | runs | median s/run | max s/run |", "|---|---|---|---|"]
+    for s in samplers:
+        secs = [r.seconds for r in records if r.sampler == s]
+        lines.append(f"| {s} | {len(secs)} | {np.median(secs):.1f} | {max(secs):.1f} |")
+    return "\n".join(lines)
+
+
 def _json_float(x: float) -> float | None:
     # JSON has no NaN or inf: a failed evaluation (or a curve with none yet) is null.
     return x if math.isfinite(x) else None
@@ -212,7 +252,8 @@ def write_outputs(
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = summarize(records, config.budgets)
     table = markdown_table(summary)
-    (out_dir / "table.md").write_text(table + "\n")
+    timing = "Wall-clock per run (evaluations included)\n\n" + timing_table(records)
+    (out_dir / "table.md").write_text(table + "\n" + timing + "\n")
     payload = {
         "meta": {**(meta or {}), "budgets": list(config.budgets), "floor": REGRET_FLOOR},
         "summary": {

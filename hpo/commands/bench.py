@@ -13,6 +13,8 @@ import click
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from hpo.bench.harness import BenchConfig
+
 DEFAULT_SAMPLERS = "random,tpe,gp,cmaes,qmc,lipo"
 
 
@@ -64,6 +66,12 @@ def _seeds_for(items: tuple[str, ...]) -> dict[str, int]:
     type=click.Path(file_okay=False, path_type=Path),
 )
 @click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--reuse",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A previous results.json: runs found there are not run again.",
+)
 @click.option("--latency", is_flag=True, help="Run the ask/tell latency benchmark instead.")
 def bench(
     samplers: str,
@@ -75,6 +83,7 @@ def bench(
     no_dlib: bool,
     out_dir: Path,
     jobs: int,
+    reuse: tuple[Path, ...],
     latency: bool,
 ) -> None:
     """Benchmark the samplers on analytic functions with known optima."""
@@ -90,13 +99,11 @@ def bench(
         (out_dir / "latency.md").write_text(text + "\n")
         click.echo(text)
         return
-    _run_grid(
-        console, samplers, functions, budgets, seeds, seeds_for, scale_check, no_dlib, out_dir, jobs
-    )
+    config = _config(samplers, functions, budgets, seeds, seeds_for, scale_check, no_dlib, jobs)
+    _run_grid(console, config, out_dir, reuse)
 
 
-def _run_grid(
-    console: Console,
+def _config(
     samplers: str,
     functions: str,
     budgets: str,
@@ -104,13 +111,10 @@ def _run_grid(
     seeds_for: tuple[str, ...],
     scale_check: bool,
     no_dlib: bool,
-    out_dir: Path,
     jobs: int,
-) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
+) -> BenchConfig:
     from hpo.bench.functions import PROBLEMS
-    from hpo.bench.harness import BenchConfig, RunRecord, machine_meta, run_benchmark, write_outputs
+    from hpo.bench.harness import BenchConfig
     from hpo.bench.runners import DLIB, SamplerSpec, dlib_available
 
     specs = [SamplerSpec.parse(s) for s in _csv(samplers)]
@@ -118,7 +122,7 @@ def _run_grid(
         specs += [SamplerSpec("lipo", 1e-3), SamplerSpec("lipo", 1e3)]
     if not no_dlib and dlib_available() and all(s.name != DLIB for s in specs):
         specs.append(SamplerSpec(DLIB))
-    config = BenchConfig(
+    return BenchConfig(
         samplers=tuple(dict.fromkeys(specs)),
         functions=tuple(_csv(functions)) or tuple(PROBLEMS),
         budgets=_ints(budgets, "--budgets"),
@@ -126,6 +130,21 @@ def _run_grid(
         seeds_for=_seeds_for(seeds_for),
         jobs=jobs,
     )
+
+
+def _run_grid(
+    console: Console, config: BenchConfig, out_dir: Path, reuse: tuple[Path, ...]
+) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from hpo.bench.harness import (
+        RunRecord,
+        load_records,
+        machine_meta,
+        run_benchmark,
+        write_outputs,
+    )
+
     console.log(
         f"samplers {', '.join(s.label for s in config.samplers)}; "
         f"{len(config.functions)} functions; {config.n_trials} evaluations per run "
@@ -145,7 +164,8 @@ def _run_grid(
                 task, total=total, advance=1, description=f"{record.sampler} {record.function}"
             )
 
-        records = run_benchmark(config, on_done)
+        previous = [r for path in reuse for r in load_records(path)]
+        records = run_benchmark(config, on_done, previous)
     meta = {**machine_meta(), "command": "hpo bench " + shlex.join(sys.argv[2:])}
     write_outputs(records, config, out_dir, meta)
     click.echo((out_dir / "table.md").read_text())

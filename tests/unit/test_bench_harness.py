@@ -94,3 +94,18 @@ def test_an_unknown_function_fails_before_running() -> None:
     config = BenchConfig(samplers=(SamplerSpec("random"),), functions=("nope",))
     with pytest.raises(ValidationError, match="unknown benchmark function"):
         run_benchmark(config)
+
+
+def test_reused_runs_are_not_run_again(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(harness, "run_one", _fake_run_one)
+    config = BenchConfig((SamplerSpec("good"),), ("branin",), budgets=(4,), seeds=2)
+    write_outputs(run_benchmark(config), config, tmp_path)
+    old = harness.load_records(tmp_path / "results.json")
+
+    def must_not_run(*args: object) -> list[float]:
+        raise AssertionError("a reused run was run again")
+
+    monkeypatch.setattr(harness, "run_one", must_not_run)
+    smaller = BenchConfig((SamplerSpec("good"),), ("branin",), budgets=(3,), seeds=2)
+    again = run_benchmark(smaller, reuse=old)
+    assert [r.values for r in again] == [r.values[:3] for r in old]
