@@ -1,0 +1,203 @@
+"""The tables: studies, trials, intermediate reports and workers (SQLAlchemy 2.0, typed).
+
+Any change here needs an Alembic revision in `hpo/storage/migrations/versions/`;
+`tests/integration/test_migrations.py` fails while the two disagree.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
+
+from hpo.errors import ValidationError
+from hpo.storage._types import JsonDocument, UtcDateTime, str_enum, utcnow
+
+
+class StudyState(enum.StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class TrialState(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    PRUNED = "pruned"
+    FAILED = "failed"
+
+    @property
+    def is_finished(self) -> bool:
+        return self in (TrialState.COMPLETED, TrialState.PRUNED, TrialState.FAILED)
+
+
+class Direction(enum.StrEnum):
+    MINIMIZE = "minimize"
+    MAXIMIZE = "maximize"
+
+
+class FailureClass(enum.StrEnum):
+    """Why a trial failed; decides whether it is retried (see DESIGN.md, Decisions)."""
+
+    LOST = "lost"  # lease expired or worker stopped: requeued with the same params
+    DIVERGED = "diverged"  # NaN/inf loss: a (bad) result for the sampler, not retried
+    OOM = "oom"  # out of device memory: recorded, not retried on the same device
+    CONFIG = "config"  # the params or task cannot be trained: not retried
+    USER = "user"  # the user's own objective raised (ask/tell): not retried
+    CANCELLED = "cancelled"  # the study was cancelled while the trial ran
+    INTERNAL = "internal"  # a bug on our side: reported, not retried
+
+
+# Deterministic constraint names: Alembic can then drop/alter them by name on both backends
+# (SQLite batch mode needs names to recreate a table).
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {  # noqa: RUF012 (SQLAlchemy's documented class-level mapping)
+        dict[str, Any]: JsonDocument,
+        datetime: UtcDateTime(),
+    }
+
+
+class Study(Base):
+    """One optimization: a validated spec plus the columns the service filters and sorts on."""
+
+    __tablename__ = "studies"
+    __table_args__ = (Index("ix_studies_state", "state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Not unique: running the same YAML twice makes a second study of the same name.
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    state: Mapped[StudyState] = mapped_column(
+        str_enum(StudyState, "study_state"), default=StudyState.RUNNING
+    )
+    direction: Mapped[Direction] = mapped_column(str_enum(Direction, "direction"))
+    sampler: Mapped[str] = mapped_column(String(32))
+    pruner: Mapped[str] = mapped_column(String(32), default="none")
+    # The full validated spec (task, space, fixed, sampler/pruner options, budget, seed): the
+    # source of truth; the columns above and below are copies kept for queries.
+    spec: Mapped[dict[str, Any]]
+    n_trials: Mapped[int] = mapped_column(Integer)
+    max_parallel: Mapped[int] = mapped_column(Integer)
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int | None] = mapped_column(Integer)
+    # Set when the study is one cell of a comparison (samplers x seeds); the comparisons table
+    # comes later, so no foreign key yet.
+    comparison_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    trials: Mapped[list[Trial]] = relationship(
+        back_populates="study", passive_deletes=True, order_by="Trial.number"
+    )
+
+
+class Trial(Base):
+    """One evaluation of one configuration, across its attempts (a requeue keeps the row)."""
+
+    __tablename__ = "trials"
+    __table_args__ = (
+        UniqueConstraint("study_id", "number"),
+        # Exactly-once configs: grid points and enqueued configs set dedup_key (the params hash);
+        # sampled trials leave it NULL, and NULLs never collide, so a random sampler may repeat.
+        UniqueConstraint("study_id", "dedup_key"),
+        # Leaderboard and best: completed trials of a study ordered by value.
+        Index("ix_trials_study_id_state_value", "study_id", "state", "value"),
+        # Reaper: running trials whose lease has expired, across studies.
+        Index("ix_trials_state_lease_expires_at", "state", "lease_expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)  # 0, 1, 2... per study, in creation order
+    params: Mapped[dict[str, Any]]
+    # sha256 of the canonical JSON of params; always set, so any config can be looked up.
+    params_hash: Mapped[str] = mapped_column(String(64))
+    dedup_key: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[TrialState] = mapped_column(
+        str_enum(TrialState, "trial_state"), default=TrialState.QUEUED
+    )
+    value: Mapped[float | None] = mapped_column(Float)
+    metrics: Mapped[dict[str, Any] | None]
+    attempt: Mapped[int] = mapped_column(Integer, default=1)  # 1 on the first claim's run
+    lease_token: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None]
+    worker_id: Mapped[str | None] = mapped_column(String(128))
+    device: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    failure_class: Mapped[FailureClass | None] = mapped_column(
+        str_enum(FailureClass, "failure_class")
+    )
+    failure_message: Mapped[str | None] = mapped_column(Text)
+    # The latest intermediate report, copied here so lists and the leaderboard need no join.
+    last_step: Mapped[int | None] = mapped_column(Integer)
+    last_report_value: Mapped[float | None] = mapped_column(Float)
+
+    study: Mapped[Study] = relationship(back_populates="trials")
+
+    @validates("value", "last_report_value")
+    def _check_finite(self, key: str, value: float | None) -> float | None:
+        # SQLite stores NaN as NULL and PostgreSQL sorts it above every number: either would
+        # corrupt the leaderboard, so non-finite values never reach the database.
+        if value is not None and not math.isfinite(value):
+            raise ValidationError(
+                f"trial {key} must be a finite number, got {value!r}; a NaN or infinite loss "
+                "means the trial diverged: fail it with failure_class 'diverged'"
+            )
+        return value
+
+
+class Report(Base):
+    """An intermediate value of a trial at a step (an epoch), the input of the pruners."""
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        UniqueConstraint("trial_id", "step"),
+        # Pruners compare trials of one study at one step.
+        Index("ix_reports_study_id_step", "study_id", "step"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"))
+    # Denormalized from the trial so a study's reports need no join with trials.
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    step: Mapped[int] = mapped_column(Integer)
+    value: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Worker(Base):
+    """A worker process (or slot) seen by the API; its id is chosen by the worker."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    devices: Mapped[list[str]] = mapped_column(JsonDocument)
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)

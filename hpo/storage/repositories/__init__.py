@@ -1,0 +1,68 @@
+"""The queries the service needs, as plain functions taking the session first.
+
+None of them commits: the caller wraps them in `Database.transaction()`, and takes
+`lock_study` first wherever writers of one study must not interleave.
+"""
+
+from __future__ import annotations
+
+from hpo.storage.repositories.reports import (
+    StudyReports,
+    list_reports,
+    record_report,
+    study_reports,
+    values_at_step,
+)
+from hpo.storage.repositories.studies import (
+    claimable_studies,
+    count_trials_by_state,
+    count_trials_by_state_for,
+    create_study,
+    delete_study,
+    get_study,
+    list_studies,
+)
+from hpo.storage.repositories.trials import (
+    best_trial,
+    count_trials,
+    expired_leases,
+    find_trial_by_dedup_key,
+    get_trial,
+    insert_trial,
+    leaderboard,
+    list_trials,
+    lock_trial,
+    next_queued_trial,
+    next_trial_number,
+    params_hash,
+)
+from hpo.storage.repositories.workers import list_workers, upsert_worker
+
+__all__ = [
+    "StudyReports",
+    "best_trial",
+    "claimable_studies",
+    "count_trials",
+    "count_trials_by_state",
+    "count_trials_by_state_for",
+    "create_study",
+    "delete_study",
+    "expired_leases",
+    "find_trial_by_dedup_key",
+    "get_study",
+    "get_trial",
+    "insert_trial",
+    "leaderboard",
+    "list_reports",
+    "list_studies",
+    "list_trials",
+    "list_workers",
+    "lock_trial",
+    "next_queued_trial",
+    "next_trial_number",
+    "params_hash",
+    "record_report",
+    "study_reports",
+    "upsert_worker",
+    "values_at_step",
+]

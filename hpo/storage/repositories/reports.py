@@ -1,0 +1,93 @@
+"""Intermediate reports (trial, step, value): written by workers each epoch, read by pruners."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hpo.errors import ValidationError
+from hpo.storage._types import utcnow
+from hpo.storage.models import Report, Trial, TrialState
+from hpo.storage.repositories._upsert import upsert
+
+# What the pruners read: trial id -> [(step, value), ...] sorted by step.
+StudyReports = dict[int, list[tuple[int, float]]]
+
+
+def record_report(session: Session, trial: Trial, step: int, value: float) -> None:
+    """Store the trial's value at `step`, replacing an earlier value at the same step.
+
+    Replacing, not failing: a worker that retries a report after a network error must get
+    the same answer, not a 409. Also copies the latest report onto the trial
+    (`last_step`, `last_report_value`). Non-finite values are refused: a NaN loss is a
+    diverged trial, to be failed as such.
+    """
+    if not math.isfinite(value):
+        raise ValidationError(
+            f"report value at step {step} is {value!r}; report finite values only, and fail "
+            "a trial whose loss became NaN or infinite with failure_class 'diverged'"
+        )
+    if step < 0:
+        raise ValidationError(f"report step must be >= 0, got {step}")
+    upsert(
+        session,
+        Report.__table__,  # type: ignore[arg-type]
+        {
+            "trial_id": trial.id,
+            "study_id": trial.study_id,
+            "step": step,
+            "value": value,
+            "created_at": utcnow(),
+        },
+        conflict_columns=("trial_id", "step"),
+        update_columns=("value", "created_at"),
+    )
+    if trial.last_step is None or step >= trial.last_step:
+        trial.last_step = step
+        trial.last_report_value = value
+
+
+def list_reports(session: Session, trial_id: int) -> list[tuple[int, float]]:
+    """One trial's reports as (step, value), by step."""
+    statement = (
+        select(Report.step, Report.value).where(Report.trial_id == trial_id).order_by(Report.step)
+    )
+    return [(step, value) for step, value in session.execute(statement)]
+
+
+def study_reports(
+    session: Session,
+    study_id: int,
+    *,
+    trial_states: Iterable[TrialState] | None = None,
+    max_step: int | None = None,
+) -> StudyReports:
+    """Every report of a study grouped by trial: the pruners' input.
+
+    `trial_states` keeps only trials in those states (e.g. leave out failed trials);
+    `max_step` keeps only steps up to the one being decided (neither pruner looks beyond it).
+    """
+    statement = select(Report.trial_id, Report.step, Report.value).where(
+        Report.study_id == study_id
+    )
+    if max_step is not None:
+        statement = statement.where(Report.step <= max_step)
+    if trial_states is not None:
+        statement = statement.join(Trial, Trial.id == Report.trial_id).where(
+            Trial.state.in_(list(trial_states))
+        )
+    grouped: StudyReports = {}
+    for trial_id, step, value in session.execute(statement.order_by(Report.trial_id, Report.step)):
+        grouped.setdefault(trial_id, []).append((step, value))
+    return grouped
+
+
+def values_at_step(session: Session, study_id: int, step: int) -> dict[int, float]:
+    """trial id -> value reported at exactly `step`, for every trial of the study."""
+    statement = select(Report.trial_id, Report.value).where(
+        Report.study_id == study_id, Report.step == step
+    )
+    return {trial_id: value for trial_id, value in session.execute(statement)}

@@ -1,0 +1,124 @@
+"""Queries on studies. Every function takes the session first and runs inside the caller's
+transaction (`Database.transaction`); none commits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from hpo.errors import NotFoundError
+from hpo.storage.models import Direction, Study, StudyState, Trial, TrialState
+
+
+def create_study(
+    session: Session,
+    *,
+    name: str,
+    direction: Direction,
+    sampler: str,
+    spec: Mapping[str, Any],
+    n_trials: int,
+    max_parallel: int = 1,
+    max_attempts: int = 3,
+    seed: int | None = None,
+    pruner: str = "none",
+    comparison_id: int | None = None,
+) -> Study:
+    """Insert a study in state `running` and return it with its id. The spec is stored as
+    given: validate it before (hpo.space / the API schemas)."""
+    study = Study(
+        name=name,
+        state=StudyState.RUNNING,
+        direction=Direction(direction),
+        sampler=sampler,
+        pruner=pruner,
+        spec=dict(spec),
+        n_trials=n_trials,
+        max_parallel=max_parallel,
+        max_attempts=max_attempts,
+        seed=seed,
+        comparison_id=comparison_id,
+    )
+    session.add(study)
+    session.flush()  # assigns the id
+    return study
+
+
+def get_study(session: Session, study_id: int) -> Study:
+    """The study, or `NotFoundError`."""
+    study = session.get(Study, study_id)
+    if study is None:
+        raise NotFoundError(f"study {study_id} not found; list studies with GET /api/v1/studies")
+    return study
+
+
+def list_studies(
+    session: Session,
+    *,
+    states: Iterable[StudyState] | None = None,
+    comparison_id: int | None = None,
+    offset: int = 0,
+    limit: int | None = 100,
+) -> list[Study]:
+    """Studies, newest first, optionally only in `states` or of one comparison."""
+    statement = select(Study).order_by(Study.id.desc()).offset(offset).limit(limit)
+    if states is not None:
+        statement = statement.where(Study.state.in_(list(states)))
+    if comparison_id is not None:
+        statement = statement.where(Study.comparison_id == comparison_id)
+    return list(session.scalars(statement))
+
+
+def delete_study(session: Session, study_id: int) -> None:
+    """Delete a study; its trials and reports go with it (ON DELETE CASCADE)."""
+    deleted = session.execute(delete(Study).where(Study.id == study_id)).rowcount  # type: ignore[attr-defined]
+    if not deleted:
+        raise NotFoundError(f"study {study_id} not found; nothing was deleted")
+    # The bulk DELETE bypasses the identity map: forget any loaded copies.
+    session.expunge_all()
+
+
+def count_trials_by_state(session: Session, study_id: int) -> dict[TrialState, int]:
+    """Number of trials of one study in each state (every state present, zeros included)."""
+    return count_trials_by_state_for(session, [study_id])[study_id]
+
+
+def count_trials_by_state_for(
+    session: Session, study_ids: Sequence[int]
+) -> dict[int, dict[TrialState, int]]:
+    """`count_trials_by_state` for many studies in one query (the study list page)."""
+    counts = {study_id: dict.fromkeys(TrialState, 0) for study_id in study_ids}
+    if not study_ids:
+        return counts
+    statement = (
+        select(Trial.study_id, Trial.state, func.count())
+        .where(Trial.study_id.in_(list(study_ids)))
+        .group_by(Trial.study_id, Trial.state)
+    )
+    for study_id, state, count in session.execute(statement):
+        counts[study_id][state] = count
+    return counts
+
+
+def claimable_studies(session: Session) -> list[tuple[Study, int]]:
+    """Running studies with a free parallel slot, with their number of running trials,
+    least busy first (then oldest): the order in which a claim tries them, so that
+    concurrent studies share the workers. The caller still locks the study and re-checks
+    the budget before handing out a trial."""
+    running = (
+        select(Trial.study_id, func.count().label("n_running"))
+        .where(Trial.state == TrialState.RUNNING)
+        .group_by(Trial.study_id)
+        .subquery()
+    )
+    n_running = func.coalesce(running.c.n_running, 0)
+    statement = (
+        select(Study, n_running)
+        .outerjoin(running, running.c.study_id == Study.id)
+        .where(Study.state == StudyState.RUNNING, n_running < Study.max_parallel)
+        .order_by(n_running, Study.id)
+    )
+    return [(study, int(count)) for study, count in session.execute(statement)]
