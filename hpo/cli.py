@@ -13,6 +13,12 @@ import click
 _COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("hpo.commands.train", "train", "Train one configuration (or --final) and report."),
     "bench": ("hpo.commands.bench", "bench", "Benchmark the samplers on analytic functions."),
+    "serve": ("hpo.commands.serve", "serve", "Start the API server (SQLite by default)."),
+    "migrate": ("hpo.commands.serve", "migrate", "Upgrade the database schema."),
+    "worker": ("hpo.commands.worker", "worker", "Pull trials from the API and train them."),
+    "study": ("hpo.commands.study", "study", "Create, list, show, pause, resume, cancel studies."),
+    "leaderboard": ("hpo.commands.study", "leaderboard", "The top trials of a study (--watch)."),
+    "best": ("hpo.commands.study", "best", "The best config of a study, for --final training."),
 }
 
 
@@ -57,3 +63,7 @@ def main() -> None:
         sys.exit(2)
     # With standalone_mode=False click returns a command's exit code instead of exiting.
     sys.exit(rc if isinstance(rc, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,255 @@
+"""A typed HTTP client for the hpo API, used by the worker, the CLI and users.
+
+For your own training code (ask/tell)::
+
+    from hpo.client import Client
+
+    client = Client("http://127.0.0.1:8000", token="...")
+    study = client.study(3)
+    trial = study.ask()                      # params to try
+    for epoch in range(10):
+        acc = train_one_epoch(trial.params)
+        if trial.report(epoch + 1, acc):     # True: the pruner stopped it
+            break
+    else:
+        trial.tell(acc)
+
+Network errors and 503s are retried with exponential backoff (the API may be restarting);
+every other error raises `ApiError` carrying the server's message and status.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from hpo.errors import HpoError
+
+_RETRY_STATUS = frozenset({502, 503, 504})
+
+
+class ApiError(HpoError):
+    """The API refused a request; `status` is the HTTP status, the message its detail."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ApiUnreachable(HpoError):
+    """The API did not answer after every retry."""
+
+
+@dataclass
+class Client:
+    """One connection pool to one API. `retries` bounds the attempts of every request."""
+
+    url: str
+    token: str | None = None
+    timeout: float = 30.0
+    retries: int = 8
+    backoff_seconds: float = 0.5
+    max_backoff_seconds: float = 15.0
+    _http: httpx.Client = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        self._http = httpx.Client(
+            base_url=self.url.rstrip("/"), headers=headers, timeout=self.timeout
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transport -------------------------------------------------------------------------
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send with retries on connection errors, timeouts and 502/503/504. Raises ApiError
+        for any other 4xx/5xx. Retrying a complete/report is safe: the API treats a repeat
+        that already landed as a no-op."""
+        delay = self.backoff_seconds
+        last: str = ""
+        for attempt in range(self.retries + 1):
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.TransportError as e:
+                last = f"{type(e).__name__}: {e}"
+            else:
+                if response.status_code not in _RETRY_STATUS:
+                    if response.status_code >= 400:
+                        raise ApiError(response.status_code, _detail(response))
+                    return response
+                last = f"HTTP {response.status_code}: {_detail(response)}"
+            if attempt < self.retries:
+                time.sleep(delay * (0.5 + random.random()))  # jitter: workers don't stampede
+                delay = min(delay * 2, self.max_backoff_seconds)
+        raise ApiUnreachable(
+            f"{method} {self.url}{path} failed after {self.retries + 1} attempts ({last}); "
+            "check that `hpo serve` is running and the URL is right"
+        )
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self.request(method, path, **kwargs).json()
+
+    # -- studies ---------------------------------------------------------------------------
+    def create_study(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(self._json("POST", "/api/v1/studies", json=dict(spec)))
+
+    def list_studies(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit}
+        if state:
+            params["state"] = state
+        return list(self._json("GET", "/api/v1/studies", params=params))
+
+    def get_study(self, study_id: int) -> dict[str, Any]:
+        return dict(self._json("GET", f"/api/v1/studies/{study_id}"))
+
+    def update_study(
+        self, study_id: int, *, action: str | None = None, n_trials: int | None = None
+    ) -> dict[str, Any]:
+        body = {k: v for k, v in {"action": action, "n_trials": n_trials}.items() if v is not None}
+        return dict(self._json("PATCH", f"/api/v1/studies/{study_id}", json=body))
+
+    def delete_study(self, study_id: int) -> None:
+        self.request("DELETE", f"/api/v1/studies/{study_id}")
+
+    def trials(
+        self, study_id: int, state: str | None = None, offset: int = 0, limit: int = 100
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"offset": offset, "limit": limit}
+        if state:
+            params["state"] = state
+        return dict(self._json("GET", f"/api/v1/studies/{study_id}/trials", params=params))
+
+    def leaderboard(self, study_id: int, k: int = 10) -> list[dict[str, Any]]:
+        return list(self._json("GET", f"/api/v1/studies/{study_id}/leaderboard", params={"k": k}))
+
+    def best(self, study_id: int) -> dict[str, Any]:
+        return dict(self._json("GET", f"/api/v1/studies/{study_id}/best"))
+
+    def best_yaml(self, study_id: int) -> str:
+        response = self.request(
+            "GET", f"/api/v1/studies/{study_id}/best", params={"format": "yaml"}
+        )
+        return response.text
+
+    def enqueue(self, study_id: int, params: Mapping[str, Any]) -> dict[str, Any]:
+        body = {"params": dict(params)}
+        return dict(self._json("POST", f"/api/v1/studies/{study_id}/trials", json=body))
+
+    def study(self, study_id: int) -> StudyHandle:
+        return StudyHandle(self, study_id)
+
+    # -- worker protocol -------------------------------------------------------------------
+    def claim(
+        self, worker_id: str, host: str = "", devices: list[str] | None = None
+    ) -> dict[str, Any] | None:
+        body = {"worker_id": worker_id, "host": host, "devices": devices or []}
+        response = self.request("POST", "/api/v1/workers/claim", json=body)
+        return None if response.status_code == 204 else dict(response.json())
+
+    def heartbeat(self, trial_id: int, token: str) -> dict[str, Any]:
+        body = {"lease_token": token}
+        return dict(self._json("POST", f"/api/v1/trials/{trial_id}/heartbeat", json=body))
+
+    def report(self, trial_id: int, token: str, step: int, value: float) -> bool:
+        body = {"lease_token": token, "step": step, "value": value}
+        answer = self._json("POST", f"/api/v1/trials/{trial_id}/reports", json=body)
+        return bool(answer["should_prune"])
+
+    def complete(
+        self, trial_id: int, token: str, value: float, metrics: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        body = {"lease_token": token, "value": value, "metrics": dict(metrics or {})}
+        return dict(self._json("POST", f"/api/v1/trials/{trial_id}/complete", json=body))
+
+    def fail(
+        self, trial_id: int, token: str, failure_class: str, message: str = ""
+    ) -> dict[str, Any]:
+        body = {"lease_token": token, "failure_class": failure_class, "message": message[:10_000]}
+        return dict(self._json("POST", f"/api/v1/trials/{trial_id}/fail", json=body))
+
+    # -- ask/tell --------------------------------------------------------------------------
+    def ask(self, study_id: int, lease_seconds: float | None = None) -> dict[str, Any]:
+        body = {"lease_seconds": lease_seconds} if lease_seconds else {}
+        return dict(self._json("POST", f"/api/v1/studies/{study_id}/ask", json=body))
+
+    def tell(
+        self,
+        trial_id: int,
+        token: str,
+        value: float | None = None,
+        *,
+        failed: bool = False,
+        message: str = "",
+        metrics: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"lease_token": token, "metrics": dict(metrics or {})}
+        if failed:
+            body.update(state="failed", message=message)
+        else:
+            body["value"] = value
+        return dict(self._json("POST", f"/api/v1/trials/{trial_id}/tell", json=body))
+
+    def health(self) -> dict[str, Any]:
+        return dict(self._json("GET", "/healthz"))
+
+
+@dataclass
+class StudyHandle:
+    client: Client
+    id: int
+
+    def ask(self, lease_seconds: float | None = 3600.0) -> TrialHandle:
+        lease = self.client.ask(self.id, lease_seconds)
+        return TrialHandle(
+            self.client, lease["trial_id"], lease["lease_token"], lease["params"], lease["config"]
+        )
+
+    def best(self) -> dict[str, Any]:
+        return self.client.best(self.id)
+
+    def leaderboard(self, k: int = 10) -> list[dict[str, Any]]:
+        return self.client.leaderboard(self.id, k)
+
+
+@dataclass
+class TrialHandle:
+    """A trial your own code evaluates: report intermediate values, then tell the result."""
+
+    client: Client
+    id: int
+    token: str
+    params: dict[str, Any]
+    config: dict[str, Any]
+
+    def report(self, step: int, value: float) -> bool:
+        """Record a value at `step`; True when the pruner stopped the trial (stop training:
+        its last value already counts)."""
+        return self.client.report(self.id, self.token, step, value)
+
+    def tell(self, value: float, metrics: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        return self.client.tell(self.id, self.token, value, metrics=metrics)
+
+    def fail(self, message: str = "") -> dict[str, Any]:
+        return self.client.tell(self.id, self.token, failed=True, message=message)
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:500] or response.reason_phrase
+    if isinstance(body, dict) and "detail" in body:
+        return str(body["detail"])
+    return str(body)[:500]

@@ -1,0 +1,85 @@
+"""`hpo serve` and `hpo migrate`."""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+
+import click
+
+from hpo.errors import ValidationError
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@click.command()
+@click.option(
+    "--database-url", envvar="HPO_DATABASE_URL", help="Default: SQLite under the data dir."
+)
+@click.option("--host", envvar="HPO_HOST", default="127.0.0.1", show_default=True)
+@click.option("--port", envvar="HPO_PORT", default=8000, show_default=True, type=int)
+@click.option(
+    "--allow-unauthenticated",
+    is_flag=True,
+    help="Bind a non-loopback address without HPO_API_TOKEN (anyone who reaches it is admin).",
+)
+def serve(database_url: str | None, host: str, port: int, allow_unauthenticated: bool) -> None:
+    """Start the API (and the web UI) with its reaper; migrates the database first."""
+    import uvicorn
+
+    from api.app import create_app
+    from hpo.settings import Settings
+
+    overrides: dict[str, object] = {"host": host, "port": port}
+    if database_url:
+        overrides["database_url"] = database_url
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    if not settings.auth_enabled:
+        if not _is_loopback(host) and not allow_unauthenticated:
+            raise ValidationError(
+                f"refusing to serve on {host} without a token: set HPO_API_TOKEN (and "
+                "HPO_WORKER_TOKEN for workers), bind 127.0.0.1, or pass --allow-unauthenticated"
+            )
+        click.echo(
+            "hpo: no HPO_API_TOKEN set: the API is open to anyone who can reach "
+            f"{host}:{port}" + (" (loopback only)" if _is_loopback(host) else ""),
+            err=True,
+        )
+    click.echo(f"hpo: database {_redact(settings.database_url)}", err=True)
+    click.echo(f"hpo: serving on http://{host}:{port}  (API docs at /docs)", err=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    sys.exit(0)
+
+
+@click.command()
+@click.option(
+    "--database-url", envvar="HPO_DATABASE_URL", help="Default: SQLite under the data dir."
+)
+def migrate(database_url: str | None) -> None:
+    """Upgrade the database schema to the latest revision."""
+    from hpo.settings import Settings
+    from hpo.storage import create_engine_for, current_revision
+    from hpo.storage import migrate as run_migrations
+
+    settings = Settings(database_url=database_url) if database_url else Settings()
+    engine = create_engine_for(settings.database_url)
+    try:
+        run_migrations(engine)
+        click.echo(
+            f"database {_redact(settings.database_url)} at revision {current_revision(engine)}"
+        )
+    finally:
+        engine.dispose()
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,250 @@
+"""The worker: pull a trial, train it, report each epoch, complete. Speaks HTTP only.
+
+`hpo worker --api URL` runs one slot in this process on the CPU, or, with GPUs, one child
+process per slot (`--slots-per-device K` per GPU), each pinned with CUDA_VISIBLE_DEVICES.
+
+Signals: the first SIGTERM/SIGINT lets the current epoch finish, fails the trial as `lost`
+(the API requeues it at once, same params) and exits; a second one exits at once (the lease
+then expires and the reaper requeues the trial). A 409 (lease lost: the trial was requeued or
+the study cancelled) abandons the trial. Network errors are retried by the client.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from hpo.client import ApiError, Client
+from hpo.errors import HpoError
+
+log = logging.getLogger("hpo.worker")
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    api: str
+    token: str | None = None
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    threads: int = 1  # CPU threads per slot: small models train faster on one or two
+    poll_seconds: float = 2.0  # wait between claims when there is no work
+    max_trials: int | None = None  # stop after this many trials (tests, batch jobs)
+    exit_when_idle: bool = False  # stop at the first claim that finds no work
+    heartbeat_seconds: float = 20.0
+    worker_id: str = ""
+    cache_dir: str | None = None
+
+
+class _Stop:
+    """Signal state: the first signal asks to stop after the epoch, the second exits now."""
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+
+    def install(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self.requested.is_set():
+            log.warning("second signal: exiting now; the lease will expire and be requeued")
+            os._exit(128 + signum)
+        log.warning("stopping after the current epoch (signal again to exit at once)")
+        self.requested.set()
+
+
+class _Heartbeat(threading.Thread):
+    """Renews the lease while an epoch runs (a long epoch must not look like a dead worker)."""
+
+    def __init__(self, client: Client, trial_id: int, token: str, every: float) -> None:
+        super().__init__(name=f"heartbeat-{trial_id}", daemon=True)
+        self.client, self.trial_id, self.token, self.every = client, trial_id, token, every
+        self.done = threading.Event()
+        self.lease_lost = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.every):
+            try:
+                self.client.heartbeat(self.trial_id, self.token)
+            except ApiError as e:
+                if e.status == 409:
+                    self.lease_lost.set()
+                    return
+            except HpoError as e:
+                log.warning("heartbeat failed: %s", e)
+
+
+class Worker:
+    """One slot: the claim -> train -> report -> complete loop."""
+
+    def __init__(self, options: WorkerOptions, client: Client | None = None) -> None:
+        self.options = options
+        self.client = client or Client(options.api, token=options.token)
+        self.worker_id = (
+            options.worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        )
+        self.stop = _Stop()
+        self.trials_done = 0
+
+    def run(self) -> int:
+        """Loop until stopped, out of work (exit_when_idle) or max_trials. Returns 0."""
+        self.stop.install()
+        device = _resolve_device(self.options.device)
+        log.info("worker %s on %s polling %s", self.worker_id, device, self.options.api)
+        while not self.stop.requested.is_set():
+            if self.options.max_trials is not None and self.trials_done >= self.options.max_trials:
+                break
+            lease = self.client.claim(self.worker_id, host=socket.gethostname(), devices=[device])
+            if lease is None:
+                if self.options.exit_when_idle:
+                    break
+                self.stop.requested.wait(self.options.poll_seconds)
+                continue
+            self.run_trial(lease, device)
+            self.trials_done += 1
+        return 0
+
+    def run_trial(self, lease: dict[str, Any], device: str) -> None:
+        """Train one leased trial and report how it ended."""
+        trial_id, token = int(lease["trial_id"]), str(lease["lease_token"])
+        log.info("trial %s (study %s): %s", trial_id, lease["study_id"], lease["params"])
+        heartbeat = _Heartbeat(self.client, trial_id, token, self.options.heartbeat_seconds)
+        heartbeat.start()
+        pruned = False
+        abandoned = False
+
+        def on_epoch(epoch: int, value: float, _train_loss: float) -> bool:
+            nonlocal pruned, abandoned
+            if heartbeat.lease_lost.is_set():
+                abandoned = True
+                return True
+            try:
+                pruned = self.client.report(trial_id, token, epoch, value)
+            except ApiError as e:
+                if e.status != 409:
+                    raise
+                abandoned = True
+                return True
+            except HpoError as e:
+                # A report that could not be sent is not worth the trial: train on.
+                log.warning("report failed: %s", e)
+            return pruned or self.stop.requested.is_set()
+
+        try:
+            from trainers.config import build_run_config, run_training
+            from trainers.errors import ConfigError
+
+            try:
+                cfg = build_run_config(lease["config"], device=device, threads=self.options.threads)
+                cache = None if self.options.cache_dir is None else _path(self.options.cache_dir)
+                result = run_training(cfg, on_epoch, cache_dir=cache)
+            except ConfigError as e:
+                reason = str(e)
+                self._finish(lambda: self.client.fail(trial_id, token, "config", reason))
+                return
+            except Exception:
+                message = traceback.format_exc(limit=5)
+                log.error("trial %s crashed:\n%s", trial_id, message)
+                self._finish(lambda: self.client.fail(trial_id, token, "internal", message))
+                return
+        finally:
+            heartbeat.done.set()
+        if abandoned or pruned:
+            log.info("trial %s %s", trial_id, "pruned" if pruned else "abandoned (lease lost)")
+            return
+        if self.stop.requested.is_set():
+            self._finish(lambda: self.client.fail(trial_id, token, "lost", "worker stopped"))
+            return
+        if result.status in ("diverged", "oom"):
+            self._finish(lambda: self.client.fail(trial_id, token, result.status, result.message))
+            return
+        metric = cfg.train.metric
+        value = result.val_accuracy if metric == "val_accuracy" else result.val_loss
+        if value is None:
+            self._finish(
+                lambda: self.client.fail(trial_id, token, "internal", "no validation metric")
+            )
+            return
+        metrics = {k: v for k, v in result.to_dict().items() if k not in ("config", "history")}
+        metrics["curve"] = [r.val_accuracy for r in result.history]
+        self._finish(lambda: self.client.complete(trial_id, token, float(value), metrics))
+        log.info("trial %s completed: %s=%.4f", trial_id, metric, value)
+
+    def _finish(self, send: Any) -> None:
+        try:
+            send()
+        except ApiError as e:
+            if e.status != 409:
+                raise
+            log.warning("result refused (%s): the trial was requeued or finished elsewhere", e)
+
+
+def _path(text: str) -> Any:
+    from pathlib import Path
+
+    return Path(text)
+
+
+def _resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:
+        return "cpu"
+
+
+# -- several slots ---------------------------------------------------------------------------
+def visible_gpus(gpus: str) -> list[str]:
+    """GPU indices to use: "all" (every GPU torch sees) or "0,1"."""
+    if gpus != "all":
+        return [g.strip() for g in gpus.split(",") if g.strip()]
+    try:
+        import torch
+
+        return [str(i) for i in range(torch.cuda.device_count())]
+    except ImportError:
+        return []
+
+
+def supervise(options: WorkerOptions, gpus: list[str], slots_per_device: int) -> int:
+    """Run one child process per slot, each pinned to its GPU; forward signals to them."""
+    children: list[subprocess.Popen[bytes]] = []
+    for gpu in gpus:
+        for slot in range(slots_per_device):
+            env = {**os.environ, "CUDA_VISIBLE_DEVICES": gpu}
+            argv = [sys.executable, "-m", "hpo.cli", "worker", "--api", options.api,
+                    "--device", "cuda:0", "--slots-per-device", "1", "--gpus", "none",
+                    "--threads", str(options.threads)]  # fmt: skip
+            if options.max_trials is not None:
+                argv += ["--max-trials", str(options.max_trials)]
+            if options.exit_when_idle:
+                argv.append("--exit-when-idle")
+            if options.token:
+                env["HPO_WORKER_TOKEN"] = options.token
+            log.info("starting slot %d on GPU %s", slot, gpu)
+            children.append(subprocess.Popen(argv, env=env))
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    codes = [child.wait() for child in children]
+    while any(child.poll() is None for child in children):
+        time.sleep(0.2)
+    return max(codes, default=0)
