@@ -111,7 +111,7 @@ def weighted_sq_distances(a: Points, b: Points, slopes: FloatArray) -> FloatArra
     sq = np.einsum("ij,ij->i", za, za)[:, None] + np.einsum("ij,ij->i", zb, zb)[None, :]
     sq -= 2.0 * (za @ zb.T)
     np.maximum(sq, 0.0, out=sq)
-    return sq
+    return np.asarray(sq, dtype=np.float64)
 
 
 @dataclass(frozen=True)

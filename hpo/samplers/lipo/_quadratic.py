@@ -54,7 +54,7 @@ def _ball_step(b: FloatArray, h: FloatArray, radius: float) -> FloatArray:
     if lam[0] > 1e-12 * max(1.0, abs(lam[-1])):
         p = -bt / lam
         if np.linalg.norm(p) <= radius:
-            return vec @ p
+            return np.asarray(vec @ p, dtype=np.float64)
     low = max(0.0, -lam[0])
     high = low + np.linalg.norm(b) / radius + 1e-12
     for _ in range(100):
@@ -69,7 +69,7 @@ def _ball_step(b: FloatArray, h: FloatArray, radius: float) -> FloatArray:
     if gap > 1e-12 * radius**2 and lam[0] < 0:
         # Hard case: walk along the most negative curvature to the sphere.
         p[0] += np.sqrt(gap)
-    return vec @ p
+    return np.asarray(vec @ p, dtype=np.float64)
 
 
 def solve_trust_region(

@@ -82,7 +82,7 @@ def centre_point(domain: Domain) -> Points:
 def _sq_dist(a: Points, b: Points) -> FloatArray:
     """Plain unit-cube distances (categorical mismatch counts 1): (len(a), len(b))."""
     num = ((a.num[:, None, :] - b.num[None, :, :]) ** 2).sum(axis=2)
-    return num + (a.cat[:, None, :] != b.cat[None, :, :]).sum(axis=2)
+    return np.asarray(num + (a.cat[:, None, :] != b.cat[None, :, :]).sum(axis=2), dtype=np.float64)
 
 
 def _is_new(x: Points, taken: Points) -> bool:

@@ -1,0 +1,218 @@
+"""LIPO: the fitted upper bound, the local model, and the sampler's behaviour."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from hpo.optimize import optimize
+from hpo.samplers import Observation, ObservationState
+from hpo.samplers.lipo import LipoSampler
+from hpo.samplers.lipo._bound import Points, fit_upper_bound
+from hpo.samplers.lipo._quadratic import fit_quadratic, solve_trust_region
+from hpo.space import Params, SearchSpace
+
+pytestmark = pytest.mark.unit
+
+
+def _points(x: np.ndarray, cat: np.ndarray | None = None, choices: tuple[int, ...] = ()) -> Points:
+    n = x.shape[0]
+    codes = np.zeros((n, 0), dtype=np.int64) if cat is None else cat.astype(np.int64)
+    return Points(x, codes, choices)
+
+
+def _branin(p: Params) -> float:
+    x, y = float(p["x"]), float(p["y"])
+    a, b, c = 1.0, 5.1 / (4 * math.pi**2), 5 / math.pi
+    return a * (y - b * x**2 + c * x - 6) ** 2 + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x) + 10
+
+
+BRANIN = {
+    "x": {"type": "float", "low": -5.0, "high": 10.0},
+    "y": {"type": "float", "low": 0.0, "high": 15.0},
+}
+
+
+# -- the bound ----------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_bound_lies_above_every_observation(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    x = rng.random((60, 3))
+    y = np.sin(6 * x[:, 0]) + x[:, 1] ** 2 + 0.05 * rng.standard_normal(60)
+    y = (y - y.mean()) / y.std()
+    bound = fit_upper_bound(_points(x), y)
+    assert np.all(bound(_points(x)) >= y - 1e-6)
+    # Between the observations too: the bound holds at every observation from every cone.
+    assert np.all(bound.slopes >= 0) and np.all(bound.noise >= 0)
+
+
+def test_one_dimension_reduces_to_largest_pairwise_slope() -> None:
+    # One shared K (one dimension) and no noise needed: K = max (y_i - y_j)^2 / |x_i - x_j|^2.
+    rng = np.random.default_rng(3)
+    x = rng.random((25, 1))
+    y = np.abs(x[:, 0] - 0.4) * 3.0 + x[:, 0] ** 2
+    bound = fit_upper_bound(_points(x), y, noise_penalty=1e12)
+    dx2 = (x[:, None, 0] - x[None, :, 0]) ** 2
+    dy2 = (y[:, None] - y[None, :]) ** 2
+    mask = dx2 > 0
+    expected = float((dy2[mask] / dx2[mask]).max())
+    assert bound.slopes[0] == pytest.approx(expected, rel=1e-4)
+    assert np.all(bound.noise <= 1e-6 * expected)
+
+
+def test_flat_direction_gets_a_small_constant() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.random((40, 2))
+    y = 5.0 * x[:, 0]  # nothing depends on x1
+    bound = fit_upper_bound(_points(x), y)
+    assert bound.slopes[0] == pytest.approx(25.0, rel=1e-3)
+    assert bound.slopes[1] < 1e-3 * bound.slopes[0]
+
+
+def test_categorical_mismatch_term() -> None:
+    # The value depends only on the category: all the slope goes into its mismatch constant.
+    rng = np.random.default_rng(5)
+    x = rng.random((30, 1))
+    cat = rng.integers(0, 3, (30, 1))
+    y = np.array([0.0, 1.0, 3.0])[cat[:, 0]]
+    bound = fit_upper_bound(_points(x, cat, (3,)), y)
+    assert bound.slopes[1] == pytest.approx(9.0, rel=1e-3)  # (3 - 0)^2 across one mismatch
+    assert np.all(bound(_points(x, cat, (3,))) >= y - 1e-9)
+
+
+def test_warm_refit_matches_cold_fit() -> None:
+    rng = np.random.default_rng(6)
+    x = rng.random((80, 4))
+    y = -((x - 0.3) ** 2 @ np.arange(1.0, 5.0))
+    first = fit_upper_bound(_points(x[:60]), y[:60])
+    warm = fit_upper_bound(_points(x), y, previous=first)
+    cold = fit_upper_bound(_points(x), y)
+    np.testing.assert_allclose(warm.slopes, cold.slopes, rtol=1e-6, atol=1e-9)
+
+
+# -- the local model ----------------------------------------------------------------------
+def test_quadratic_fit_and_trust_region_step_find_the_maximum() -> None:
+    rng = np.random.default_rng(7)
+    s = rng.uniform(-1, 1, (10, 3))
+    centre = np.array([0.2, -0.1, 0.3])
+    f = -((s - centre) ** 2).sum(axis=1)
+    _, g, h = fit_quadratic(s, f)
+    p = solve_trust_region(g, h, 1.0, -np.ones(3), np.ones(3))
+    np.testing.assert_allclose(p, centre, atol=1e-8)
+    # A small radius: the step goes to the ball's edge, towards the maximum.
+    p = solve_trust_region(g, h, 0.1, -np.ones(3), np.ones(3))
+    assert np.linalg.norm(p) == pytest.approx(0.1)
+    # Box bounds are honoured.
+    p = solve_trust_region(g, h, 1.0, -np.ones(3), np.full(3, 0.1))
+    assert np.all(p <= 0.1 + 1e-12)
+
+
+def _assert_same(a: list[Params], b: list[Params]) -> None:
+    assert len(a) == len(b)
+    for pa, pb in zip(a, b, strict=True):
+        assert pa.keys() == pb.keys()
+        for k in pa:
+            assert pa[k] == pytest.approx(pb[k], rel=1e-7, abs=1e-9)
+
+
+# -- the sampler --------------------------------------------------------------------------
+def _history(space: SearchSpace, fn: object, n: int, scale: float = 1.0) -> list[Observation]:
+    rng = np.random.default_rng(11)
+    return [Observation(p, scale * fn(p)) for p in space.sample(rng, n)]  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("n", [5, 30])
+def test_scale_invariance(n: int) -> None:
+    space = SearchSpace.from_dict(BRANIN)
+    suggestions = []
+    for scale in (1e-3, 1.0, 1e3):
+        sampler = LipoSampler(space, seed=3)
+        sampler.tell(_history(space, _branin, n, scale))
+        suggestions.append([sampler.ask(1)[0] for _ in range(4)])
+    for other in suggestions[1:]:
+        _assert_same(suggestions[0], other)
+
+
+def test_rebuilt_sampler_repeats_itself() -> None:
+    space = SearchSpace.from_dict(BRANIN)
+    history = _history(space, _branin, 40)
+    grown = LipoSampler(space, seed=1)
+    for k in range(30, 41):
+        grown.tell(history[:k])
+        grown.ask(1)
+    fresh = LipoSampler(space, seed=1)
+    fresh.tell(history)
+    grown.tell(history)
+    _assert_same(fresh.ask(3), grown.ask(3))
+
+
+def test_minimize_and_maximize_mirror() -> None:
+    space = SearchSpace.from_dict(BRANIN)
+    history = _history(space, _branin, 25)
+    mirrored = [Observation(o.params, -o.value) for o in history if o.value is not None]
+    low = LipoSampler(space, direction="minimize", seed=2)
+    high = LipoSampler(space, direction="maximize", seed=2)
+    low.tell(history)
+    high.tell(mirrored)
+    _assert_same(low.ask(2), high.ask(2))
+
+
+def test_distinct_pending_suggestions_before_and_after_results() -> None:
+    space = SearchSpace.from_dict(BRANIN)
+    sampler = LipoSampler(space, seed=0)
+    first = sampler.ask(6)
+    assert len({tuple(p.values()) for p in first}) == 6
+    history = _history(space, _branin, 20)
+    sampler.tell(history, pending=first[:3])
+    batch = sampler.ask(5)
+    keys = {tuple(p.values()) for p in batch + first[:3]}
+    assert len(keys) == 8
+
+
+def test_integers_categoricals_and_failures() -> None:
+    space = SearchSpace.from_dict(
+        {
+            "x": {"type": "float", "low": -2.0, "high": 2.0},
+            "lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
+            "depth": {"type": "int", "low": 1, "high": 12},
+            "act": {"type": "categorical", "choices": ["relu", "tanh", "gelu"]},
+        }
+    )
+    weight = {"relu": 1.0, "tanh": 2.0, "gelu": 0.5}
+    offset = {"relu": 0.5, "tanh": 1.0, "gelu": 0.0}
+
+    def fn(p: Params) -> float:
+        if p["depth"] == 1:
+            raise RuntimeError("a config that crashes")
+        x, lr, depth = float(p["x"]), float(p["lr"]), int(p["depth"])
+        act = str(p["act"])
+        bowl = (math.log10(lr) + 2) ** 2 + 0.1 * (depth - 7) ** 2
+        return weight[act] * (x - 0.7) ** 2 + bowl + offset[act]
+
+    result = optimize(fn, space, sampler="lipo", n_trials=60, seed=0)
+    for t in result.trials:
+        assert isinstance(t.params["depth"], int) and 1 <= t.params["depth"] <= 12
+        assert t.params["act"] in weight
+        assert 1e-4 <= float(t.params["lr"]) <= 1e-1
+    assert result.best_value is not None and result.best_value < 0.5
+    assert result.best_params is not None and result.best_params["act"] == "gelu"
+
+
+def test_all_failed_history_does_not_crash() -> None:
+    space = SearchSpace.from_dict(BRANIN)
+    sampler = LipoSampler(space, seed=0)
+    rng = np.random.default_rng(0)
+    sampler.tell([Observation(p, None, ObservationState.FAILED) for p in space.sample(rng, 8)])
+    assert len(sampler.ask(2)) == 2
+
+
+def test_beats_random_on_branin_at_50_evaluations() -> None:
+    wins = 0
+    for seed in range(5):
+        lipo = optimize(_branin, BRANIN, sampler="lipo", n_trials=50, seed=seed)
+        rand = optimize(_branin, BRANIN, sampler="random", n_trials=50, seed=seed)
+        assert lipo.best_value is not None and rand.best_value is not None
+        wins += lipo.best_value < rand.best_value
+    assert wins >= 4
