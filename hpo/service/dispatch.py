@@ -83,10 +83,21 @@ class Dispatcher:
         with self.db.transaction() as session:
             now = self.clock()
             repo.upsert_worker(session, worker_id, host=host, devices=list(devices), now=now)
+            skipped: list[int] = []
             for candidate, _running in repo.claimable_studies(session):
                 study = try_lock_study(session, candidate.id)
-                if study is None or study.state is not StudyState.RUNNING:
+                if study is None:
+                    skipped.append(candidate.id)
                     continue
+                lease = self._claim_in(session, study, worker_id, devices, now)
+                if lease is not None:
+                    self.metrics.inc("hpo_claims_total")
+                    return lease
+            # Every study with room was locked by another claimer: wait for those locks in
+            # turn rather than answer "no work" while there is work (a burst of workers on one
+            # study would otherwise mostly get 204s and poll).
+            for study_id in skipped:
+                study = lock_study(session, study_id)
                 lease = self._claim_in(session, study, worker_id, devices, now)
                 if lease is not None:
                     self.metrics.inc("hpo_claims_total")
@@ -121,6 +132,8 @@ class Dispatcher:
         lease_seconds: float | None = None,
     ) -> Lease | None:
         """Under the study lock: a queued trial if any, else a new one from the sampler."""
+        if study.state is not StudyState.RUNNING:
+            return None
         counts = repo.count_trials_by_state(session, study.id)
         if counts[TrialState.RUNNING] >= study.max_parallel:
             return None
