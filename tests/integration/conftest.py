@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -53,8 +55,14 @@ def pg_admin() -> Iterator[Engine]:
         names = connection.scalars(
             text("SELECT datname FROM pg_database WHERE datname LIKE :p"), {"p": f"{RUN_PREFIX}%"}
         ).all()
-        for name in names:
+
+    def drop(name: str) -> None:
+        with engine.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    # Every DROP DATABASE waits for a checkpoint; concurrent drops share one.
+    with ThreadPoolExecutor(max(1, len(names))) as pool:
+        list(pool.map(drop, names))
     engine.dispose()
 
 
@@ -167,3 +175,18 @@ def fresh_db(database_url: str) -> Iterator[Database]:
     database = Database(create_engine_for(database_url, sqlite_busy_timeout_s=10.0))
     yield database
     database.dispose()
+
+
+def run_together(n: int, work: Callable[[int], object]) -> list[object]:
+    """Run `work(i)` in n threads released at the same instant; return results or errors."""
+    barrier = threading.Barrier(n)
+
+    def task(i: int) -> object:
+        barrier.wait()
+        try:
+            return work(i)
+        except Exception as e:  # collected, so one failure does not hide the others
+            return e
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(task, range(n)))
