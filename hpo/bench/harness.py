@@ -127,12 +127,14 @@ def run_benchmark(
 ) -> list[RunRecord]:
     """Run every task (in `config.jobs` processes when > 1); `on_done(record, total)` is called
     as each finishes. A task found in `reuse` (same sampler label, function and seed, at least
-    as many evaluations) is taken from there instead of run again, cut to `n_trials`.
+    the smallest budget's evaluations) is taken from there instead of run again, cut to
+    `n_trials`.
     Records come back sorted by sampler, function, seed."""
     for fn in config.functions:
         get_problem(fn)  # fail fast on a bad name, before any process starts
+    # A reused run counts for the budgets it reaches (GP may have only the small one).
     previous = {
-        (r.sampler, r.function, r.seed): r for r in reuse if len(r.values) >= config.n_trials
+        (r.sampler, r.function, r.seed): r for r in reuse if len(r.values) >= min(config.budgets)
     }
     records: list[RunRecord] = []
     tasks = []
@@ -164,14 +166,18 @@ def run_benchmark(
 
 
 def curves(records: Sequence[RunRecord], sampler: str, function: str) -> npt.NDArray[np.float64]:
-    """(seeds, evaluations) array of best-so-far log10 regret."""
+    """(seeds, evaluations) array of best-so-far log10 regret. Runs of different lengths (a
+    slow sampler given the small budget only, for some seeds) are padded with NaN."""
     optimum = get_problem(function).optimum
     rows = [
         regret_curve(r.values, optimum)
         for r in records
         if r.sampler == sampler and r.function == function
     ]
-    return np.array(rows, dtype=np.float64).reshape(len(rows), -1)
+    out = np.full((len(rows), max(map(len, rows), default=0)), np.nan)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = row
+    return out
 
 
 def summarize(
@@ -187,9 +193,12 @@ def summarize(
             out[budget][fn] = {}
             for s in samplers:
                 c = curves(records, s, fn)
-                if c.shape[0] == 0 or c.shape[1] < budget:
+                if c.shape[1] < budget:
                     continue
                 col = c[:, budget - 1]
+                col = col[~np.isnan(col)]  # runs that stopped short of this budget
+                if col.size == 0:
+                    continue
                 q25, med, q75 = np.percentile(col, [25, 50, 75])
                 out[budget][fn][s] = Cell(float(med), float(q25), float(q75), len(col))
     return out
@@ -208,6 +217,7 @@ def markdown_table(summary: dict[int, dict[str, dict[str, Cell]]]) -> str:
         parts.append(f"**{budget} evaluations** — median log10 regret [IQR] over seeds\n")
         parts.append("| function | " + " | ".join(samplers) + " |")
         parts.append("|---|" + "---|" * len(samplers))
+        n_max = max((c.n_seeds for cells in by_fn.values() for c in cells.values()), default=0)
         for fn, cells in by_fn.items():
             best = min((c.median for c in cells.values()), default=math.inf)
             row = []
@@ -217,10 +227,11 @@ def markdown_table(summary: dict[int, dict[str, dict[str, Cell]]]) -> str:
                     row.append("—")
                     continue
                 text = f"{_fmt(c.median)} [{_fmt(c.q25)}, {_fmt(c.q75)}]"
+                if c.n_seeds != n_max:
+                    text += f" (n={c.n_seeds})"
                 row.append(f"**{text}**" if c.median == best else text)
             parts.append(f"| {fn} | " + " | ".join(row) + " |")
-        seeds = {s: c.n_seeds for cells in by_fn.values() for s, c in cells.items()}
-        parts.append("\nseeds: " + ", ".join(f"{s} {n}" for s, n in seeds.items()) + "\n")
+        parts.append(f"\n{n_max} seeds per cell unless marked (n=...)\n")
     return "\n".join(parts)
 
 

@@ -25,12 +25,15 @@ def plot_function(
         if c.size == 0:
             continue
         # inf (no successful evaluation yet) would break the band: clip to the plot's top.
+        # NaN pads runs shorter than the longest (a sampler given fewer evaluations).
         finite = np.where(np.isfinite(c), c, np.nan)
         top = float(np.nanmax(finite)) if np.isfinite(finite).any() else 0.0
-        c = np.where(np.isfinite(c), c, top)
+        c = np.where(np.isposinf(c), top, c)
         x = np.arange(1, c.shape[1] + 1)
-        q25, med, q75 = np.percentile(c, [25, 50, 75], axis=0)
-        (line,) = ax.plot(x, med, label=f"{label} (n={c.shape[0]})", linewidth=1.3)
+        q25, med, q75 = np.nanpercentile(c, [25, 50, 75], axis=0)
+        n_full = int(np.sum(~np.isnan(c[:, -1])))
+        n_text = f"n={c.shape[0]}" if n_full == c.shape[0] else f"n={c.shape[0]}, {n_full} to end"
+        (line,) = ax.plot(x, med, label=f"{label} ({n_text})", linewidth=1.3)
         ax.fill_between(x, q25, q75, color=line.get_color(), alpha=0.18, linewidth=0)
     ax.set_title(f"{function}: best-so-far, median and IQR")
     ax.set_xlabel("evaluations")

@@ -109,3 +109,15 @@ def test_reused_runs_are_not_run_again(monkeypatch: pytest.MonkeyPatch, tmp_path
     smaller = BenchConfig((SamplerSpec("good"),), ("branin",), budgets=(3,), seeds=2)
     again = run_benchmark(smaller, reuse=old)
     assert [r.values for r in again] == [r.values[:3] for r in old]
+
+
+def test_shorter_runs_count_only_for_the_budgets_they_reach() -> None:
+    records = [
+        harness.RunRecord("s", "branin", 0, [10.0] * 4, 0.0),
+        harness.RunRecord("s", "branin", 1, [10.0] * 2, 0.0),
+    ]
+    summary = summarize(records, (2, 4))
+    assert summary[2]["branin"]["s"].n_seeds == 2
+    assert summary[4]["branin"]["s"].n_seeds == 1
+    assert "(n=1)" not in markdown_table({4: summary[4]})
+    assert "(n=2)" not in markdown_table(summary)
