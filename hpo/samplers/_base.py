@@ -176,14 +176,17 @@ class BaseSampler(ABC):
         self.completed: tuple[Observation, ...] = ()
         self.pending: tuple[Params, ...] = ()
         self._asks_since_tell = 0
+        self._extended = False
         self._encoded: FloatArray = np.zeros((0, space.dim), dtype=np.float64)
 
     def tell(self, completed: Sequence[Observation], pending: Sequence[Params] = ()) -> None:
         completed = tuple(completed)
         n_old = len(self.completed)
-        if n_old <= len(completed) and all(
+        # Does the new history extend the previous one? Subclasses may then reuse their work.
+        self._extended = n_old <= len(completed) and all(
             a is b or a == b for a, b in zip(self.completed, completed[:n_old], strict=True)
-        ):
+        )
+        if self._extended:
             new = completed[n_old:]
             self._encoded = np.concatenate(
                 [self._encoded, self.space.encode_many([o.params for o in new])]

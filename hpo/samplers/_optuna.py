@@ -1,0 +1,298 @@
+"""Optuna's TPE, GP and CMA-ES behind our sampler protocol, through Optuna's public API only.
+
+How a history becomes an Optuna study (in memory, one per sampler object):
+
+- every parameter gets a fixed distribution (`FloatDistribution`, `IntDistribution`,
+  `CategoricalDistribution`) from our `SearchSpace`;
+- a completed observation (or a pruned one with a value) becomes a COMPLETE trial with its
+  value. A failed/diverged one (or pruned without value) becomes a COMPLETE trial valued at the
+  worst real value so far, so the sampler learns to avoid the region (Optuna itself would ignore
+  FAIL trials and could propose the same crash again); before any real value exists it is added
+  as FAIL;
+- TPE and GP get trials via `create_trial` + `add_trials`. CMA-ES keeps its state on the trials
+  it creates, so its history is *replayed*: `enqueue_trial(params)`, `ask`, `tell`;
+- pending configurations become RUNNING trials: TPE runs with `constant_liar=True`, GP
+  treats running trials as pending points, so parallel asks differ. Each suggestion is also
+  checked against the pending and batch configurations and re-asked (then drawn at random)
+  when it repeats one.
+
+Each ask uses a fresh Optuna sampler seeded from (seed, history length, pending count), so a
+sampler rebuilt from the same history repeats itself. Between asks the study is kept and only
+extended when the new history is the old one plus the results of the previous suggestions
+(the `hpo.optimize` loop); anything else rebuilds it.
+
+Importing this module sets Optuna's log level to WARNING (process-wide) so that trials do not
+log one INFO line each; experimental-feature warnings are silenced around our calls.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+import numpy as np
+import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.trial import TrialState, create_trial
+
+from hpo.samplers._base import BaseSampler, Direction, Observation, params_key
+from hpo.space import Categorical, Float, Params, SearchSpace
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+__all__ = ["CmaEsSampler", "GPSampler", "TPESampler", "distributions_for"]
+
+
+def distributions_for(space: SearchSpace) -> dict[str, BaseDistribution]:
+    """Optuna distributions equivalent to our parameter domains."""
+    out: dict[str, BaseDistribution] = {}
+    for name, d in space.items():
+        if isinstance(d, Categorical):
+            out[name] = CategoricalDistribution(d.choices)
+        elif isinstance(d, Float):
+            out[name] = FloatDistribution(d.low, d.high, log=d.log, step=d.step)
+        else:
+            out[name] = IntDistribution(int(d.low), int(d.high), log=d.log, step=int(d.step or 1))
+    return out
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        yield
+
+
+class _OptunaAdapter(BaseSampler):
+    """Shared adapter; subclasses say how to build the Optuna sampler for one ask."""
+
+    replay: ClassVar[bool] = False  # True: add history by enqueue/ask/tell (stateful samplers)
+    max_retries: ClassVar[int] = 8  # re-asks when a suggestion repeats a pending one
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        direction: Direction = "minimize",
+        seed: int = 0,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(space, direction=direction, seed=seed, options=options)
+        self._dists = distributions_for(space)
+        self._study: optuna.Study | None = None
+        self._n_synced = 0  # completed observations in the study
+        self._imputed: float | None = None  # the value failures were given in the study
+        self._has_imputed = False
+        self._open: list[tuple[Any, int]] = []  # (params key, trial number) from the last ask
+        self._dirty = False  # the last ask left trials that a rebuild would not have
+        self.rebuilds = 0  # how many times the study was rebuilt (for tests and tuning)
+
+    def _optuna_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
+        raise NotImplementedError
+
+    # -- history -> study ------------------------------------------------------------------
+    def _value_of(self, obs: Observation, imputed: float | None) -> tuple[TrialState, float | None]:
+        if obs.has_value:
+            return TrialState.COMPLETE, float(obs.value)  # type: ignore[arg-type]
+        if imputed is None:
+            return TrialState.FAIL, None
+        return TrialState.COMPLETE, imputed
+
+    def _worst(self) -> float | None:
+        y, mask = self.losses()
+        if not mask.any():
+            return None
+        worst = float(np.max(y[mask]))
+        return -worst if self.direction == "maximize" else worst
+
+    def _add(
+        self, study: optuna.Study, observations: list[Observation], imputed: float | None
+    ) -> None:
+        if self.replay:
+            for obs in observations:
+                state, value = self._value_of(obs, imputed)
+                study.enqueue_trial(dict(obs.params))
+                trial = study.ask(self._dists)
+                study.tell(trial, value, state=state)
+            return
+        trials = []
+        for obs in observations:
+            state, value = self._value_of(obs, imputed)
+            trials.append(
+                create_trial(
+                    state=state, value=value, params=dict(obs.params), distributions=self._dists
+                )
+            )
+        study.add_trials(trials)
+
+    def _sync(self) -> optuna.Study:
+        """Bring the cached study in line with `self.completed`, or rebuild it."""
+        imputed = self._worst()
+        new = list(self.completed[self._n_synced :])
+        has_failure = any(not o.has_value for o in self.completed)
+        extends = (
+            self._study is not None
+            and not self._dirty
+            and self._extended
+            and len(new) == len(self._open)
+            and [params_key(o.params) for o in new] == [k for k, _ in self._open]
+            and (not self._has_imputed or imputed == self._imputed)
+        )
+        with _quiet():
+            if extends and self._study is not None:
+                study = self._study
+                for obs, (_, number) in zip(new, self._open, strict=True):
+                    state, value = self._value_of(obs, imputed)
+                    study.tell(number, value, state=state)
+            else:
+                self.rebuilds += 1
+                study = optuna.create_study(
+                    direction=self.direction, sampler=self._optuna_sampler(self.seed % 2**32)
+                )
+                self._add(study, list(self.completed), imputed)
+        self._study, self._n_synced, self._open, self._dirty = study, len(self.completed), [], False
+        self._imputed, self._has_imputed = imputed, has_failure and imputed is not None
+        return study
+
+    # -- ask -----------------------------------------------------------------------------
+    def _ask(self, n: int, rng: np.random.Generator) -> list[Params]:
+        if self._asks_since_tell > 1 and self._study is not None:
+            # A second ask without a tell: the trials opened by the first stay pending.
+            study = self._study
+            self._dirty = True
+        else:
+            study = self._sync()
+        with _quiet():
+            study.sampler = self._optuna_sampler(self.derived_seed())
+            for p in self.pending:
+                self._dirty = True
+                if self.replay:
+                    study.enqueue_trial(dict(p))
+                    study.ask(self._dists)
+                else:
+                    study.add_trial(
+                        create_trial(
+                            state=TrialState.RUNNING, params=dict(p), distributions=self._dists
+                        )
+                    )
+            taken = self.taken_keys(include_completed=False)
+            out: list[Params] = []
+            while len(out) < n:
+                params = self._ask_one(study, taken, rng)
+                taken.add(params_key(params))
+                out.append(params)
+        return out
+
+    def _ask_one(self, study: optuna.Study, taken: set[Any], rng: np.random.Generator) -> Params:
+        for _ in range(self.max_retries):
+            trial = study.ask(self._dists)
+            params = {name: trial.params[name] for name in self.space.names}
+            key = params_key(params)
+            if key not in taken:
+                self._open.append((key, trial.number))
+                return params
+            self._dirty = True  # the repeated trial stays RUNNING: a rebuild would lack it
+        # A crowded discrete space: fall back to a distinct random configuration.
+        self._dirty = True
+        return self.fill_distinct(1, lambda: self.space.sample(rng, 1)[0], set(taken))[0]
+
+
+class TPESampler(_OptunaAdapter):
+    """Optuna's Tree-structured Parzen Estimator, multivariate, with the constant liar for
+    pending trials. Ask cost grows about linearly with history (tens of ms at 1000).
+
+    Options: `n_startup_trials` (10: random trials first), `n_ei_candidates` (24),
+    `multivariate` (True: model parameter interactions), `constant_liar` (True).
+    """
+
+    options_defaults: ClassVar[Mapping[str, Any]] = {
+        "n_startup_trials": 10,
+        "n_ei_candidates": 24,
+        "multivariate": True,
+        "constant_liar": True,
+    }
+
+    def _optuna_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
+        o = self.options
+        return optuna.samplers.TPESampler(
+            n_startup_trials=int(o["n_startup_trials"]),
+            n_ei_candidates=int(o["n_ei_candidates"]),
+            multivariate=bool(o["multivariate"]),
+            constant_liar=bool(o["constant_liar"]),
+            seed=seed,
+        )
+
+
+class GPSampler(_OptunaAdapter):
+    """Optuna's Gaussian-process sampler (log EI, Matérn 5/2, pending points as fantasies).
+
+    Cost: fitting the GP is cubic in the number of observations and the acquisition is
+    optimized afresh each ask; on 2 CPU cores an ask takes well under a second at 100
+    observations but seconds near 1000. So past `max_observations` (default 300) this sampler
+    asks TPE instead (same history, same seed rule); set it higher to keep the GP longer.
+
+    Options: `n_startup_trials` (10), `deterministic_objective` (False: assume noise),
+    `max_observations` (300: fall back to TPE beyond).
+    """
+
+    options_defaults: ClassVar[Mapping[str, Any]] = {
+        "n_startup_trials": 10,
+        "deterministic_objective": False,
+        "max_observations": 300,
+    }
+
+    def _optuna_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
+        o = self.options
+        if len(self.completed) + len(self.pending) > int(o["max_observations"]):
+            return optuna.samplers.TPESampler(
+                n_startup_trials=10,
+                multivariate=True,
+                constant_liar=True,
+                seed=seed,
+            )
+        return optuna.samplers.GPSampler(
+            n_startup_trials=int(o["n_startup_trials"]),
+            deterministic_objective=bool(o["deterministic_objective"]),
+            seed=seed,
+        )
+
+
+class CmaEsSampler(_OptunaAdapter):
+    """Optuna's CMA-ES (needs the `cmaes` package). Numeric parameters only: categorical ones
+    are drawn at random. CMA-ES keeps its state on its own trials, so the history is replayed
+    through the study (enqueue, ask, tell): a rebuild costs about a millisecond per
+    observation; `hpo.optimize` extends one study instead.
+
+    Options: `n_startup_trials` (1), `sigma0` (None: a sixth of the range), `popsize` (None:
+    4 + 3 ln d), `use_separable_cma` (False), `with_margin` (False: True keeps integer
+    parameters from collapsing).
+    """
+
+    replay: ClassVar[bool] = True
+    options_defaults: ClassVar[Mapping[str, Any]] = {
+        "n_startup_trials": 1,
+        "sigma0": None,
+        "popsize": None,
+        "use_separable_cma": False,
+        "with_margin": False,
+    }
+
+    def _optuna_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
+        o = self.options
+        return optuna.samplers.CmaEsSampler(
+            n_startup_trials=int(o["n_startup_trials"]),
+            sigma0=None if o["sigma0"] is None else float(o["sigma0"]),
+            popsize=None if o["popsize"] is None else int(o["popsize"]),
+            use_separable_cma=bool(o["use_separable_cma"]),
+            with_margin=bool(o["with_margin"]),
+            warn_independent_sampling=False,
+            seed=seed,
+        )
