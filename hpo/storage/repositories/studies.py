@@ -74,11 +74,10 @@ def list_studies(
 
 def delete_study(session: Session, study_id: int) -> None:
     """Delete a study; its trials and reports go with it (ON DELETE CASCADE)."""
-    deleted = session.execute(delete(Study).where(Study.id == study_id)).rowcount  # type: ignore[attr-defined]
-    if not deleted:
+    # A bulk DELETE: the database cascades to trials and reports without loading them.
+    result = session.execute(delete(Study).where(Study.id == study_id))
+    if not result.rowcount:  # type: ignore[attr-defined]
         raise NotFoundError(f"study {study_id} not found; nothing was deleted")
-    # The bulk DELETE bypasses the identity map: forget any loaded copies.
-    session.expunge_all()
 
 
 def count_trials_by_state(session: Session, study_id: int) -> dict[TrialState, int]:
