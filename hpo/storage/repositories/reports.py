@@ -68,7 +68,10 @@ def study_reports(
     """Every report of a study grouped by trial: the pruners' input.
 
     `trial_states` keeps only trials in those states (e.g. leave out failed trials);
-    `max_step` keeps only steps up to the one being decided (neither pruner looks beyond it).
+    `max_step` keeps only steps up to the one being decided, which bounds the rows read. The
+    median pruner never looks beyond that step; ASHA can, but only for a trial that skipped
+    a rung's exact step (its rung value is its first report after it), so with reports at
+    every step (every epoch) `max_step=step` changes no decision.
     """
     statement = select(Report.trial_id, Report.step, Report.value).where(
         Report.study_id == study_id
