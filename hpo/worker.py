@@ -118,7 +118,7 @@ class Worker:
         """Train one leased trial and report how it ended."""
         trial_id, token = int(lease["trial_id"]), str(lease["lease_token"])
         log.info("trial %s (study %s): %s", trial_id, lease["study_id"], lease["params"])
-        heartbeat = _Heartbeat(self.client, trial_id, token, self.options.heartbeat_seconds)
+        heartbeat = _Heartbeat(self.client, trial_id, token, self._heartbeat_every(lease))
         heartbeat.start()
         pruned = False
         abandoned = False
@@ -179,6 +179,15 @@ class Worker:
         metrics["curve"] = [r.val_accuracy for r in result.history]
         self._finish(lambda: self.client.complete(trial_id, token, float(value), metrics))
         log.info("trial %s completed: %s=%.4f", trial_id, metric, value)
+
+    def _heartbeat_every(self, lease: dict[str, Any]) -> float:
+        """A third of the lease (so two heartbeats may fail before it expires), capped by
+        the configured interval."""
+        from datetime import UTC, datetime
+
+        expires = datetime.fromisoformat(str(lease["lease_expires_at"]))
+        remaining = (expires - datetime.now(UTC)).total_seconds()
+        return max(0.2, min(self.options.heartbeat_seconds, remaining / 3))
 
     def _finish(self, send: Any) -> None:
         try:
