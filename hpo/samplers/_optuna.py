@@ -191,10 +191,24 @@ class _OptunaAdapter(BaseSampler):
                 out.append(params)
         return out
 
+    def _canonical(self, raw: Mapping[str, Any]) -> Params:
+        """Optuna's values in our types and bounds (a log round trip can land 1 ulp outside)."""
+        out: Params = {}
+        for name, d in self.space.items():
+            v = raw[name]
+            if isinstance(d, Categorical):
+                out[name] = d.check(v)
+            elif isinstance(d, Float):
+                x = min(max(float(v), d.low), d.high)
+                out[name] = d.from_unit(d.to_unit(x)) if d.step is not None else x
+            else:
+                out[name] = min(max(int(v), int(d.low)), int(d.high))
+        return out
+
     def _ask_one(self, study: optuna.Study, taken: set[Any], rng: np.random.Generator) -> Params:
         for _ in range(self.max_retries):
             trial = study.ask(self._dists)
-            params = {name: trial.params[name] for name in self.space.names}
+            params = self._canonical(trial.params)
             key = params_key(params)
             if key not in taken:
                 self._open.append((key, trial.number))

@@ -183,7 +183,8 @@ class _Numeric:
         if self.grid_points is not None:
             a, b = (math.log(self.low), math.log(self.high)) if self.log else (self.low, self.high)
             t = np.linspace(a, b, self.grid_points)
-            raw = self._t_inv(t)
+            # Tidy and clip: exp(log(x)) may land one ulp outside [low, high].
+            raw = np.clip([_tidy(v) for v in self._t_inv(t)], self.low, self.high)
             if self.step is not None:
                 raw = self.from_unit_array(self.to_unit_array(raw))
             return list(dict.fromkeys(float(v) for v in raw))
