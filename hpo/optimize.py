@@ -74,10 +74,11 @@ class OptimizeResult:
         out: list[float | None] = []
         best: float | None = None
         for t in self.trials:
-            if t.state is ObservationState.COMPLETED and t.value is not None:
-                better = t.value < best if self.direction == "minimize" else t.value > best  # type: ignore[operator]
-                if best is None or better:
-                    best = t.value
+            value = t.value if t.state is ObservationState.COMPLETED else None
+            if value is not None and (
+                best is None or (value < best if self.direction == "minimize" else value > best)
+            ):
+                best = value
             out.append(best)
         return out
 
