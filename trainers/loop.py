@@ -27,7 +27,7 @@ from trainers.errors import (
     normalize,
 )
 from trainers.models import ModelConfig, build_model, count_parameters
-from trainers.optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
+from trainers.optim import OPTIMIZERS, SCHEDULES, is_constant, make_optimizer, make_schedule
 from trainers.result import EpochRecord, TrainResult
 
 METRICS = ("val_accuracy", "val_loss")  # accuracy is maximized, loss minimized
@@ -137,7 +137,8 @@ def train(
     training should ask, so a search never sees test. Never raises for NaN loss or out of memory.
     """
     device = resolve_device(cfg.device)
-    with _cpu_threads(cfg.threads if device.type == "cpu" and cfg.threads else None):
+    threads = cfg.threads if device.type == "cpu" and cfg.threads else None
+    with _cpu_threads(threads), _deterministic_cudnn(device.type == "cuda"):
         return _Run(model_cfg, data, cfg, device).run(on_epoch, evaluate_test, keep_weights)
 
 
@@ -153,6 +154,28 @@ def _cpu_threads(threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    # CUDA raises its own type; the CPU allocator raises a RuntimeError that says so.
+    if isinstance(error, torch.cuda.OutOfMemoryError | MemoryError):
+        return True
+    text = str(error)
+    return "can't allocate memory" in text or "out of memory" in text
+
+
+@contextlib.contextmanager
+def _deterministic_cudnn(enabled: bool) -> Iterator[None]:
+    # cuDNN's autotuner may pick different kernels run to run; pin them so a seed repeats.
+    if not enabled:
+        yield
+        return
+    before = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before
 
 
 class _Run:
@@ -185,7 +208,9 @@ class _Run:
         history: list[EpochRecord] = []
         try:
             outcome = self._epochs(history, on_epoch, keep_best=keep_weights or evaluate_test)
-        except torch.cuda.OutOfMemoryError as e:
+        except (torch.cuda.OutOfMemoryError, MemoryError, RuntimeError) as e:
+            if not _is_out_of_memory(e):
+                raise
             self._release()
             return self._result(
                 "oom",
@@ -235,6 +260,7 @@ class _Run:
         )
         loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
         generator = torch.Generator(device=dev).manual_seed(cfg.seed)
+        constant_lr, lr = is_constant(schedule) and cfg.warmup_epochs == 0, cfg.lr
         n = len(y)
         # A last batch of one sample would break batch norm; drop it (the next epoch reshuffles).
         n_used = n - 1 if n % cfg.batch_size == 1 and n > 1 else n
@@ -249,9 +275,10 @@ class _Run:
             xs, ys = x[perm], y[perm]  # one gather per epoch; the batches below are views
             loss_sum = torch.zeros((), device=dev)
             for b, i in enumerate(starts):
-                lr = cfg.lr * schedule(epoch - 1 + b / n_batches)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
+                if not constant_lr:
+                    lr = cfg.lr * schedule(epoch - 1 + b / n_batches)
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr
                 with self.autocast():
                     loss = loss_fn(
                         self.model(xs[i : i + cfg.batch_size]), ys[i : i + cfg.batch_size]
