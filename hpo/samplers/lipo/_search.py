@@ -10,11 +10,11 @@ so a sampler rebuilt from the database proposes exactly what a long-lived one wo
   which pushes parallel suggestions apart.
 - Trust-region step (the local half of dlib's find_min_global): fit a quadratic to the
   (d+1)(d+2)/2 observations nearest the best one, maximise it inside a ball of radius r, within
-  the box. The radius is recomputed from the history: r is the distance to the farthest of those
-  neighbours (the region the model was fitted on), doubled after the last step near the best
-  did better than 3/4 of what its model predicted and halved after one that did worse than 1/4
-  (the classical ratio test, replayed from history rather than kept as state). A failed step
-  also lands inside the region, so the next fit's region shrinks by itself.
+  the box. The radius is recomputed from the history: the distance to the farthest of those
+  neighbours (the region the model was fitted on; after a success it grows with the move),
+  halved for every failed step since the best was found (a failure leaves a point near the
+  best that is newer than it): the classical ratio test, replayed from history rather than
+  kept as state.
   Integer, stepped and categorical parameters stay at the best point's values.
 - With a small probability, a uniform random point (keeps the search globally convergent).
 """
@@ -175,30 +175,16 @@ def _local_model(history: History, domain: Domain, best: int) -> _LocalModel | N
 
 
 def _radius_factor(history: History, domain: Domain, best: int, model: _LocalModel) -> float:
-    """The ratio test, replayed: judge the newest observation inside the model's region.
+    """The ratio test, replayed from history: halve the radius for every failure since the best.
 
-    Its improvement over the best of the observations before it is compared with what the
-    model fitted without it predicts. Doubling on success, halving on failure, otherwise 1.
+    A step that did worse than its model predicted left a point near the best that is newer
+    than it (a success would have become the best). Counting those points gives the number of
+    consecutive failures, so r = rho / 2^failures without any state kept between asks.
     """
     cont = ~domain.discrete
-    n = history.points.n
-    last = n - 1
-    x_last = history.points.num[last, cont]
-    if np.linalg.norm(x_last - model.centre) > model.rho * 1.001 or n < 4:
-        return 1.0
-    before = History(history.points.take(np.arange(last)), history.values[:last], history.pending)
-    prev_best = int(np.argmax(before.values))
-    old = _local_model(before, domain, prev_best)
-    if old is None:
-        return 1.0
-    p = (x_last - old.centre) / old.rho
-    predicted = model_gain(old.g, old.h, p)
-    f = before.values[_neighbourhood(before, domain, prev_best)] - before.values[prev_best]
-    actual = (history.values[last] - before.values[prev_best]) / max(float(np.abs(f).max()), 1e-300)
-    if predicted <= 0.0:
-        return 1.0
-    ratio = actual / predicted
-    return 2.0 if ratio > 0.75 else 0.5 if ratio < 0.25 else 1.0
+    newer = history.points.num[best + 1 :, cont]
+    near = np.linalg.norm(newer - model.centre, axis=1) <= model.rho * 1.001
+    return float(0.5 ** min(int(near.sum()), 50))
 
 
 def trust_region_step(history: History, domain: Domain) -> Points | None:
