@@ -15,6 +15,7 @@ Every malformed space raises `hpo.errors.SearchSpaceError` with what to change.
 
 from __future__ import annotations
 
+from hpo.space._categorical import Categorical
 from hpo.space._loading import (
     as_space,
     load_space,
@@ -23,7 +24,7 @@ from hpo.space._loading import (
     read_mapping,
     space_from_dict,
 )
-from hpo.space._params import Categorical, Float, Int, Param, Params, ParamValue
+from hpo.space._params import Float, Int, Param, Params, ParamValue
 from hpo.space._space import DEFAULT_GRID_CAP, SearchSpace
 
 __all__ = [

@@ -18,7 +18,8 @@ from typing import Any
 import yaml
 
 from hpo.errors import SearchSpaceError, ValidationError
-from hpo.space._params import Categorical, Float, Int, Param
+from hpo.space._categorical import Categorical
+from hpo.space._params import Float, Int, Param
 from hpo.space._space import SearchSpace
 
 _KEYS: dict[str, tuple[str, ...]] = {

@@ -18,7 +18,8 @@ import numpy as np
 import numpy.typing as npt
 
 from hpo.errors import SearchSpaceError, ValidationError
-from hpo.space._params import Categorical, FloatArray, Param, Params, ParamValue
+from hpo.space._categorical import Categorical
+from hpo.space._params import FloatArray, Param, Params, ParamValue
 
 DEFAULT_GRID_CAP = 100_000
 """Largest grid `grid_axes` enumerates unless the caller passes another cap."""
