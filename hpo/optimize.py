@@ -14,9 +14,7 @@ result.best_params, result.best_value, result.trials[0].state
 from __future__ import annotations
 
 import math
-import sys
 import time
-import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -197,16 +195,3 @@ def _evaluate(objective: Callable[[Params], float], number: int, params: Params)
             elapsed,
         )
     return Trial(number, params, value, ObservationState.COMPLETED, None, elapsed)
-
-
-class _CallableModule(types.ModuleType):
-    """`hpo.optimize` names both this module and the function: once the module is imported,
-    the import system sets the package attribute `hpo.optimize` to the module, shadowing the
-    lazily re-exported function. Making the module callable keeps `hpo.optimize(...)` working
-    whichever of the two that attribute holds."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> OptimizeResult:
-        return optimize(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
