@@ -96,13 +96,18 @@ class MLPBlock(nn.Module):
     def __init__(self, n_in: int, n_out: int, cfg: MLPConfig) -> None:
         super().__init__()
         self.linear = nn.Linear(n_in, n_out)
+        # None rather than nn.Identity: each module call costs a few microseconds per step,
+        # which is measurable on models this small (bench/trainer_overhead.py).
         self.norm = _norm(cfg.norm, n_out, dims=0)
         self.act = ACTIVATIONS[cfg.activation]()
-        self.drop = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else nn.Identity()
+        self.drop = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.drop(self.act(self.norm(self.linear(x))))  # (batch, n_out)
-        return out
+        x = self.linear(x)  # (batch, n_out)
+        if self.norm is not None:
+            x = self.norm(x)
+        x = self.act(x)
+        return self.drop(x) if self.drop is not None else x
 
 
 class MLP(nn.Module):
@@ -135,12 +140,14 @@ class ConvBlock(nn.Module):
             (2, "max"): nn.MaxPool2d,
             (2, "avg"): nn.AvgPool2d,
         }[(dims, cfg.pool)]
-        self.pool = pool_cls(2) if pool else nn.Identity()
+        self.pool = pool_cls(2) if pool else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # (batch, c_in, *spatial) -> (batch, c_out, *spatial / 2)
-        out: torch.Tensor = self.pool(self.act(self.norm(self.conv(x))))
-        return out
+        x = self.conv(x)  # (batch, c_in, *spatial) -> (batch, c_out, *spatial)
+        if self.norm is not None:
+            x = self.norm(x)
+        x = self.act(x)
+        return self.pool(x) if self.pool is not None else x  # halves each spatial size
 
 
 class CNN(nn.Module):
@@ -172,14 +179,14 @@ class CNN(nn.Module):
         return logits
 
 
-def _norm(kind: str, channels: int, dims: int) -> nn.Module:
+def _norm(kind: str, channels: int, dims: int) -> nn.Module | None:
     if kind == "batch":
         return {0: nn.BatchNorm1d, 1: nn.BatchNorm1d, 2: nn.BatchNorm2d}[dims](channels)
     if kind == "layer":
         # On feature maps, GroupNorm with one group normalizes over channels and positions per
         # sample: layer norm that does not depend on the input length.
         return nn.LayerNorm(channels) if dims == 0 else nn.GroupNorm(1, channels)
-    return nn.Identity()
+    return None
 
 
 def build_model(

@@ -73,7 +73,7 @@ def train(
     CONFIG.yaml is {task: {model, dataset, epochs, metric}, params: {...}, seed}, as `hpo best`
     writes it. Without --final, the best validation epoch's weights are scored on test.
     """
-    from trainers import ConfigError, build_run_config, run_training
+    from trainers import ConfigError, build_run_config
 
     raw = _read_config(config_path)
     try:
@@ -81,25 +81,24 @@ def train(
     except ConfigError as e:
         raise TrainingConfigError(f"{config_path}: {e}") from None
 
-    console = Console(stderr=True, quiet=as_json)
+    console = Console(stderr=True, quiet=as_json)  # progress
+    report = Console(quiet=as_json)  # results, on stdout unless --json took it
     results: list[TrainResult] = []
     for i in range(seeds):
         cfg = base.with_seed(base.seed + i)
         try:
-            result = _train_with_progress(
-                console, cfg, final, keep_weights=out is not None, run=run_training
-            )
+            result = _train_with_progress(console, cfg, final, keep_weights=out is not None)
         except ConfigError as e:
             raise TrainingConfigError(f"{config_path}: {e}") from None
         results.append(result)
-        _print_run(console, cfg, result, final)
+        _print_run(report, cfg, result, final)
 
     summary = _summary(base, results, final)
     if seeds > 1:
-        _print_spread(console, summary)
+        _print_spread(report, summary)
     if out is not None:
         _write_out(out, base, results, summary, final)
-        console.print(f"wrote {out}/config.yaml, metrics.json and weights")
+        report.print(f"wrote {out}/config.yaml, metrics.json and weights")
     if as_json:
         click.echo(json.dumps(summary))
     if any(not r.ok for r in results):
@@ -119,8 +118,10 @@ def _read_config(path: Path) -> dict[str, Any]:
 
 
 def _train_with_progress(
-    console: Console, cfg: RunConfig, final: bool, *, keep_weights: bool, run: Any
+    console: Console, cfg: RunConfig, final: bool, *, keep_weights: bool
 ) -> TrainResult:
+    from trainers import run_training
+
     epochs = cfg.train.epochs
     label = "train loss" if final else cfg.train.metric
     columns = (
@@ -138,7 +139,7 @@ def _train_with_progress(
             progress.update(task, completed=epoch, shown=f"{label} {shown:.4f}")
             return False
 
-        result: TrainResult = run(
+        result = run_training(
             cfg, on_epoch, final=final, evaluate_test=True, keep_weights=keep_weights
         )
     return result
