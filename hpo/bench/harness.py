@@ -129,13 +129,17 @@ def run_benchmark(
     as each finishes. A task found in `reuse` (same sampler label, function and seed, at least
     the smallest budget's evaluations) is taken from there instead of run again, cut to
     `n_trials`.
-    Records come back sorted by sampler, function, seed."""
+    Records come back in the order of `config.samplers`, `config.functions`, then seed."""
     for fn in config.functions:
         get_problem(fn)  # fail fast on a bad name, before any process starts
     # A reused run counts for the budgets it reaches (GP may have only the small one).
-    previous = {
-        (r.sampler, r.function, r.seed): r for r in reuse if len(r.values) >= min(config.budgets)
-    }
+    previous: dict[tuple[str, str, int], RunRecord] = {}
+    for r in reuse:
+        key = (r.sampler, r.function, r.seed)
+        if len(r.values) >= max(
+            min(config.budgets), len(previous[key].values) if key in previous else 0
+        ):
+            previous[key] = r  # the longest run of a seed wins
     records: list[RunRecord] = []
     tasks = []
     for spec, fn, seed in _tasks(config):
@@ -161,7 +165,8 @@ def run_benchmark(
             for future in as_completed(futures):
                 done(future.result())
     order = {s.label: i for i, s in enumerate(config.samplers)}
-    records.sort(key=lambda r: (order.get(r.sampler, 0), r.function, r.seed))
+    fn_order = {f: i for i, f in enumerate(config.functions)}
+    records.sort(key=lambda r: (order.get(r.sampler, 0), fn_order.get(r.function, 0), r.seed))
     return records
 
 

@@ -147,7 +147,7 @@ def measure_dlib(n_obs: int, reps: int) -> LatencyRow | None:
     asks: list[float] = []
     tells: list[float] = []
     for rep in range(reps):
-        gfs = dlib.global_function_search(dlib.function_spec([0.0] * dim, [1.0] * dim))
+        gfs = dlib.global_function_search([dlib.function_spec([0.0] * dim, [1.0] * dim)])
         gfs.set_seed(rep)
         for i in range(n_obs + 1):
             t0 = time.perf_counter()

@@ -105,7 +105,7 @@ def _run_dlib(objective: Any, space: SpaceSpec, n_trials: int, seed: int) -> Non
             low.append(float(dom["low"]))
             high.append(float(dom["high"]))
             is_int.append(dom["type"] == "int")
-    gfs = dlib.global_function_search(dlib.function_spec(low, high, is_int))
+    gfs = dlib.global_function_search([dlib.function_spec(low, high, is_int)])
     gfs.set_seed(seed)
     for _ in range(n_trials):
         request = gfs.get_next_x()

@@ -160,6 +160,10 @@ def _run_grid(
         task = progress.add_task("runs", total=None)
 
         def on_done(record: RunRecord, total: int) -> None:
+            if not console.is_terminal:  # a log file gets one line per run instead of a bar
+                console.log(
+                    f"{record.sampler} {record.function} seed {record.seed}: {record.seconds:.1f} s"
+                )
             progress.update(
                 task, total=total, advance=1, description=f"{record.sampler} {record.function}"
             )
