@@ -12,115 +12,22 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import torch
 from torch import nn
 
 from trainers.data import Dataset
-from trainers.errors import (
-    ConfigError,
-    check_choice,
-    check_float,
-    check_fraction,
-    check_int,
-    normalize,
-)
 from trainers.models import ModelConfig, build_model, count_parameters
-from trainers.optim import OPTIMIZERS, SCHEDULES, is_constant, make_optimizer, make_schedule
+from trainers.optim import Schedule, is_constant, make_optimizer, make_schedule
 from trainers.result import EpochRecord, TrainResult
+from trainers.train_config import METRICS, TrainConfig, resolve_device
 
-METRICS = ("val_accuracy", "val_loss")  # accuracy is maximized, loss minimized
-DEVICES = ("auto", "cpu", "cuda", "cuda:N")
+__all__ = ["METRICS", "OnEpoch", "TrainConfig", "resolve_device", "train"]
 
 # Called after each epoch with (epoch, validation metric, train loss); a truthy return stops the
 # run with status "stopped" (how a pruner ends a trial). The metric is NaN without validation.
 OnEpoch = Callable[[int, float, float], object]
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 20
-    lr: float = 1e-3
-    batch_size: int = 128
-    optimizer: str = "adam"
-    momentum: float = 0.9  # for the momentum and nesterov optimizers
-    weight_decay: float = 0.0
-    schedule: str = "constant"
-    warmup_epochs: float = 0.0  # linear warmup, multiplied onto any schedule
-    gamma: float | None = None  # step / multistep / exponential decay; None: 0.1, 0.1, 0.9
-    step_size: int | None = None  # step: epochs per decay; None: a third of the run
-    milestones: tuple[int, ...] | None = None  # multistep; None: half and three quarters
-    power: float = 1.0  # polynomial
-    cycle_epochs: float | None = None  # cyclic: epochs per triangle; None: a quarter of the run
-    min_lr_fraction: float = 0.0  # cosine / polynomial floor, cyclic low point (0: 0.1)
-    grad_clip: float = 0.0  # max global gradient norm; 0 disables
-    label_smoothing: float = 0.0
-    patience: int = 0  # stop after this many epochs without improvement; 0 disables
-    metric: str = "val_accuracy"  # picks the best epoch and drives early stopping
-    seed: int = 0
-    device: str = "auto"  # auto picks CUDA when present
-    # CPU threads. Small models train fastest on one: more threads add synchronization per op
-    # and contend with parallel trials. 0 leaves torch's own choice (all cores).
-    threads: int = 1
-    eval_batch_size: int = 4096
-
-    def __post_init__(self) -> None:
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_choice("schedule", self.schedule, SCHEDULES)
-        check_choice("metric", self.metric, METRICS)
-        _parse_device(self.device)
-        normalize(
-            self,
-            epochs=check_int("epochs", self.epochs, minimum=1),
-            lr=check_float("lr", self.lr, low=0.0, low_open=True),
-            batch_size=check_int("batch_size", self.batch_size, minimum=1),
-            momentum=check_fraction("momentum", self.momentum),
-            weight_decay=check_float("weight_decay", self.weight_decay, low=0.0),
-            warmup_epochs=check_float("warmup_epochs", self.warmup_epochs, low=0.0),
-            power=check_float("power", self.power, low=0.0, low_open=True),
-            min_lr_fraction=check_fraction("min_lr_fraction", self.min_lr_fraction),
-            grad_clip=check_float("grad_clip", self.grad_clip, low=0.0),
-            label_smoothing=check_fraction("label_smoothing", self.label_smoothing),
-            patience=check_int("patience", self.patience, minimum=0),
-            seed=check_int("seed", self.seed, minimum=0),
-            threads=check_int("threads", self.threads, minimum=0),
-            eval_batch_size=check_int("eval_batch_size", self.eval_batch_size, minimum=1),
-        )
-        if self.gamma is not None:
-            normalize(
-                self, gamma=check_float("gamma", self.gamma, low=0.0, high=1.0, low_open=True)
-            )
-        if self.step_size is not None:
-            normalize(self, step_size=check_int("step_size", self.step_size, minimum=1))
-        if self.cycle_epochs is not None:
-            value = check_float("cycle_epochs", self.cycle_epochs, low=0.0, low_open=True)
-            normalize(self, cycle_epochs=value)
-        if self.milestones is not None:
-            if isinstance(self.milestones, str | bytes) or not self.milestones:
-                raise ConfigError(f"milestones must be a list of epochs, got {self.milestones!r}")
-            marks = tuple(check_int("each milestone", m, minimum=1) for m in self.milestones)
-            normalize(self, milestones=tuple(sorted(marks)))
-
-
-def _parse_device(name: str) -> str:
-    if not isinstance(name, str) or not (
-        name in ("auto", "cpu", "cuda") or (name.startswith("cuda:") and name[5:].isdigit())
-    ):
-        raise ConfigError(f"unknown device {name!r}; valid: {', '.join(DEVICES)}")
-    return name
-
-
-def resolve_device(name: str) -> torch.device:
-    """auto -> cuda when available, else cpu. Asking for CUDA without one is a config error."""
-    name = _parse_device(name)
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(
-            f"device {name!r} requested but no CUDA device is available; use cpu or auto"
-        )
-    return torch.device(name)
 
 
 def train(
@@ -235,11 +142,11 @@ class _Run:
     def _epochs(
         self, history: list[EpochRecord], on_epoch: OnEpoch | None, keep_best: bool
     ) -> tuple[str, str, dict[str, torch.Tensor] | None, bool]:
-        cfg, dev = self.cfg, self.device
+        cfg = self.cfg
         x, y = self._tensors("train")
         val = self._tensors("val")
         has_val = len(self.data.y_val) > 0
-        self.model.to(dev)
+        self.model.to(self.device)
         optimizer = make_optimizer(
             cfg.optimizer,
             self.model.parameters(),
@@ -259,63 +166,70 @@ class _Run:
             warmup_epochs=cfg.warmup_epochs,
         )
         loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-        generator = torch.Generator(device=dev).manual_seed(cfg.seed)
-        constant_lr, lr = is_constant(schedule) and cfg.warmup_epochs == 0, cfg.lr
-        n = len(y)
-        # A last batch of one sample would break batch norm; drop it (the next epoch reshuffles).
-        n_used = n - 1 if n % cfg.batch_size == 1 and n > 1 else n
-        starts = range(0, n_used, cfg.batch_size)
-        n_batches = len(starts)
+        generator = torch.Generator(device=self.device).manual_seed(cfg.seed)
         sign = 1.0 if cfg.metric == "val_accuracy" else -1.0
         best, best_state, stale = -math.inf, None, 0
         for epoch in range(1, cfg.epochs + 1):
             t0 = time.perf_counter()
-            self.model.train()
-            perm = torch.randperm(n, generator=generator, device=dev)
-            xs, ys = x[perm], y[perm]  # one gather per epoch; the batches below are views
-            loss_sum = torch.zeros((), device=dev)
-            for b, i in enumerate(starts):
-                if not constant_lr:
-                    lr = cfg.lr * schedule(epoch - 1 + b / n_batches)
-                    for group in optimizer.param_groups:
-                        group["lr"] = lr
-                with self.autocast():
-                    loss = loss_fn(
-                        self.model(xs[i : i + cfg.batch_size]), ys[i : i + cfg.batch_size]
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.grad_clip > 0:
-                    nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-                optimizer.step()
-                loss_sum += loss.detach()
-            train_loss = loss_sum.item() / n_batches  # the epoch's one sync
+            train_loss, lr = self._train_epoch(epoch, x, y, optimizer, schedule, loss_fn, generator)
             val_loss, val_acc = self._evaluate(*val) if has_val else (None, None)
-            history.append(
-                EpochRecord(epoch, train_loss, val_loss, val_acc, time.perf_counter() - t0, lr)
-            )
-            if not math.isfinite(train_loss) or (
-                val_loss is not None and not math.isfinite(val_loss)
-            ):
-                return "diverged", f"loss became {train_loss} at epoch {epoch}", None, False
-            value = (val_acc if cfg.metric == "val_accuracy" else val_loss) if has_val else math.nan
-            assert value is not None
-            if has_val and sign * value > best:
-                best, stale = sign * value, 0
-                if keep_best:
-                    best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            else:
+            seconds = time.perf_counter() - t0
+            history.append(EpochRecord(epoch, train_loss, val_loss, val_acc, seconds, lr))
+            for name, loss in (("training", train_loss), ("validation", val_loss)):
+                if loss is not None and not math.isfinite(loss):
+                    return "diverged", f"{name} loss became {loss} at epoch {epoch}", None, False
+            value = math.nan
+            if val_acc is not None and val_loss is not None:
+                value = val_acc if cfg.metric == "val_accuracy" else val_loss
                 stale += 1
+                if sign * value > best:
+                    best, stale = sign * value, 0
+                    if keep_best:
+                        best_state = {
+                            k: v.detach().clone() for k, v in self.model.state_dict().items()
+                        }
             if on_epoch is not None and on_epoch(epoch, value, train_loss):
                 return "stopped", f"stopped by the callback after epoch {epoch}", best_state, False
             if has_val and cfg.patience and stale >= cfg.patience:
-                return (
-                    "completed",
-                    f"early stop: no improvement for {stale} epochs",
-                    best_state,
-                    True,
-                )
+                message = f"early stop: no improvement for {stale} epochs"
+                return "completed", message, best_state, True
         return "completed", f"trained {cfg.epochs} epochs", best_state, False
+
+    def _train_epoch(
+        self,
+        epoch: int,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        optimizer: torch.optim.Optimizer,
+        schedule: Schedule,
+        loss_fn: nn.Module,
+        generator: torch.Generator,
+    ) -> tuple[float, float]:
+        """One pass over the shuffled training data; returns (mean batch loss, last lr)."""
+        cfg = self.cfg
+        n = len(y)
+        # A last batch of one sample would break batch norm; drop it (the next epoch reshuffles).
+        n_used = n - 1 if n % cfg.batch_size == 1 and n > 1 else n
+        starts = range(0, n_used, cfg.batch_size)
+        constant_lr, lr = is_constant(schedule), cfg.lr
+        self.model.train()
+        perm = torch.randperm(n, generator=generator, device=self.device)
+        xs, ys = x[perm], y[perm]  # one gather per epoch; the batches below are views
+        loss_sum = torch.zeros((), device=self.device)
+        for b, i in enumerate(starts):
+            if not constant_lr:
+                lr = cfg.lr * schedule(epoch - 1 + b / len(starts))
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+            with self.autocast():
+                loss = loss_fn(self.model(xs[i : i + cfg.batch_size]), ys[i : i + cfg.batch_size])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            loss_sum += loss.detach()  # stays on the device: no per-batch sync
+        return loss_sum.item() / len(starts), lr
 
     def _tensors(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         x = getattr(self.data, f"x_{split}")
