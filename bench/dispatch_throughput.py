@@ -1,0 +1,269 @@
+"""Dispatch throughput: N simulated workers (threads, one httpx connection each; instant trials,
+random sampler) against `hpo serve` on PostgreSQL for a bounded time, against a trivial FastAPI
+app that inserts one row in PostgreSQL per request, served the same way, in the same run.
+
+    .venv/bin/python bench/dispatch_throughput.py [--seconds 60] [--workers 32] [--segments 2]
+
+Each worker of ours loops claim -> complete (2 requests per trial); each worker of the baseline
+loops `POST /insert` (1 request, 1 INSERT + COMMIT). Both servers are subprocesses on
+127.0.0.1 with uvicorn (one process, sync routes in its thread pool), on their own fresh
+databases of the same PostgreSQL. `--seconds` is the measured time of each side, split into
+`--segments` alternating slices (baseline, ours, baseline, ours...) so that a neighbour's load
+hits both alike. The ratio is ours trials/s over the baseline's requests/s (target >= 0.5).
+
+The clients are threads of this one Python process: on a 2-core machine they share the CPU
+with the server, for both sides alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import BaseModel
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _service_bench import (
+    SPACE,
+    hpo_serve,
+    machine_line,
+    objective,
+    pct,
+    postgres_database,
+    server_process,
+)
+
+# -- the baseline server -----------------------------------------------------------------------
+
+
+class Row(BaseModel):
+    """The baseline's request body (module level: FastAPI resolves the annotation by name)."""
+
+    worker: str
+    value: float
+
+
+def serve_baseline(database_url: str, port: int) -> None:
+    """The trivial app: `POST /insert` inserts one row and commits; same engine settings as
+    hpo (psycopg 3, hpo's `create_engine_for`), same uvicorn, sync route."""
+    import uvicorn
+    from fastapi import FastAPI
+    from sqlalchemy import text
+
+    from hpo.storage import create_engine_for
+
+    engine = create_engine_for(database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE TABLE IF NOT EXISTS bench_rows (id BIGSERIAL PRIMARY KEY, "
+                "worker TEXT NOT NULL, value DOUBLE PRECISION, "
+                "created_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
+        )
+    app = FastAPI()
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/insert")
+    def insert(row: Row) -> dict[str, int]:
+        with engine.begin() as connection:
+            new_id = connection.execute(
+                text("INSERT INTO bench_rows (worker, value) VALUES (:w, :v) RETURNING id"),
+                {"w": row.worker, "v": row.value},
+            ).scalar_one()
+        return {"id": int(new_id)}
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+# -- load ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    done: int = 0  # trials (ours) or rows (baseline)
+    requests: int = 0
+    empty: int = 0  # 204 from claim
+    errors: int = 0
+    latencies_ms: list[float] = field(default_factory=list)  # claim (ours) or insert
+    first_errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def error(self, message: str) -> None:
+        self.errors += 1
+        if len(self.first_errors) < 5:
+            self.first_errors.append(message)
+
+
+def ours_worker(url: str, name: str, deadline: float, tally: Tally, lock: threading.Lock) -> None:
+    with httpx.Client(base_url=url, timeout=30) as http:
+        while time.monotonic() < deadline:
+            try:
+                t0 = time.perf_counter()
+                r = http.post("/api/v1/workers/claim", json={"worker_id": name})
+                claim_ms = (time.perf_counter() - t0) * 1e3
+                if r.status_code == 204:
+                    with lock:
+                        tally.requests += 1
+                        tally.empty += 1
+                        tally.latencies_ms.append(claim_ms)
+                    continue
+                if r.status_code != 200:
+                    with lock:
+                        tally.requests += 1
+                        tally.error(f"claim {r.status_code}: {r.text[:200]}")
+                    continue
+                lease = r.json()
+                c = http.post(
+                    f"/api/v1/trials/{lease['trial_id']}/complete",
+                    json={"lease_token": lease["lease_token"], "value": objective(lease["params"])},
+                )
+                with lock:
+                    tally.requests += 2
+                    tally.latencies_ms.append(claim_ms)
+                    if c.status_code == 200:
+                        tally.done += 1
+                    else:
+                        tally.error(f"complete {c.status_code}: {c.text[:200]}")
+            except httpx.HTTPError as e:
+                with lock:
+                    tally.error(f"{type(e).__name__}: {e}")
+
+
+def baseline_worker(
+    url: str, name: str, deadline: float, tally: Tally, lock: threading.Lock
+) -> None:
+    with httpx.Client(base_url=url, timeout=30) as http:
+        i = 0
+        while time.monotonic() < deadline:
+            i += 1
+            try:
+                t0 = time.perf_counter()
+                r = http.post("/insert", json={"worker": name, "value": float(i)})
+                ms = (time.perf_counter() - t0) * 1e3
+                with lock:
+                    tally.requests += 1
+                    tally.latencies_ms.append(ms)
+                    if r.status_code == 200:
+                        tally.done += 1
+                    else:
+                        tally.error(f"insert {r.status_code}: {r.text[:200]}")
+            except httpx.HTTPError as e:
+                with lock:
+                    tally.error(f"{type(e).__name__}: {e}")
+
+
+def load(target: Any, url: str, workers: int, seconds: float, tally: Tally, tag: str) -> None:
+    """`workers` threads running `target` for `seconds`; adds to `tally`."""
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+    threads = [
+        threading.Thread(target=target, args=(url, f"{tag}-{i}", deadline, tally, lock))
+        for i in range(workers)
+    ]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=seconds + 120)
+    tally.seconds += time.perf_counter() - t0
+
+
+def create_study(url: str, workers: int) -> int:
+    spec = {
+        "name": "bench-dispatch",
+        "task": {"model": "mlp", "dataset": "mnist1d", "epochs": 1, "metric": "val_loss"},
+        "space": SPACE,
+        "sampler": {"name": "random"},
+        "budget": {"n_trials": 1_000_000, "max_parallel": max(workers, 1) * 2},
+        "seed": 0,
+    }
+    r = httpx.post(f"{url}/api/v1/studies", json=spec, timeout=30)
+    r.raise_for_status()
+    return int(r.json()["id"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="measured time per side")
+    parser.add_argument("--workers", type=int, default=32)
+    parser.add_argument("--segments", type=int, default=2, help="alternating slices per side")
+    parser.add_argument("--out", type=Path, default=Path("bench/out/dispatch_throughput"))
+    parser.add_argument("--serve-baseline", metavar="DATABASE_URL", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_baseline:
+        serve_baseline(args.serve_baseline, args.port)
+        return
+
+    ours, base = Tally(), Tally()
+    per_segment: list[str] = []
+    slice_s = args.seconds / args.segments
+    baseline_argv = [sys.executable, str(Path(__file__).resolve()), "--serve-baseline"]
+    with (
+        postgres_database("dispatch") as ours_url,
+        postgres_database("insert") as base_url,
+        hpo_serve(ours_url, log=args.out / "serve.log") as (url, _p1),
+        server_process(
+            [*baseline_argv, base_url], health="/healthz", log=args.out / "baseline.log"
+        ) as (base_http, _p2),
+    ):
+        study_id = create_study(url, args.workers)
+        load(ours_worker, url, args.workers, 2.0, Tally(), "warm")  # connections, caches
+        load(baseline_worker, base_http, args.workers, 2.0, Tally(), "warm")
+        for segment in range(args.segments):
+            for name, target, server, tally in (
+                ("baseline", baseline_worker, base_http, base),
+                ("ours", ours_worker, url, ours),
+            ):
+                before_done, before_s = tally.done, tally.seconds
+                load(target, server, args.workers, slice_s, tally, f"{name}{segment}")
+                rate = (tally.done - before_done) / (tally.seconds - before_s)
+                line = f"segment {segment + 1} {name}: {rate:.1f}/s"
+                per_segment.append(line)
+                print(line, flush=True)
+        study = httpx.get(f"{url}/api/v1/studies/{study_id}", timeout=30).json()
+
+    ours_rate, base_rate = ours.done / ours.seconds, max(base.done, 1) / base.seconds
+    lines = [
+        machine_line(),
+        f"{args.workers} worker threads, {args.seconds:.0f} s per side in {args.segments} "
+        "alternating slices; loopback; PostgreSQL 127.0.0.1",
+        "",
+        "| server | done/s | requests/s | p50 ms | p99 ms | errors | 204s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| ours: claim + complete (trials/s; latency of claim) | {ours_rate:.1f} | "
+        f"{ours.requests / ours.seconds:.1f} | {pct(ours.latencies_ms, 50):.1f} | "
+        f"{pct(ours.latencies_ms, 99):.1f} | {ours.errors} | {ours.empty} |",
+        f"| trivial FastAPI insert (rows/s; latency of insert) | {base_rate:.1f} | "
+        f"{base.requests / base.seconds:.1f} | {pct(base.latencies_ms, 50):.1f} | "
+        f"{pct(base.latencies_ms, 99):.1f} | {base.errors} | - |",
+        "",
+        f"ours trials/s / baseline requests/s: {ours_rate / base_rate:.2f} (target >= 0.5): "
+        + ("met" if ours_rate / base_rate >= 0.5 else "MISSED"),
+        f"ours requests/s / baseline requests/s: "
+        f"{ours.requests / ours.seconds / (base.requests / base.seconds):.2f}",
+        f"study at the end: {study.get('counts')}",
+        "",
+        *per_segment,
+    ]
+    if ours.first_errors or base.first_errors:
+        lines += ["", "first errors:", *ours.first_errors, *base.first_errors]
+    report = "\n".join(lines)
+    print(report)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "dispatch_throughput.md").write_text(report + "\n")
+
+
+if __name__ == "__main__":
+    main()
