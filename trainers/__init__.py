@@ -13,7 +13,7 @@ from __future__ import annotations
 from trainers.config import RunConfig, build_run_config, run_training
 from trainers.data import Dataset, DataSpec, load_dataset
 from trainers.errors import ConfigError
-from trainers.loop import TrainConfig, train
+from trainers.loop import TrainConfig, resolve_device, train
 from trainers.models import CNNConfig, MLPConfig, build_model
 from trainers.result import STATUSES, EpochRecord, TrainResult
 
@@ -31,6 +31,7 @@ __all__ = [
     "build_model",
     "build_run_config",
     "load_dataset",
+    "resolve_device",
     "run_training",
     "train",
 ]

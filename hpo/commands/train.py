@@ -73,11 +73,12 @@ def train(
     CONFIG.yaml is {task: {model, dataset, epochs, metric}, params: {...}, seed}, as `hpo best`
     writes it. Without --final, the best validation epoch's weights are scored on test.
     """
-    from trainers import ConfigError, build_run_config
+    from trainers import ConfigError, build_run_config, resolve_device
 
     raw = _read_config(config_path)
     try:
         base = build_run_config(raw, device=device, threads=threads)
+        resolve_device(device)  # fail before any progress bar when CUDA is asked for but absent
     except ConfigError as e:
         raise TrainingConfigError(f"{config_path}: {e}") from None
 
