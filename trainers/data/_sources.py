@@ -181,7 +181,7 @@ def _add_channel(x: np.ndarray, kind: str) -> np.ndarray:
 
 
 def _csv(path: Path, label: str) -> RawData:
-    with path.open(newline="") as handle:
+    with path.open(newline="", encoding="utf-8-sig") as handle:  # -sig: Excel writes a BOM
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None:
