@@ -60,3 +60,22 @@ def test_bad_budgets_are_rejected_with_a_message(tmp_path: Path) -> None:
     result = CliRunner().invoke(bench, ["--budgets", "ten", "--out", str(tmp_path)])
     assert result.exit_code != 0
     assert "comma-separated integers" in result.output
+
+
+def test_dlib_runs_as_a_seeded_ask_tell_loop_on_a_mixed_space() -> None:
+    pytest.importorskip("dlib")
+    problem = get_problem("mixed")
+    seen: list[dict[str, object]] = []
+    inner = problem.fn
+
+    def spy(params: dict[str, object]) -> float:
+        seen.append(dict(params))
+        return inner(params)
+
+    spied = type(problem)(problem.name, problem.space, spy, problem.optimum, problem.argmin)
+    first = run_one(SamplerSpec("dlib"), spied, 12, seed=1)
+    assert first == run_one(SamplerSpec("dlib"), problem, 12, seed=1)
+    for params in seen:
+        assert params["activation"] in problem.space["activation"]["choices"]
+        assert isinstance(params["depth"], int) and 1 <= params["depth"] <= 12
+        assert 1e-5 <= params["lr"] <= 1.0  # type: ignore[operator]
