@@ -18,8 +18,12 @@ How a history becomes an Optuna study (in memory, one per sampler object):
 
 Each ask uses a fresh Optuna sampler seeded from (seed, history length, pending count), so a
 sampler rebuilt from the same history repeats itself. Between asks the study is kept and only
-extended when the new history is the old one plus the results of the previous suggestions
-(the `hpo.optimize` loop); anything else rebuilds it.
+extended when the new history is the old one plus new results (the `hpo.optimize` loop, and
+the service's per-study sampler cache, which orders results by when they finished): the
+RUNNING trials an ask added (pending configurations, its own suggestions) are closed as FAIL,
+which TPE and GP ignore, and the new results are added. Anything else rebuilds the study;
+CMA-ES, which learns from its own trials, extends only when the new results are exactly the
+previous suggestions.
 
 Importing this module sets Optuna's log level to WARNING (process-wide) so that trials do not
 log one INFO line each; experimental-feature warnings are silenced around our calls.
@@ -90,9 +94,10 @@ class _OptunaAdapter(BaseSampler):
         self._study: optuna.Study | None = None
         self._n_synced = 0  # completed observations in the study
         self._imputed: float | None = None  # the value failures were given in the study
-        self._has_imputed = False
+        self._had_failure = False
         self._open: list[tuple[Any, int]] = []  # (params key, trial number) from the last ask
-        self._dirty = False  # the last ask left trials that a rebuild would not have
+        self._dirty = False  # CMA-ES: the last ask left trials that a rebuild would not have
+        self._scratch: list[int] = []  # RUNNING trials to close before the study is extended
         self.rebuilds = 0  # how many times the study was rebuilt (for tests and tuning)
 
     def _optuna_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
@@ -136,53 +141,80 @@ class _OptunaAdapter(BaseSampler):
     def _sync(self) -> optuna.Study:
         """Bring the cached study in line with `self.completed`, or rebuild it."""
         imputed = self._worst()
-        new = list(self.completed[self._n_synced :])
         has_failure = any(not o.has_value for o in self.completed)
+        # Failures are stored at the worst value so far (or as FAIL before any value): when
+        # that value moves, the stored failures are stale and the study is rebuilt.
+        same_imputation = not self._had_failure or imputed == self._imputed
+        with _quiet():
+            if self.replay:
+                study = self._sync_replay(imputed, same_imputation)
+            elif self._study is not None and self._extended and same_imputation:
+                study = self._study
+                # Close the trials the previous ask left RUNNING (the pending configurations
+                # and its own suggestions) as FAIL: TPE and GP read only COMPLETE (and RUNNING)
+                # trials, so the study then samples like one rebuilt from the history alone.
+                for number in self._scratch:
+                    study.tell(number, state=TrialState.FAIL)
+                self._add(study, list(self.completed[self._n_synced :]), imputed)
+            else:
+                study = self._rebuild(imputed)
+            self._scratch = []
+            if not self.replay:
+                for p in self.pending:
+                    trial = create_trial(
+                        state=TrialState.RUNNING, params=dict(p), distributions=self._dists
+                    )
+                    study.add_trial(trial)
+                    self._scratch.append(len(study.trials) - 1)
+        self._study, self._n_synced, self._open = study, len(self.completed), []
+        self._imputed, self._had_failure = imputed, has_failure
+        return study
+
+    def _rebuild(self, imputed: float | None) -> optuna.Study:
+        self.rebuilds += 1
+        study = optuna.create_study(
+            direction=self.direction, sampler=self._optuna_sampler(self.seed % 2**32)
+        )
+        self._add(study, list(self.completed), imputed)
+        return study
+
+    def _sync_replay(self, imputed: float | None, same_imputation: bool) -> optuna.Study:
+        """CMA-ES learns from its own trials: extend only when the new results are exactly
+        the suggestions of the previous ask, told in order (the `hpo.optimize` loop)."""
+        new = list(self.completed[self._n_synced :])
         extends = (
             self._study is not None
             and not self._dirty
             and self._extended
+            and same_imputation
             and len(new) == len(self._open)
             and [params_key(o.params) for o in new] == [k for k, _ in self._open]
-            and (not self._has_imputed or imputed == self._imputed)
         )
-        with _quiet():
-            if extends and self._study is not None:
-                study = self._study
-                for obs, (_, number) in zip(new, self._open, strict=True):
-                    state, value = self._value_of(obs, imputed)
-                    study.tell(number, value, state=state)
-            else:
-                self.rebuilds += 1
-                study = optuna.create_study(
-                    direction=self.direction, sampler=self._optuna_sampler(self.seed % 2**32)
-                )
-                self._add(study, list(self.completed), imputed)
-        self._study, self._n_synced, self._open, self._dirty = study, len(self.completed), [], False
-        self._imputed, self._has_imputed = imputed, has_failure and imputed is not None
+        if not extends or self._study is None:
+            self._dirty = False
+            study = self._rebuild(imputed)
+        else:
+            study = self._study
+            for obs, (_, number) in zip(new, self._open, strict=True):
+                state, value = self._value_of(obs, imputed)
+                study.tell(number, value, state=state)
+        for p in self.pending:
+            self._dirty = True
+            study.enqueue_trial(dict(p))
+            study.ask(self._dists)
         return study
 
     # -- ask -----------------------------------------------------------------------------
     def _ask(self, n: int, rng: np.random.Generator) -> list[Params]:
         if self._asks_since_tell > 1 and self._study is not None:
-            # A second ask without a tell: the trials opened by the first stay pending.
+            # A second ask without a tell: the trials the first one opened stay RUNNING, so
+            # they count as pending for this one.
             study = self._study
             self._dirty = True
         else:
             study = self._sync()
         with _quiet():
             study.sampler = self._optuna_sampler(self.derived_seed())
-            for p in self.pending:
-                self._dirty = True
-                if self.replay:
-                    study.enqueue_trial(dict(p))
-                    study.ask(self._dists)
-                else:
-                    study.add_trial(
-                        create_trial(
-                            state=TrialState.RUNNING, params=dict(p), distributions=self._dists
-                        )
-                    )
             taken = self.taken_keys(include_completed=False)
             out: list[Params] = []
             while len(out) < n:
@@ -208,6 +240,7 @@ class _OptunaAdapter(BaseSampler):
     def _ask_one(self, study: optuna.Study, taken: set[Any], rng: np.random.Generator) -> Params:
         for _ in range(self.max_retries):
             trial = study.ask(self._dists)
+            self._scratch.append(trial.number)
             params = self._canonical(trial.params)
             key = params_key(params)
             if key not in taken:

@@ -52,14 +52,6 @@ def to_observation(trial: Trial) -> Observation:
     return Observation(trial.params, None, ObservationState.FAILED)
 
 
-def history(session: Session, study_id: int) -> tuple[list[Observation], list[dict[str, Any]]]:
-    """(finished observations in trial order, params of queued and running trials)."""
-    trials = repo.trials.list_trials(session, study_id, limit=None)
-    finished = [to_observation(t) for t in trials if t.state in FINISHED]
-    pending = [dict(t.params) for t in trials if t.state in ACTIVE]
-    return finished, pending
-
-
 def finish_study_if_done(session: Session, study: Study) -> None:
     """Mark a running study completed once its target of finished trials is reached and
     nothing is left running or queued."""

@@ -25,13 +25,12 @@ from hpo.service._common import (
     ACTIVE,
     FINISHED,
     finish_study_if_done,
-    history,
     require_state,
-    study_space,
     target_trials,
     training_config,
 )
 from hpo.service.metrics import Metrics
+from hpo.service.sampling import SamplerCache
 from hpo.service.views import Lease, TrialView
 from hpo.storage import (
     Database,
@@ -68,6 +67,7 @@ class Dispatcher:
         self.db = db
         self.lease = timedelta(seconds=lease_seconds)
         self.registry = registry or default_registry()
+        self.samplers = SamplerCache(self.registry)
         self.metrics = metrics or Metrics()
         self.clock = clock
 
@@ -170,22 +170,12 @@ class Dispatcher:
         )
 
     def _suggest(self, session: Session, study: Study) -> dict[str, Any] | None:
-        """Ask the study's sampler for one configuration, rebuilt from the whole history with
-        the pending trials passed in (so parallel workers get distinct suggestions)."""
+        """One configuration from the study's sampler, told the whole history with the
+        pending trials (so parallel workers get distinct suggestions); see `sampling`."""
         started = time.perf_counter()
-        finished, pending = history(session, study.id)
-        spec = study.spec
-        sampler = self.registry.create(
-            study.sampler,
-            study_space(study),
-            direction=str(study.direction),  # type: ignore[arg-type]
-            seed=int(spec.get("seed") or 0),
-            options=spec.get("sampler", {}).get("options") or {},
-        )
-        sampler.tell(finished, pending)
-        suggestions = sampler.ask(1)
+        params = self.samplers.suggest(session, study)
         self.metrics.observe("hpo_ask_seconds", time.perf_counter() - started)
-        return dict(suggestions[0]) if suggestions else None
+        return params
 
     # -- the running trial -----------------------------------------------------------------
     def heartbeat(self, trial_id: int, token: str) -> datetime:
