@@ -209,47 +209,6 @@ def summarize(
     return out
 
 
-def _fmt(x: float) -> str:
-    return "inf" if math.isinf(x) else f"{x:.2f}"
-
-
-def markdown_table(summary: dict[int, dict[str, dict[str, Cell]]]) -> str:
-    """One table per budget: rows are functions, columns samplers, cells `median [q25, q75]`
-    of log10 regret (lower is better; the best median in a row is bold)."""
-    parts: list[str] = []
-    for budget, by_fn in summary.items():
-        samplers = list(dict.fromkeys(s for cells in by_fn.values() for s in cells))
-        parts.append(f"**{budget} evaluations** — median log10 regret [IQR] over seeds\n")
-        parts.append("| function | " + " | ".join(samplers) + " |")
-        parts.append("|---|" + "---|" * len(samplers))
-        n_max = max((c.n_seeds for cells in by_fn.values() for c in cells.values()), default=0)
-        for fn, cells in by_fn.items():
-            best = min((c.median for c in cells.values()), default=math.inf)
-            row = []
-            for s in samplers:
-                c = cells.get(s)
-                if c is None:
-                    row.append("—")
-                    continue
-                text = f"{_fmt(c.median)} [{_fmt(c.q25)}, {_fmt(c.q75)}]"
-                if c.n_seeds != n_max:
-                    text += f" (n={c.n_seeds})"
-                row.append(f"**{text}**" if c.median == best else text)
-            parts.append(f"| {fn} | " + " | ".join(row) + " |")
-        parts.append(f"\n{n_max} seeds per cell unless marked (n=...)\n")
-    return "\n".join(parts)
-
-
-def timing_table(records: Sequence[RunRecord]) -> str:
-    """Median wall-clock seconds per run (all evaluations of one seed) for each sampler."""
-    samplers = list(dict.fromkeys(r.sampler for r in records))
-    lines = ["| sampler | runs | median s/run | max s/run |", "|---|---|---|---|"]
-    for s in samplers:
-        secs = [r.seconds for r in records if r.sampler == s]
-        lines.append(f"| {s} | {len(secs)} | {np.median(secs):.1f} | {max(secs):.1f} |")
-    return "\n".join(lines)
-
-
 def _json_float(x: float) -> float | None:
     # JSON has no NaN or inf: a failed evaluation (or a curve with none yet) is null.
     return x if math.isfinite(x) else None
@@ -264,11 +223,15 @@ def write_outputs(
     """Write results.json (raw values of every run + summary), table.md and one PNG per
     function under out_dir/figures; returns the summary."""
     from hpo.bench.plots import plot_function
+    from hpo.bench.report import markdown_table, scale_table, timing_table
 
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = summarize(records, config.budgets)
     table = markdown_table(summary)
     timing = "Wall-clock per run (evaluations included)\n\n" + timing_table(records)
+    scale = scale_table(records, max(config.budgets))
+    if scale:
+        timing += "\n\nScale check: the objective multiplied by a factor\n\n" + scale
     (out_dir / "table.md").write_text(table + "\n" + timing + "\n")
     payload = {
         "meta": {**(meta or {}), "budgets": list(config.budgets), "floor": REGRET_FLOOR},

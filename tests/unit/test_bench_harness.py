@@ -13,12 +13,12 @@ from hpo.bench.harness import (
     BenchConfig,
     best_so_far,
     log10_regret,
-    markdown_table,
     regret_curve,
     run_benchmark,
     summarize,
     write_outputs,
 )
+from hpo.bench.report import markdown_table
 from hpo.bench.runners import SamplerSpec
 from hpo.errors import ValidationError
 
@@ -121,3 +121,18 @@ def test_shorter_runs_count_only_for_the_budgets_they_reach() -> None:
     assert summary[4]["branin"]["s"].n_seeds == 1
     assert "(n=1)" not in markdown_table({4: summary[4]})
     assert "(n=2)" not in markdown_table(summary)
+
+
+def test_scale_table_compares_scaled_runs_with_the_same_seeds() -> None:
+    from hpo.bench.report import scale_table
+
+    values = [5.0, 3.0, 1.0]
+    records = [
+        harness.RunRecord("s", "goldstein2", 0, values, 0.0),
+        harness.RunRecord("s@1000", "goldstein2", 0, values, 0.0),
+        harness.RunRecord("s@0.001", "goldstein2", 0, [5.0, 4.0, 4.0], 0.0),
+    ]
+    table = scale_table(records, 3)
+    assert "| goldstein2 | s@1000 | -12.00 | -12.00 | 1/1 |" in table
+    assert "| goldstein2 | s@0.001 | 0.00 | -12.00 | 0/1 |" in table
+    assert scale_table(records[:1], 3) == ""
