@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/sampler_latency.py [--out bench/out/latency]
 
-Same as `hpo bench --latency`: LIPO, TPE, GP (with its 300-observation cap, and without it) at
+Same as `hpo bench --latency`: LIPO, TPE, GP (with its `max_observations` cap, and without it) at
 100 / 500 / 1000 observations of a 6-dimensional problem, fresh (rebuilt from the history, as
 the service does per ask) and incremental (one more trial, as `hpo.optimize` does); dlib's
 get_next_x at 1000 when dlib is installed.

@@ -37,13 +37,13 @@ class LatencyCase:
 
 
 # LIPO's target is at 1000 observations. The gp sampler hands over to TPE past its
-# `max_observations` cap (300), so "gp-nocap" lifts the cap to show what the cap avoids; GP at
+# `max_observations` cap, so "gp-nocap" lifts the cap to show what the cap avoids; GP at
 # 1000 takes seconds per ask, so it gets few repetitions.
 DEFAULT_PLAN: tuple[LatencyCase, ...] = (
     LatencyCase("lipo", "lipo", (100, 500, 1000), 21),
     LatencyCase("tpe", "tpe", (100, 500, 1000), 7),
-    LatencyCase("gp", "gp", (100, 500, 1000), 3),
-    LatencyCase("gp-nocap", "gp", (100, 500, 1000), 3, {"max_observations": 10**9}),
+    LatencyCase("gp", "gp", (100, 500, 1000), 2),
+    LatencyCase("gp-nocap", "gp", (500, 1000), 1, {"max_observations": 10**9}),
 )
 
 
