@@ -251,7 +251,8 @@ def write_outputs(
         "runs": [{**asdict(r), "values": [_json_float(v) for v in r.values]} for r in records],
     }
     (out_dir / "results.json").write_text(json.dumps(payload, allow_nan=False) + "\n")
-    samplers = list(dict.fromkeys(r.sampler for r in records))
+    # Scaled columns (lipo@1000) would sit on top of their sampler's line: tables only.
+    samplers = [s for s in dict.fromkeys(r.sampler for r in records) if "@" not in s]
     for fn in dict.fromkeys(r.function for r in records):
         by_sampler = {s: curves(records, s, fn) for s in samplers}
         plot_function(fn, by_sampler, out_dir / "figures" / f"{fn}.png")
