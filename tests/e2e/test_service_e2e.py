@@ -151,3 +151,45 @@ def test_serve_two_workers_and_a_kill_9_lose_nothing(
     assert config["task"]["dataset"] == "mnist1d"
     assert config["params"]["depth"] == 2
     assert config["params"]["lr"] == board[0]["params"]["lr"]
+
+
+def test_study_cli_commands_and_their_errors(
+    server: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    url, env = server
+
+    def hpo(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(_hpo(*args, "--api", url), env=env, capture_output=True, text=True)
+
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(yaml.safe_dump(SPEC))
+    created = hpo("study", "create", str(spec_file), "--sampler", "random", "--trials", "3")
+    assert created.returncode == 0, created.stderr
+    assert "sampler random, 3 trials" in created.stdout
+    listed = hpo("study", "list")
+    assert "e2e-mnist1d-mlp" in listed.stdout
+    assert "0/3" in listed.stdout
+    assert "paused" in hpo("study", "pause", "1").stdout
+    assert "running" in hpo("study", "resume", "1").stdout
+    assert '"n_trials": 3' in hpo("study", "show", "1").stdout
+    assert "cancelled" in hpo("study", "cancel", "1").stdout
+    assert "val_accuracy" in hpo("leaderboard", "1").stdout
+
+    missing = hpo("study", "show", "42")
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines() == [
+        "error: study 42 not found; list studies with GET /api/v1/studies"
+    ]
+    again = hpo("study", "pause", "1")
+    assert again.returncode == 2
+    assert "cancelled" in again.stderr
+    no_best = hpo("best", "1")
+    assert no_best.returncode == 2
+    assert "no completed trial" in no_best.stderr
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**SPEC, "budget": {"n_trials": 0}}))
+    refused = hpo("study", "create", str(bad))
+    assert refused.returncode == 2
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert "budget.n_trials" in refused.stderr
