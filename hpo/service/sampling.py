@@ -5,11 +5,12 @@ on a 1000-trial study reloads every trial and re-creates (for TPE) an Optuna stu
 scratch, hundreds of milliseconds under the study lock. So each process keeps, per study, the
 sampler object and the observations it has already loaded, and on each claim reads only:
 
-- the (id, state) of the study's trials, a light query without the JSON params;
-- the full rows of trials that finished since the last claim, appended in the order they
-  finished (finished_at, id), so the history only ever grows at its end and the samplers take
-  their incremental path (`BaseSampler.tell` and the Optuna adapter extend, not rebuild);
-- the params of pending trials it has not seen yet.
+- the number of finished trials (an index count) and, when it moved, the rows of trials that
+  finished recently (a window behind the latest finish time seen; all finished trials if the
+  window missed some), appended in the order they finished (finished_at, id), so the history
+  only ever grows at its end and the samplers take their incremental path (`BaseSampler.tell`
+  and the Optuna adapter extend, not rebuild);
+- the ids of queued and running trials, and the params of those it has not seen yet.
 
 Any replica without the cache loads the same history in the same order, so it suggests the
 same configurations (up to trials whose finish times tie across replicas' clocks). The cache
@@ -22,18 +23,20 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hpo.samplers import Observation, Sampler, SamplerRegistry
 from hpo.service._common import ACTIVE, FINISHED, study_space, to_observation
 from hpo.storage import Study, Trial
 
-# Above this many new results, one ordered query beats an IN list of ids.
-_BULK = 200
+# How far back, from the latest finish time seen, a claim looks for newly finished trials.
+_WINDOW = timedelta(minutes=10)
 
 
 @dataclass
@@ -43,6 +46,7 @@ class _Entry:
     observations: list[Observation] = field(default_factory=list)
     finished_ids: set[int] = field(default_factory=set)
     pending_params: dict[int, dict[str, Any]] = field(default_factory=dict)
+    watermark: datetime | None = None  # the latest finished_at among `observations`
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -101,28 +105,44 @@ class SamplerCache:
 
     def _refresh(self, session: Session, study_id: int, entry: _Entry) -> list[dict[str, Any]]:
         """Append newly finished trials to the entry; return the pending configurations."""
-        states = session.execute(
-            select(Trial.id, Trial.state).where(Trial.study_id == study_id)
-        ).all()
-        new_finished = [i for i, s in states if s in FINISHED and i not in entry.finished_ids]
-        active = [i for i, s in states if s in ACTIVE]
-        if new_finished:
-            query = select(Trial).where(Trial.study_id == study_id)
-            if len(new_finished) > _BULK:
-                query = query.where(Trial.state.in_(FINISHED))
-            else:
-                query = query.where(Trial.id.in_(new_finished))
-            rows = session.scalars(query.order_by(Trial.finished_at, Trial.id))
-            for trial in rows:
-                if trial.id in entry.finished_ids:
-                    continue
-                entry.finished_ids.add(trial.id)
-                entry.observations.append(to_observation(trial))
+        of_study = Trial.study_id == study_id
+        finished = Trial.state.in_(FINISHED)
+        # Active trials first: each statement sees the latest commits (READ COMMITTED), and a
+        # trial may finish between two of them. Read in this order it shows up in both lists
+        # (harmless); in the other order it could slip between them and be suggested again.
+        active = list(session.scalars(select(Trial.id).where(of_study, Trial.state.in_(ACTIVE))))
+        n_finished = session.scalar(select(func.count()).where(of_study, finished)) or 0
+        if n_finished != len(entry.finished_ids) and entry.watermark is not None:
+            # Usually one or two trials finished since the last claim: look only at recent
+            # ones (a window, so that clocks of other API replicas may lag a little)...
+            since = entry.watermark - _WINDOW
+            self._append(
+                entry, session.scalars(_ordered(of_study, finished, Trial.finished_at >= since))
+            )
+        if n_finished != len(entry.finished_ids):
+            # ...and fall back to every finished trial when the window missed some.
+            self._append(entry, session.scalars(_ordered(of_study, finished)))
         missing = [i for i in active if i not in entry.pending_params]
         if missing:
-            rows2 = session.execute(select(Trial.id, Trial.params).where(Trial.id.in_(missing)))
-            entry.pending_params.update({i: dict(p) for i, p in rows2})
+            rows = session.execute(select(Trial.id, Trial.params).where(Trial.id.in_(missing)))
+            entry.pending_params.update({i: dict(p) for i, p in rows})
         active_set = set(active)
         for stale in [i for i in entry.pending_params if i not in active_set]:
             del entry.pending_params[stale]
         return [entry.pending_params[i] for i in active]
+
+    @staticmethod
+    def _append(entry: _Entry, trials: Iterable[Trial]) -> None:
+        for trial in trials:
+            if trial.id in entry.finished_ids:
+                continue
+            entry.finished_ids.add(trial.id)
+            entry.observations.append(to_observation(trial))
+            if trial.finished_at is not None and (
+                entry.watermark is None or trial.finished_at > entry.watermark
+            ):
+                entry.watermark = trial.finished_at
+
+
+def _ordered(*conditions: Any) -> Any:
+    return select(Trial).where(*conditions).order_by(Trial.finished_at, Trial.id)
