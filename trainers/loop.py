@@ -98,12 +98,9 @@ class _Run:
             "device": str(device),
             "dataset": data.name,
         }
-        # Seed before building: initialization and dropout draw from the global generator.
-        torch.manual_seed(cfg.seed)
-        self.model = build_model(
-            model_cfg, kind=data.kind, input_shape=data.input_shape, n_classes=data.n_classes
-        )
-        self.n_params = count_parameters(self.model)
+        # The model is built in run(), inside its out-of-memory handling: a width of 10^9 is a
+        # valid config, just not a trainable one.
+        self.model_cfg, self.model, self.n_params = model_cfg, nn.Module(), 0
         self.autocast: Callable[[], contextlib.AbstractContextManager[object]] = (
             (lambda: torch.autocast("cuda", dtype=torch.bfloat16))
             if device.type == "cuda"
@@ -114,6 +111,7 @@ class _Run:
         start = time.perf_counter()
         history: list[EpochRecord] = []
         try:
+            self.model = self._build()
             outcome = self._epochs(history, on_epoch, keep_best=keep_weights or evaluate_test)
         except (torch.cuda.OutOfMemoryError, MemoryError, RuntimeError) as e:
             if not _is_out_of_memory(e):
@@ -139,6 +137,16 @@ class _Run:
             status, message, history, start, test=test, weights=weights, early_stopped=early
         )
 
+    def _build(self) -> nn.Module:
+        # Seed first: initialization (and later dropout) draw from the global generator.
+        torch.manual_seed(self.cfg.seed)
+        data = self.data
+        model = build_model(
+            self.model_cfg, kind=data.kind, input_shape=data.input_shape, n_classes=data.n_classes
+        )
+        self.n_params = count_parameters(model)
+        return model.to(self.device)
+
     def _epochs(
         self, history: list[EpochRecord], on_epoch: OnEpoch | None, keep_best: bool
     ) -> tuple[str, str, dict[str, torch.Tensor] | None, bool]:
@@ -146,7 +154,6 @@ class _Run:
         x, y = self._tensors("train")
         val = self._tensors("val")
         has_val = len(self.data.y_val) > 0
-        self.model.to(self.device)
         optimizer = make_optimizer(
             cfg.optimizer,
             self.model.parameters(),
@@ -253,7 +260,7 @@ class _Run:
 
     def _release(self) -> None:
         # After an OOM, free what this run holds so the worker can go on with the next trial.
-        self.model.to("cpu")
+        self.model = nn.Module()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
 

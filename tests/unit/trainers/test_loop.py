@@ -71,6 +71,14 @@ def test_divergence_is_a_result_not_a_crash(tiny: Dataset) -> None:
     assert summary["status"] == "diverged" and summary["history"][0]["train_loss"] is None
 
 
+def test_a_model_too_large_for_memory_is_a_result_not_a_crash(tiny: Dataset) -> None:
+    # 6 x 2^44 float32 weights: 384 TiB, beyond the 128 TiB address space, so refused at once
+    # even where the kernel overcommits memory.
+    r = train(MLPConfig(depth=1, width=2**44), tiny, TrainConfig(epochs=1))
+    assert r.status == "oom" and not r.ok and r.failed_epoch == 1
+    assert "allocate" in r.message and r.epochs_run == 0
+
+
 def test_callback_sees_each_epoch_and_can_stop(tiny: Dataset) -> None:
     seen: list[tuple[int, float, float]] = []
 
