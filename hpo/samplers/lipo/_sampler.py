@@ -74,7 +74,11 @@ class LipoSampler(BaseSampler):
         points = self._points(self.X)
         pending = self._points(self.space.encode_many(list(self.pending)))
         history = History(points, values, pending)
-        bound = fit_bound(history, self._previous_bound(values))
+        previous = self._previous_bound(values)
+        if previous is not None and self._cache is not None and len(self._cache[0]) == len(values):
+            bound: UpperBound | None = previous  # the same history (e.g. a second ask): no refit
+        else:
+            bound = fit_bound(history, previous)
         self._cache = (self.X.copy(), values.copy(), bound)
         out: list[Params] = []
         for _ in range(n):
