@@ -7,7 +7,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import pytest
 import yaml
 
 from hpo.cli import cli
+from tests.e2e._servers import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -83,12 +83,6 @@ def test_every_command_names_a_real_cli_command_and_options(compose: dict[str, A
             assert set(flags) <= known, (words, known)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     psycopg = pytest.importorskip("psycopg")
@@ -113,7 +107,7 @@ def test_the_compose_commands_run_natively_on_postgresql(
 ) -> None:
     """The api service's command (migrate, then serve) and the worker's, with the environment
     compose gives them, but on loopback and the local PostgreSQL instead of the containers."""
-    port = _free_port()
+    port = free_port()
     tokens = {
         "HPO_API_TOKEN": "admin-" + uuid.uuid4().hex,
         "HPO_WORKER_TOKEN": "w-" + uuid.uuid4().hex,

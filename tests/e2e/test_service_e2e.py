@@ -4,11 +4,8 @@ trial accounted for."""
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +14,8 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+
+from tests.e2e._servers import hpo_argv, running_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -34,48 +33,13 @@ SPEC: dict[str, Any] = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _hpo(*args: str) -> list[str]:
-    return [sys.executable, "-m", "hpo.cli", *args]
-
-
 @pytest.fixture
 def server(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, dict[str, str]]]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "HPO_DATA_DIR": str(tmp_path / "data"),
-        "HPO_CACHE_DIR": str(tmp_path_factory.getbasetemp() / "dataset-cache"),
-        # Short leases so the killed worker's trial comes back within seconds.
-        "HPO_LEASE_SECONDS": "4",
-        "HPO_REAPER_INTERVAL_SECONDS": "0.5",
-    }
-    log = (tmp_path / "serve.log").open("wb")
-    process = subprocess.Popen(_hpo("serve", "--port", str(port)), env=env, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail(f"hpo serve did not start: {(tmp_path / 'serve.log').read_text()}")
-    yield url, env
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    cache = tmp_path_factory.getbasetemp() / "dataset-cache"
+    with running_server(tmp_path, cache, lease_seconds=4) as (url, env):
+        yield url, env
 
 
 def _trials(url: str, study_id: int) -> list[dict[str, Any]]:
@@ -90,7 +54,7 @@ def test_serve_two_workers_and_a_kill_9_lose_nothing(
     spec_file = tmp_path / "spec.yaml"
     spec_file.write_text(yaml.safe_dump(SPEC))
     created = subprocess.run(
-        _hpo("study", "create", str(spec_file), "--api", url),
+        hpo_argv("study", "create", str(spec_file), "--api", url),
         env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert "created study 1" in created.stdout
@@ -98,7 +62,7 @@ def test_serve_two_workers_and_a_kill_9_lose_nothing(
 
     def start_worker(name: str) -> subprocess.Popen[bytes]:
         log = (tmp_path / f"{name}.log").open("wb")
-        argv = _hpo("worker", "--api", url, "--device", "cpu", "--exit-when-idle",
+        argv = hpo_argv("worker", "--api", url, "--device", "cpu", "--exit-when-idle",
                     "--poll-seconds", "0.2", "-v")  # fmt: skip
         return subprocess.Popen(argv, env=env, stdout=log, stderr=log)
 
@@ -144,7 +108,7 @@ def test_serve_two_workers_and_a_kill_9_lose_nothing(
     assert values == sorted(values, reverse=True)
     assert 0.1 < values[0] <= 1.0
     best = subprocess.run(
-        _hpo("best", str(study_id), "--api", url), env=env, capture_output=True, text=True,
+        hpo_argv("best", str(study_id), "--api", url), env=env, capture_output=True, text=True,
         check=True,
     )  # fmt: skip
     config = yaml.safe_load(best.stdout)
@@ -159,7 +123,9 @@ def test_study_cli_commands_and_their_errors(
     url, env = server
 
     def hpo(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(_hpo(*args, "--api", url), env=env, capture_output=True, text=True)
+        return subprocess.run(
+            hpo_argv(*args, "--api", url), env=env, capture_output=True, text=True
+        )
 
     spec_file = tmp_path / "spec.yaml"
     spec_file.write_text(yaml.safe_dump(SPEC))

@@ -4,11 +4,8 @@ attempt 2) instead of waiting for the lease to expire (300 s here, far beyond th
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from tests.e2e._servers import hpo_argv, running_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -35,47 +34,13 @@ SPEC: dict[str, Any] = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _hpo(*args: str) -> list[str]:
-    return [sys.executable, "-m", "hpo.cli", *args]
-
-
 @pytest.fixture
 def server(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, dict[str, str]]]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "HPO_DATA_DIR": str(tmp_path / "data"),
-        "HPO_CACHE_DIR": str(tmp_path_factory.getbasetemp() / "dataset-cache"),
-        "HPO_LEASE_SECONDS": str(LEASE_SECONDS),
-        "HPO_REAPER_INTERVAL_SECONDS": "0.5",
-    }
-    log = (tmp_path / "serve.log").open("wb")
-    process = subprocess.Popen(_hpo("serve", "--port", str(port)), env=env, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail(f"hpo serve did not start: {(tmp_path / 'serve.log').read_text()}")
-    yield url, env
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    cache = tmp_path_factory.getbasetemp() / "dataset-cache"
+    with running_server(tmp_path, cache, lease_seconds=LEASE_SECONDS) as (url, env):
+        yield url, env
 
 
 def test_sigterm_mid_trial_requeues_at_once_and_exits_0(
@@ -89,7 +54,7 @@ def test_sigterm_mid_trial_requeues_at_once_and_exits_0(
     worker_log = tmp_path / "worker.log"
     with worker_log.open("wb") as log:
         worker = subprocess.Popen(
-            _hpo("worker", "--api", url, "--device", "cpu", "--poll-seconds", "0.2", "-v"),
+            hpo_argv("worker", "--api", url, "--device", "cpu", "--poll-seconds", "0.2", "-v"),
             env=env, stdout=log, stderr=log,
         )  # fmt: skip
     try:
