@@ -347,6 +347,12 @@ def fit_upper_bound(
         new = _violated_pairs(points, y, slopes, noise, tol, count, rows)
         if new.shape[0] == 0:
             break
-        work = np.unique(np.concatenate([work, new]), axis=0)
+        grown = np.unique(np.concatenate([work, new]), axis=0)
+        if grown.shape[0] == np.unique(work, axis=0).shape[0]:
+            # Only pairs already in the working set are (barely) violated: the solver's own
+            # precision, not a missing constraint. Re-solving the same set changes nothing, and
+            # looping on it ran max_rounds of O(n^2) checks (seconds at 1000 points).
+            break
+        work = grown
         slopes, noise, mult = _solve_working_set(points, y, work, noise_penalty)
     return UpperBound(points, y, slopes, noise, work)
