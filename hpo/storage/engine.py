@@ -13,6 +13,8 @@ Nothing here is a module global: the caller owns the engine and the `Database`.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -84,8 +86,8 @@ def _configure_sqlite(engine: Engine, busy_timeout_s: float) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+            _enable_wal(cursor, busy_timeout_s)
             cursor.execute("PRAGMA foreign_keys=ON")
             # Safe with WAL (a power loss may lose the last commits, never corrupts).
             cursor.execute("PRAGMA synchronous=NORMAL")
@@ -99,6 +101,24 @@ def _configure_sqlite(engine: Engine, busy_timeout_s: float) -> None:
         # when another writer committed in between, so every write transaction is IMMEDIATE.
         mode = connection.get_execution_options().get(_SQLITE_BEGIN, "DEFERRED")
         connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _enable_wal(cursor: Any, timeout_s: float) -> None:
+    """Switch a database file to WAL. Switching needs an exclusive lock, and SQLite answers
+    "database is locked" at once, without its busy handler, while another connection holds
+    one: several processes opening a new database together (API replicas migrating on start)
+    hit that. So retry until the timeout; once a file is in WAL the pragma is a cheap read."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.01
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
 
 class Database:
