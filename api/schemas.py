@@ -7,51 +7,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hpo.service.views import TrialView
 from hpo.storage import FailureClass
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-
-class TrialOut(BaseModel):
-    id: int
-    study_id: int
-    number: int
-    state: str
-    params: dict[str, Any]
-    value: float | None
-    metrics: dict[str, Any] | None
-    attempt: int
-    worker_id: str | None
-    device: str | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    duration_s: float | None
-    failure_class: str | None
-    failure_message: str | None
-    last_step: int | None
-    last_report_value: float | None
-
-
-class StudyOut(BaseModel):
-    id: int
-    name: str
-    state: str
-    direction: str
-    sampler: str
-    pruner: str
-    n_trials: int
-    max_parallel: int
-    max_attempts: int
-    seed: int | None
-    spec: dict[str, Any]
-    comparison_id: int | None
-    created_at: datetime
-    updated_at: datetime
-    counts: dict[str, int]
-    best: TrialOut | None
 
 
 class StudyPatch(_Body):
@@ -60,7 +21,7 @@ class StudyPatch(_Body):
 
 
 class TrialPage(BaseModel):
-    items: list[TrialOut]
+    items: list[TrialView]
     total: int
     offset: int
     limit: int
@@ -68,28 +29,6 @@ class TrialPage(BaseModel):
 
 class EnqueueBody(_Body):
     params: dict[str, Any]
-
-
-class BestOut(BaseModel):
-    study_id: int
-    trial_id: int
-    number: int
-    value: float
-    metric: str
-    direction: str
-    params: dict[str, Any]
-    config: dict[str, Any]
-
-
-class LeaseOut(BaseModel):
-    trial_id: int
-    study_id: int
-    number: int
-    attempt: int
-    params: dict[str, Any]
-    config: dict[str, Any]
-    lease_token: str
-    lease_expires_at: datetime
 
 
 class ClaimBody(_Body):

@@ -13,14 +13,13 @@ from api.schemas import (
     CompleteBody,
     FailBody,
     HeartbeatOut,
-    LeaseOut,
     ReportBody,
     ReportOut,
     TellBody,
     TokenBody,
-    TrialOut,
 )
 from hpo.errors import ValidationError
+from hpo.service import Lease, TrialView
 
 router = APIRouter(prefix="/api/v1", tags=["trials"])
 
@@ -28,14 +27,14 @@ router = APIRouter(prefix="/api/v1", tags=["trials"])
 @router.post(
     "/workers/claim",
     dependencies=[WorkerAuth],
-    response_model=LeaseOut,
+    response_model=Lease,
     responses={204: {"description": "No work right now: poll again later"}},
 )
 def claim(body: ClaimBody, service: ServiceDep) -> Any:
     lease = service.dispatch.claim(body.worker_id, host=body.host, devices=tuple(body.devices))
     if lease is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
-    return LeaseOut.model_validate(lease.to_dict())
+    return lease
 
 
 @router.post("/trials/{trial_id}/heartbeat", dependencies=[WorkerAuth])
@@ -50,29 +49,29 @@ def report(trial_id: int, body: ReportBody, service: ServiceDep) -> ReportOut:
 
 
 @router.post("/trials/{trial_id}/complete", dependencies=[WorkerAuth])
-def complete(trial_id: int, body: CompleteBody, service: ServiceDep) -> TrialOut:
+def complete(trial_id: int, body: CompleteBody, service: ServiceDep) -> TrialView:
     view = service.dispatch.complete(trial_id, body.lease_token, body.value, body.metrics)
-    return TrialOut.model_validate(view.to_dict())
+    return view
 
 
 @router.post("/trials/{trial_id}/fail", dependencies=[WorkerAuth])
-def fail(trial_id: int, body: FailBody, service: ServiceDep) -> TrialOut:
+def fail(trial_id: int, body: FailBody, service: ServiceDep) -> TrialView:
     view = service.dispatch.fail(trial_id, body.lease_token, body.failure_class, body.message)
-    return TrialOut.model_validate(view.to_dict())
+    return view
 
 
 @router.post("/studies/{study_id}/ask", status_code=status.HTTP_201_CREATED, dependencies=[Admin])
-def ask(study_id: int, service: ServiceDep, body: AskBody | None = None) -> LeaseOut:
+def ask(study_id: int, service: ServiceDep, body: AskBody | None = None) -> Lease:
     lease = service.dispatch.ask(study_id, lease_seconds=body.lease_seconds if body else None)
-    return LeaseOut.model_validate(lease.to_dict())
+    return lease
 
 
 @router.post("/trials/{trial_id}/tell", dependencies=[Admin])
-def tell(trial_id: int, body: TellBody, service: ServiceDep) -> TrialOut:
+def tell(trial_id: int, body: TellBody, service: ServiceDep) -> TrialView:
     if body.state == "completed":
         if body.value is None:
             raise ValidationError("tell needs a value when state is completed (or state: failed)")
         view = service.dispatch.complete(trial_id, body.lease_token, body.value, body.metrics)
     else:
         view = service.dispatch.fail(trial_id, body.lease_token, body.failure_class, body.message)
-    return TrialOut.model_validate(view.to_dict())
+    return view

@@ -1,5 +1,6 @@
 """What the service returns: plain frozen values, independent of SQLAlchemy sessions, so the
-API, the CLI and tests can use them after the transaction has closed."""
+API, the CLI and tests can use them after the transaction has closed. They are also the API's
+response models (FastAPI serializes dataclasses), so a field is declared once, here."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ class TrialView:
     failure_message: str | None
     last_step: int | None
     last_report_value: float | None
+    duration_s: float | None
 
     @classmethod
     def of(cls, trial: Trial) -> TrialView:
@@ -50,16 +52,15 @@ class TrialView:
             failure_message=trial.failure_message,
             last_step=trial.last_step,
             last_report_value=trial.last_report_value,
+            duration_s=(
+                (trial.finished_at - trial.started_at).total_seconds()
+                if trial.started_at is not None and trial.finished_at is not None
+                else None
+            ),
         )
 
-    @property
-    def duration_s(self) -> float | None:
-        if self.started_at is None or self.finished_at is None:
-            return None
-        return (self.finished_at - self.started_at).total_seconds()
-
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "duration_s": self.duration_s}
+        return asdict(self)
 
 
 @dataclass(frozen=True)
