@@ -3,6 +3,7 @@ latency benchmark). Figures go to --out as table.md, results.json and figures/*.
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import sys
 from pathlib import Path
@@ -67,6 +68,14 @@ def _seeds_for(items: tuple[str, ...]) -> dict[str, int]:
 )
 @click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1))
 @click.option(
+    "--torch-threads",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="PyTorch threads per run (GP computes in torch); 0 keeps torch's default. More "
+    "than one made GP runs several times slower on a loaded 2-core machine.",
+)
+@click.option(
     "--reuse",
     multiple=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -83,6 +92,7 @@ def bench(
     no_dlib: bool,
     out_dir: Path,
     jobs: int,
+    torch_threads: int,
     reuse: tuple[Path, ...],
     latency: bool,
 ) -> None:
@@ -100,6 +110,7 @@ def bench(
         click.echo(text)
         return
     config = _config(samplers, functions, budgets, seeds, seeds_for, scale_check, no_dlib, jobs)
+    config = dataclasses.replace(config, torch_threads=torch_threads or None)
     _run_grid(console, config, out_dir, reuse)
 
 
@@ -169,7 +180,14 @@ def _run_grid(
             )
 
         previous = [r for path in reuse for r in load_records(path)]
-        records = run_benchmark(config, on_done, previous)
+        # Every finished run is appended to the journal; a second call with the same --out
+        # picks up where a cut-off one stopped (the journal's runs are reused).
+        journal = out_dir / "runs.jsonl"
+        if journal.exists():
+            resumed = load_records(journal)
+            console.log(f"resuming: {len(resumed)} finished runs in {journal}")
+            previous += resumed
+        records = run_benchmark(config, on_done, previous, journal)
     meta = {**machine_meta(), "command": "hpo bench " + shlex.join(sys.argv[2:])}
     write_outputs(records, config, out_dir, meta)
     click.echo((out_dir / "table.md").read_text())

@@ -40,6 +40,34 @@ def test_tiny_benchmark_writes_table_json_and_figures(tmp_path: Path) -> None:
         assert (out / "figures" / f"{fn}.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_a_second_call_with_the_same_out_resumes_from_the_journal(tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    args = ["--samplers", "random", "--functions", "branin", "--budgets", "4", "--no-dlib"]
+    first = CliRunner().invoke(bench, [*args, "--seeds", "2", "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    assert len((out / "runs.jsonl").read_text().splitlines()) == 2
+    second = CliRunner().invoke(bench, [*args, "--seeds", "3", "--out", str(out)])
+    assert second.exit_code == 0, second.output
+    assert "resuming: 2 finished runs" in second.output
+    # Only seed 2 ran this time; the results hold all three seeds.
+    assert len((out / "runs.jsonl").read_text().splitlines()) == 3
+    payload = json.loads((out / "results.json").read_text())
+    assert sorted(r["seed"] for r in payload["runs"]) == [0, 1, 2]
+
+
+def test_torch_threads_are_limited_in_the_process_that_runs(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    try:
+        config = BenchConfig(
+            (SamplerSpec("random"),), ("branin",), budgets=(2,), seeds=1, torch_threads=1
+        )
+        run_benchmark(config)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_scaling_the_objective_reports_unscaled_values() -> None:
     # Random search ignores values, so x1000 must give the very same (unscaled) trace.
     problem = get_problem("branin")

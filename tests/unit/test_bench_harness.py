@@ -136,3 +136,33 @@ def test_scale_table_compares_scaled_runs_with_the_same_seeds() -> None:
     assert "| goldstein2 | s@1000 | -12.00 | -12.00 | 1/1 |" in table
     assert "| goldstein2 | s@0.001 | 0.00 | -12.00 | 0/1 |" in table
     assert scale_table(records[:1], 3) == ""
+
+
+def test_a_journal_keeps_finished_runs_and_a_rerun_resumes_from_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    journal = tmp_path / "runs.jsonl"
+    config = BenchConfig((SamplerSpec("good"),), ("branin",), budgets=(4,), seeds=3)
+    calls: list[int] = []
+
+    def cut_off_after_two(spec: SamplerSpec, problem: Problem, n: int, seed: int) -> list[float]:
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the process is cut off during the third run
+        calls.append(seed)
+        return _fake_run_one(spec, problem, n, seed)
+
+    monkeypatch.setattr(harness, "run_one", cut_off_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(config, journal=journal)
+    with journal.open("a") as f:
+        f.write('{"sampler": "good", "funct')  # a line cut short by the kill
+    kept = harness.load_records(journal)
+    assert [r.seed for r in kept] == [0, 1]
+
+    monkeypatch.setattr(harness, "run_one", _fake_run_one)
+    ran: list[int] = []
+    records = run_benchmark(config, lambda r, total: ran.append(r.seed), kept, journal)
+    assert ran == [2]  # only the missing seed runs again
+    assert [r.seed for r in records] == [0, 1, 2]
+    assert [r.seed for r in harness.load_records(journal)] == [0, 1, 2]
+    assert records[0].values == kept[0].values
