@@ -43,21 +43,23 @@ def _matches(given: str, expected: str | None) -> bool:
 
 def require_admin(request: Request, settings: SettingsDep) -> None:
     expected = settings.api_token.get_secret_value() if settings.api_token else None
+    worker = settings.worker_token.get_secret_value() if settings.worker_token else None
+    given = _bearer(request)
+    if given is not None and _matches(given, worker) and not _matches(given, expected):
+        # Even with no admin token configured (loopback only, see `hpo serve`): a worker
+        # token never opens a study write.
+        raise AuthError(
+            "a worker token may only claim and report trials; use the admin token for this",
+            forbidden=True,
+        )
     if expected is None:
         return
-    given = _bearer(request)
     if given is None:
         raise AuthError(
             "this request needs the admin token: send Authorization: Bearer <HPO_API_TOKEN>"
         )
     if _matches(given, expected):
         return
-    worker = settings.worker_token.get_secret_value() if settings.worker_token else None
-    if _matches(given, worker):
-        raise AuthError(
-            "a worker token may only claim and report trials; use the admin token for this",
-            forbidden=True,
-        )
     raise AuthError("wrong token: send Authorization: Bearer <HPO_API_TOKEN>")
 
 

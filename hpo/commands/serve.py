@@ -30,23 +30,39 @@ def _is_loopback(host: str) -> bool:
     is_flag=True,
     help="Bind a non-loopback address without HPO_API_TOKEN (anyone who reaches it is admin).",
 )
-def serve(database_url: str | None, host: str, port: int, allow_unauthenticated: bool) -> None:
+@click.option(
+    "--log-level",
+    envvar="HPO_LOG_LEVEL",
+    default="warning",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    help="info adds one access-log line per request (never headers, so never tokens).",
+)
+def serve(
+    database_url: str | None, host: str, port: int, allow_unauthenticated: bool, log_level: str
+) -> None:
     """Start the API (and the web UI) with its reaper; migrates the database first."""
+    import logging
+
     import uvicorn
 
     from api.app import create_app
     from hpo.settings import Settings
 
-    overrides: dict[str, object] = {"host": host, "port": port}
+    overrides: dict[str, object] = {"host": host, "port": port, "log_level": log_level}
     if database_url:
         overrides["database_url"] = database_url
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    if not settings.auth_enabled:
-        if not _is_loopback(host) and not allow_unauthenticated:
-            raise ValidationError(
-                f"refusing to serve on {host} without a token: set HPO_API_TOKEN (and "
-                "HPO_WORKER_TOKEN for workers), bind 127.0.0.1, or pass --allow-unauthenticated"
-            )
+    # Only the admin token protects study writes: a worker token alone leaves them open.
+    if settings.api_token is None and not _is_loopback(host) and not allow_unauthenticated:
+        raise ValidationError(
+            f"refusing to serve on {host} without an admin token: set HPO_API_TOKEN (and "
+            "HPO_WORKER_TOKEN for workers), bind 127.0.0.1, or pass --allow-unauthenticated"
+        )
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    if settings.api_token is None:
         click.echo(
             "hpo: no HPO_API_TOKEN set: the API is open to anyone who can reach "
             f"{host}:{port}" + (" (loopback only)" if _is_loopback(host) else ""),
@@ -54,7 +70,7 @@ def serve(database_url: str | None, host: str, port: int, allow_unauthenticated:
         )
     click.echo(f"hpo: database {_redact(settings.database_url)}", err=True)
     click.echo(f"hpo: serving on http://{host}:{port}  (API docs at /docs)", err=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
     sys.exit(0)
 
 

@@ -1,0 +1,90 @@
+"""A simulated worker over the real client: claim, "train" a few instant steps with reports,
+complete with a value that is a pure function of the params. Used by the fault tests and the
+load benchmark, where a real trainer would only add CPU time.
+
+With `--kill-rate p`, at each phase (claim, train, report, complete) it arms, with
+probability p, a real SIGKILL of itself a few milliseconds later, so the kill lands before,
+during or just after that phase's request. Every event goes to a JSON-lines journal (opened
+in append mode; a line cut by the kill is skipped by the reader).
+
+    python -m tests.faults.sim_worker --api URL --journal FILE --name w1 [--kill-rate 0.05]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from hpo.client import ApiError, Client
+from tests.faults._harness import objective
+
+
+class Journal:
+    def __init__(self, path: Path, name: str) -> None:
+        self.file = path.open("a", buffering=1)  # line-buffered: each event is one write
+        self.name = name
+
+    def write(self, event: str, **fields: Any) -> None:
+        line = {"event": event, "worker": self.name, "pid": os.getpid(), "t": time.time()}
+        self.file.write(json.dumps({**line, **fields}) + "\n")
+
+
+def run(args: argparse.Namespace) -> None:
+    rng = random.Random(f"{args.seed}-{os.getpid()}")
+    journal = Journal(Path(args.journal), args.name)
+    client = Client(args.api, token=os.environ.get("HPO_WORKER_TOKEN"), timeout=30.0)
+
+    def maybe_kill(phase: str) -> None:
+        if rng.random() < args.kill_rate:
+            journal.write("kill", phase=phase)
+            delay = rng.uniform(0.0, 0.02)
+            threading.Timer(delay, os.kill, (os.getpid(), signal.SIGKILL)).start()
+            time.sleep(delay + 1.0)  # phases after this one never run: the kill lands first
+
+    deadline = time.monotonic() + args.max_seconds
+    while time.monotonic() < deadline:
+        maybe_kill("claim")
+        lease = client.claim(args.name, host="sim", devices=["cpu"])
+        if lease is None:
+            time.sleep(args.poll_seconds)
+            continue
+        trial_id, token = int(lease["trial_id"]), str(lease["lease_token"])
+        value = objective(lease["params"])
+        journal.write("claimed", trial_id=trial_id, attempt=lease["attempt"])
+        try:
+            for step in range(1, args.steps + 1):
+                maybe_kill("train")
+                time.sleep(args.step_seconds)
+                maybe_kill("report")
+                client.report(trial_id, token, step, value * step / args.steps)
+            maybe_kill("complete")
+            client.complete(trial_id, token, value, {"sim": True})
+            journal.write("completed", trial_id=trial_id, value=value)
+        except ApiError as e:
+            # 409: the lease was lost (expired and requeued); the trial is someone else's now.
+            journal.write("refused", trial_id=trial_id, status=e.status, detail=str(e))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--api", required=True)
+    parser.add_argument("--journal", required=True)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--kill-rate", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--step-seconds", type=float, default=0.01)
+    parser.add_argument("--poll-seconds", type=float, default=0.1)
+    parser.add_argument("--max-seconds", type=float, default=600.0)
+    run(parser.parse_args())
+
+
+if __name__ == "__main__":
+    main()
