@@ -16,7 +16,7 @@ from fastapi import FastAPI
 import hpo
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.routes import studies, system, trials
+from api.routes import comparisons, studies, system, trials
 from hpo.service import Reaper, Service
 from hpo.settings import Settings
 from hpo.storage import Database, create_engine_for, migrate
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         app.state.service = service
     install_error_handlers(app)
     app.include_router(studies.router)
+    app.include_router(comparisons.router)
     app.include_router(trials.router)
     app.include_router(system.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)

@@ -83,3 +83,18 @@ class Health(BaseModel):
     status: str
     version: str
     database: str
+
+
+class ComparisonPatch(_Body):
+    action: Literal["pause", "resume", "cancel"]
+
+
+class FinalResultBody(_Body):
+    """The test metric of a sampler's winner after final training (`hpo compare --final`)."""
+
+    test_metric: float
+    test_metric_sd: float | None = Field(default=None, ge=0)
+    metric: str = Field(default="test_accuracy", min_length=1, max_length=64)
+    seeds: list[int] = Field(default_factory=list, max_length=1000)
+    study_id: int | None = None
+    trial_id: int | None = None

@@ -4,6 +4,7 @@ thin HTTP skin over these classes, and tests drive them directly on real databas
     db = Database(create_engine_for(settings.database_url))
     service = Service(db, lease_seconds=settings.lease_seconds)
     study = service.studies.create(parse_study_spec(spec))
+    comparison = service.comparisons.create(parse_comparison_spec(spec))
     lease = service.dispatch.claim("worker-1")
 """
 
@@ -13,6 +14,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from hpo.samplers import SamplerRegistry
+from hpo.service.comparison_views import ComparisonSummary, ComparisonView
+from hpo.service.comparisons import ComparisonService, FinalResult
 from hpo.service.dispatch import Dispatcher
 from hpo.service.metrics import Metrics
 from hpo.service.reaper import Reaper
@@ -35,6 +38,7 @@ class Service:
         self.db = db
         self.metrics = Metrics()
         self.studies = StudyService(db)
+        self.comparisons = ComparisonService(db)
         self.dispatch = Dispatcher(
             db, lease_seconds=lease_seconds, registry=registry, metrics=self.metrics, clock=clock
         )
@@ -42,7 +46,11 @@ class Service:
 
 __all__ = [
     "BestConfig",
+    "ComparisonService",
+    "ComparisonSummary",
+    "ComparisonView",
     "Dispatcher",
+    "FinalResult",
     "Lease",
     "Metrics",
     "Reaper",

@@ -35,6 +35,27 @@ from hpo.storage import repositories as repo
 StudyAction = Literal["pause", "resume", "cancel"]
 
 
+def insert_study(session: Session, spec: StudySpec, *, comparison_id: int | None = None) -> Study:
+    """Store a validated spec as a new running study, inside the caller's transaction (a
+    comparison creates all its studies in one)."""
+    # Pruner options are checked here, not in the spec schema, so that hpo.spec does not
+    # depend on the pruners' option sets.
+    make_pruner(spec.pruner.name, spec.pruner.options, spec.direction)
+    return repo.create_study(
+        session,
+        name=spec.name,
+        direction=spec.direction,  # type: ignore[arg-type]
+        sampler=spec.sampler.name,
+        pruner=spec.pruner.name,
+        spec=spec.to_dict(),
+        n_trials=spec.budget.n_trials,
+        max_parallel=spec.budget.max_parallel,
+        max_attempts=spec.budget.max_attempts,
+        seed=spec.seed,
+        comparison_id=comparison_id,
+    )
+
+
 class StudyService:
     """Everything a user does with studies. The worker protocol lives in `Dispatcher`."""
 
@@ -43,23 +64,8 @@ class StudyService:
 
     def create(self, spec: StudySpec, *, comparison_id: int | None = None) -> StudyView:
         """Store a validated spec as a new running study."""
-        # Pruner options are checked here, not in the spec schema, so that hpo.spec does not
-        # depend on the pruners' option sets.
-        make_pruner(spec.pruner.name, spec.pruner.options, spec.direction)
         with self.db.transaction() as session:
-            study = repo.create_study(
-                session,
-                name=spec.name,
-                direction=spec.direction,  # type: ignore[arg-type]
-                sampler=spec.sampler.name,
-                pruner=spec.pruner.name,
-                spec=spec.to_dict(),
-                n_trials=spec.budget.n_trials,
-                max_parallel=spec.budget.max_parallel,
-                max_attempts=spec.budget.max_attempts,
-                seed=spec.seed,
-                comparison_id=comparison_id,
-            )
+            study = insert_study(session, spec, comparison_id=comparison_id)
             return StudyView.of(study, dict.fromkeys(TrialState, 0))
 
     def get(self, study_id: int) -> StudyView:
@@ -113,13 +119,14 @@ class StudyService:
                 if study.state is StudyState.COMPLETED:
                     study.state = StudyState.RUNNING
             if action is not None:
-                self._apply(session, study, action)
+                self.apply_action(session, study, action)
             finish_study_if_done(session, study)
             counts = repo.count_trials_by_state(session, study_id)
             return StudyView.of(study, counts, repo.best_trial(session, study_id, study.direction))
 
     @staticmethod
-    def _apply(session: Session, study: Study, action: StudyAction) -> None:
+    def apply_action(session: Session, study: Study, action: StudyAction) -> None:
+        """Change one locked study's state (comparisons apply it to each of their studies)."""
         state = study.state
         if action == "pause":
             if state is not StudyState.RUNNING:

@@ -30,6 +30,7 @@ from hpo.storage.engine import (
 from hpo.storage.migrate import current_revision, head_revision, migrate
 from hpo.storage.models import (
     Base,
+    Comparison,
     Direction,
     FailureClass,
     Report,
@@ -42,6 +43,7 @@ from hpo.storage.models import (
 
 __all__ = [
     "Base",
+    "Comparison",
     "Database",
     "Direction",
     "FailureClass",

@@ -1,4 +1,5 @@
-"""The tables: studies, trials, intermediate reports and workers (SQLAlchemy 2.0, typed).
+"""The tables: studies, trials, intermediate reports, workers and comparisons (SQLAlchemy 2.0,
+typed).
 
 Any change here needs an Alembic revision in `hpo/storage/migrations/versions/`;
 `tests/integration/test_migrations.py` fails while the two disagree.
@@ -104,8 +105,9 @@ class Study(Base):
     max_parallel: Mapped[int] = mapped_column(Integer)
     max_attempts: Mapped[int] = mapped_column(Integer)
     seed: Mapped[int | None] = mapped_column(Integer)
-    # Set when the study is one cell of a comparison (samplers x seeds); the comparisons table
-    # comes later, so no foreign key yet.
+    # Set when the study is one cell of a comparison (samplers x seeds). No foreign key: adding
+    # one to an existing SQLite table means recreating it, and dropping the old table would
+    # cascade to the trials; the comparison service deletes a comparison's studies itself.
     comparison_id: Mapped[int | None] = mapped_column(Integer, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -201,3 +203,22 @@ class Worker(Base):
     devices: Mapped[list[str]] = mapped_column(JsonDocument)
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Comparison(Base):
+    """Several samplers on one task, space and budget, each run as one study per seed (the
+    studies point here through `Study.comparison_id`). Its state and curves are derived from
+    those studies, so only the spec and the final-training results are stored."""
+
+    __tablename__ = "comparisons"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # The validated comparison spec (task, space, fixed, samplers, n_trials, repeats, seed...).
+    spec: Mapped[dict[str, Any]]
+    # Test metric of each sampler's winner after final training: sampler name -> record
+    # ({test_metric, test_metric_sd, seeds, study_id, trial_id, ...}), sent by `hpo compare
+    # --final` (PUT /api/v1/comparisons/{id}/final/{sampler}).
+    final: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

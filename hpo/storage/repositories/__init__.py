@@ -6,6 +6,16 @@ None of them commits: the caller wraps them in `Database.transaction()`, and tak
 
 from __future__ import annotations
 
+from hpo.storage.repositories.comparisons import (
+    FinishedTrial,
+    comparison_studies,
+    create_comparison,
+    delete_comparison,
+    finished_trials,
+    get_comparison,
+    list_comparisons,
+    lock_comparison,
+)
 from hpo.storage.repositories.reports import (
     StudyReports,
     list_reports,
@@ -39,24 +49,32 @@ from hpo.storage.repositories.trials import (
 from hpo.storage.repositories.workers import list_workers, upsert_worker
 
 __all__ = [
+    "FinishedTrial",
     "StudyReports",
     "best_trial",
     "claimable_studies",
+    "comparison_studies",
     "count_trials",
     "count_trials_by_state",
     "count_trials_by_state_for",
+    "create_comparison",
     "create_study",
+    "delete_comparison",
     "delete_study",
     "expired_leases",
     "find_trial_by_dedup_key",
+    "finished_trials",
+    "get_comparison",
     "get_study",
     "get_trial",
     "insert_trial",
     "leaderboard",
+    "list_comparisons",
     "list_reports",
     "list_studies",
     "list_trials",
     "list_workers",
+    "lock_comparison",
     "lock_trial",
     "next_queued_trial",
     "next_trial_number",
