@@ -46,10 +46,13 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/trials/{trial_id}/reports"): "worker",
     ("POST", "/api/v1/trials/{trial_id}/complete"): "worker",
     ("POST", "/api/v1/trials/{trial_id}/fail"): "worker",
-    # comparisons (when they exist): creating one creates studies
+    # comparisons: creating one creates studies; changing or deleting one changes them
     ("POST", "/api/v1/comparisons"): "admin",
     ("GET", "/api/v1/comparisons"): "open",
     ("GET", "/api/v1/comparisons/{comparison_id}"): "open",
+    ("PATCH", "/api/v1/comparisons/{comparison_id}"): "admin",
+    ("DELETE", "/api/v1/comparisons/{comparison_id}"): "admin",
+    ("PUT", "/api/v1/comparisons/{comparison_id}/final/{sampler}"): "admin",
     # system and documentation
     ("GET", "/healthz"): "open",
     ("GET", "/metrics"): "open",
