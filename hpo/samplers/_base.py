@@ -13,9 +13,12 @@ every ask, so a sampler is a function of (space, direction, seed, options, histo
 - `pending`: configurations handed out and still running. Suggestions must differ from them
   and from each other (where the space has room), so parallel workers do not duplicate work.
 - `tell` may be called again on the same object with a longer history (`hpo.optimize` does so
-  after each trial); it replaces the previous history. Samplers may cache work across tells when
-  the new history extends the old one, but must give the same suggestions as a freshly built
-  sampler told the same history.
+  after each trial, the service's per-study sampler cache on each claim); it replaces the
+  previous history. Samplers may cache work across tells when the new history extends the old
+  one, but must give the same suggestions as a freshly built sampler told the same history.
+  `BaseSampler` does so itself: when the history extends the previous one it validates and
+  encodes only the new observations (a tell then costs O(new), plus an identity check of the
+  prefix), and `self._extended` tells subclasses that it did.
 - Seeded: the same seed and history give the same suggestions. `BaseSampler.rng()` derives a
   generator from (seed, history length, pending count, asks since the last tell) for that.
 - `ask(n)` may return fewer than n configurations (or none) only when the sampler is exhausted
@@ -123,15 +126,28 @@ def losses(completed: Sequence[Observation], direction: Direction) -> tuple[Floa
     pruned without value) get the worst real loss seen (NaN if there is none yet); the mask
     is False for them. Returns (losses, mask) as numpy arrays of shape (n,).
     """
+    return _impute_failures(*_signed_losses(completed, direction))
+
+
+def _signed_losses(
+    completed: Sequence[Observation], direction: Direction
+) -> tuple[FloatArray, Any]:
+    """Values to minimize (NaN where there is no usable value) and the real-value mask."""
     sign = -1.0 if direction == "maximize" else 1.0
     mask = np.array([o.has_value for o in completed], dtype=bool)
     y = np.array(
         [sign * float(o.value) if ok else np.nan for o, ok in zip(completed, mask, strict=True)],  # type: ignore[arg-type]
         dtype=np.float64,
     )
+    return y, mask
+
+
+def _impute_failures(y: FloatArray, mask: Any) -> tuple[FloatArray, Any]:
+    """A copy of y with the entries outside `mask` set to the worst real loss (NaN if none)."""
+    y = y.copy()
     if mask.any() and not mask.all():
         y[~mask] = float(np.max(y[mask]))
-    return y, mask
+    return y, mask.copy()
 
 
 def params_key(params: Mapping[str, object]) -> tuple[tuple[bool, object], ...]:
@@ -177,7 +193,11 @@ class BaseSampler(ABC):
         self.pending: tuple[Params, ...] = ()
         self._asks_since_tell = 0
         self._extended = False
+        # Per-observation work kept across tells and extended when the history grows, so a
+        # tell costs what the new observations cost: their unit-cube rows, their losses.
         self._encoded: FloatArray = np.zeros((0, space.dim), dtype=np.float64)
+        self._signed: FloatArray = np.zeros(0)  # losses to minimize, NaN where no value
+        self._valued: Any = np.zeros(0, dtype=bool)  # has_value of each observation
 
     def tell(self, completed: Sequence[Observation], pending: Sequence[Params] = ()) -> None:
         completed = tuple(completed)
@@ -188,11 +208,16 @@ class BaseSampler(ABC):
         )
         if self._extended:
             new = completed[n_old:]
-            self._encoded = np.concatenate(
-                [self._encoded, self.space.encode_many([o.params for o in new])]
-            )
+            if new:
+                signed, valued = _signed_losses(new, self.direction)
+                self._encoded = np.concatenate(
+                    [self._encoded, self.space.encode_many([o.params for o in new])]
+                )
+                self._signed = np.concatenate([self._signed, signed])
+                self._valued = np.concatenate([self._valued, valued])
         else:
             self._encoded = self.space.encode_many([o.params for o in completed])
+            self._signed, self._valued = _signed_losses(completed, self.direction)
         self.completed = completed
         self.pending = tuple(pending)
         self._asks_since_tell = 0
@@ -227,8 +252,9 @@ class BaseSampler(ABC):
         return self._encoded
 
     def losses(self) -> tuple[FloatArray, Any]:
-        """`losses(self.completed, self.direction)`: values to minimize and the real-value mask."""
-        return losses(self.completed, self.direction)
+        """`losses(self.completed, self.direction)`: values to minimize and the real-value mask
+        (fresh arrays, from the per-observation values kept across tells)."""
+        return _impute_failures(self._signed, self._valued)
 
     def taken_keys(self, *, include_completed: bool = True) -> set[tuple[tuple[bool, object], ...]]:
         """`params_key`s of the pending configurations (and of the completed ones)."""

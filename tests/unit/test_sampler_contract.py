@@ -230,3 +230,30 @@ def test_small_discrete_space_never_repeats_a_pending_config(name: str) -> None:
     configs = sampler.ask(4)
     assert_valid(configs, tiny)
     assert_distinct(configs, pending)
+
+
+@pytest.mark.parametrize("direction", ["minimize", "maximize"])
+def test_base_state_kept_across_tells_equals_a_fresh_tell(direction: str) -> None:
+    # BaseSampler extends its encoded rows and losses when the history grows, and rebuilds
+    # them when it does not; either way they must equal what a fresh sampler computes.
+    from hpo.samplers._base import BaseSampler, losses
+
+    done = history(9)
+    done[2] = Observation(done[2].params, None, ObservationState.FAILED)
+    done[6] = Observation(done[6].params, 4.0, ObservationState.PRUNED)
+    done[7] = Observation(done[7].params, None, ObservationState.PRUNED)
+    changed = [*done[:4], Observation(done[4].params, -1.0), *done[5:]]
+    kept = make("random", direction=direction)
+    assert isinstance(kept, BaseSampler)
+    for told in (done[:1], done[:1], done[:3], done[:8], done, changed, changed[:5], []):
+        kept.tell(told, [])
+        fresh = make("random", direction=direction)
+        fresh.tell(told, [])
+        assert isinstance(fresh, BaseSampler)
+        np.testing.assert_array_equal(kept.X, SPACE.encode_many([o.params for o in told]))
+        np.testing.assert_array_equal(kept.X, fresh.X)
+        for got, want in zip(kept.losses(), losses(told, direction), strict=True):  # type: ignore[arg-type]
+            np.testing.assert_array_equal(got, want)
+        y, _ = kept.losses()
+        y[:] = 0.0  # callers get a copy: the kept values do not change
+        np.testing.assert_array_equal(kept.losses()[0], losses(told, direction)[0])  # type: ignore[arg-type]
