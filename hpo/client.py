@@ -150,6 +150,31 @@ class Client:
     def study(self, study_id: int) -> StudyHandle:
         return StudyHandle(self, study_id)
 
+    # -- comparisons -----------------------------------------------------------------------
+    def create_comparison(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(self._json("POST", "/api/v1/comparisons", json=dict(spec)))
+
+    def list_comparisons(self, limit: int = 100) -> list[dict[str, Any]]:
+        return list(self._json("GET", "/api/v1/comparisons", params={"limit": limit}))
+
+    def get_comparison(self, comparison_id: int) -> dict[str, Any]:
+        return dict(self._json("GET", f"/api/v1/comparisons/{comparison_id}"))
+
+    def update_comparison(self, comparison_id: int, action: str) -> dict[str, Any]:
+        body = {"action": action}
+        return dict(self._json("PATCH", f"/api/v1/comparisons/{comparison_id}", json=body))
+
+    def delete_comparison(self, comparison_id: int) -> None:
+        self.request("DELETE", f"/api/v1/comparisons/{comparison_id}")
+
+    def record_final(
+        self, comparison_id: int, sampler: str, result: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Store the test metric of a sampler's winner after final training:
+        {test_metric, test_metric_sd, metric, seeds, study_id, trial_id}."""
+        path = f"/api/v1/comparisons/{comparison_id}/final/{sampler}"
+        return dict(self._json("PUT", path, json=dict(result)))
+
     # -- worker protocol -------------------------------------------------------------------
     def claim(
         self, worker_id: str, host: str = "", devices: list[str] | None = None
