@@ -16,8 +16,10 @@ from fastapi import FastAPI
 import hpo
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.routes import comparisons, studies, system, trials
+from api.routes import analytics, comparisons, studies, system, trials
+from api.ui import install_ui
 from hpo.service import Reaper, Service
+from hpo.service.analytics import StudyAnalytics
 from hpo.settings import Settings
 from hpo.storage import Database, create_engine_for, migrate
 
@@ -34,6 +36,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         own = service is None
         svc = service or _build_service(settings)
         app.state.service = svc
+        app.state.analytics = StudyAnalytics(svc.db)
         reaper = Reaper(svc.dispatch, settings.reaper_interval_seconds)
         reaper.start()
         try:
@@ -52,11 +55,14 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     app.state.settings = settings
     if service is not None:
         app.state.service = service
+        app.state.analytics = StudyAnalytics(service.db)
     install_error_handlers(app)
     app.include_router(studies.router)
     app.include_router(comparisons.router)
     app.include_router(trials.router)
     app.include_router(system.router)
+    app.include_router(analytics.router)
+    install_ui(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     return app
 

@@ -1,0 +1,131 @@
+"""Hyperparameter importance for the web UI: Optuna's PED-ANOVA evaluator on an in-memory
+Optuna study built from our completed trials, cached per study until more trials complete.
+
+Why PED-ANOVA and not fANOVA: on this project's 2-core machine Optuna's fANOVA took 4 s for
+500 trials and 15 s for 1 000 (a random forest per call), PED-ANOVA 0.03 s for 2 000. It
+compares the parameter distributions of the top quantile of trials with all trials, which
+answers the question a user asks of the plot ("which settings matter for the good runs").
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
+
+from hpo.samplers._optuna import distributions_for
+from hpo.space import SearchSpace
+
+METHOD = "PED-ANOVA (Optuna)"
+
+
+@dataclass(frozen=True)
+class ParamImportance:
+    param: str
+    importance: float
+
+
+@dataclass(frozen=True)
+class ImportanceView:
+    """Importances, largest first, and what they were computed on. `note` says why the list
+    is empty (too few trials, a single parameter) or that the trials were capped."""
+
+    study_id: int
+    method: str
+    n_completed: int
+    n_used: int
+    importances: list[ParamImportance] = field(default_factory=list)
+    note: str | None = None
+
+
+def compute_importance(
+    study_id: int,
+    space: SearchSpace,
+    direction: str,
+    trials: Sequence[tuple[dict[str, Any], float]],
+    n_completed: int,
+) -> ImportanceView:
+    """Importances from (params, value) pairs; never raises for data reasons, it says why in
+    `note` instead (the plot shows the note)."""
+    searched = {name: d for name, d in distributions_for(space).items() if not d.single()}
+    if not searched:
+        return ImportanceView(study_id, METHOD, n_completed, 0, note="no searched parameter")
+    if len(searched) == 1:
+        only = next(iter(searched))
+        return ImportanceView(
+            study_id,
+            METHOD,
+            n_completed,
+            len(trials),
+            [ParamImportance(only, 1.0)],
+            note="one searched parameter: it explains everything",
+        )
+    built = []
+    for params, value in trials:
+        present = {k: v for k, v in params.items() if k in searched}
+        if len(present) != len(searched):
+            continue  # a trial from before a space change cannot be placed on every axis
+        try:
+            built.append(
+                optuna.trial.create_trial(params=present, distributions=searched, value=value)
+            )
+        except ValueError:
+            continue  # a value outside its distribution (same reason)
+    # PED-ANOVA contrasts the top 10% with the rest: with fewer than ~10 trials the top is one
+    # trial, and the result is noise.
+    if len(built) < 10:
+        return ImportanceView(
+            study_id,
+            METHOD,
+            n_completed,
+            len(built),
+            note=f"needs at least 10 completed trials ({len(built)} so far)",
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(direction=direction)
+        study.add_trials(built)
+        scores = get_param_importances(study, evaluator=PedAnovaImportanceEvaluator())
+    note = None
+    if n_completed > len(built):
+        note = f"computed on the latest {len(built)} of {n_completed} completed trials"
+    return ImportanceView(
+        study_id,
+        METHOD,
+        n_completed,
+        len(built),
+        [ParamImportance(name, float(score)) for name, score in scores.items()],
+        note,
+    )
+
+
+class ImportanceCache:
+    """study id -> the last result and the completed count it was computed at; bounded, and
+    safe to share between the API's worker threads."""
+
+    def __init__(self, max_studies: int = 128) -> None:
+        self.max_studies = max_studies
+        self._entries: OrderedDict[int, tuple[int, ImportanceView]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, study_id: int, n_completed: int) -> ImportanceView | None:
+        with self._lock:
+            entry = self._entries.get(study_id)
+            if entry is None or entry[0] != n_completed:
+                return None
+            self._entries.move_to_end(study_id)
+            return entry[1]
+
+    def put(self, study_id: int, n_completed: int, view: ImportanceView) -> None:
+        with self._lock:
+            self._entries[study_id] = (n_completed, view)
+            self._entries.move_to_end(study_id)
+            while len(self._entries) > self.max_studies:
+                self._entries.popitem(last=False)
