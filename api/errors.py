@@ -53,6 +53,11 @@ def describe_request_errors(error: RequestValidationError) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """Map errors to `{"detail": ...}` answers, and declare them in the OpenAPI schema."""
+    from api.error_schema import document_errors
+
+    document_errors(app)
+
     @app.exception_handler(HpoError)
     async def _domain(_request: Request, error: HpoError) -> JSONResponse:
         status = status_for(error)
@@ -60,6 +65,13 @@ def install_error_handlers(app: FastAPI) -> None:
             log.error("%s: %s", type(error).__name__, error)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse({"detail": str(error)}, status_code=status, headers=headers)
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(_request: Request, error: OverflowError) -> JSONResponse:
+        # The schema lets any integer through (ids, offsets); the SQLite driver refuses one
+        # beyond 64 bits before the query runs. No row has such an id, and no page starts there.
+        detail = "a number in the request is out of range: ids and offsets must be below 2**63"
+        return JSONResponse({"detail": detail}, status_code=400)
 
     @app.exception_handler(RequestValidationError)
     async def _request(_request: Request, error: RequestValidationError) -> JSONResponse:

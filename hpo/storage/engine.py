@@ -31,6 +31,7 @@ from hpo.errors import (
     HpoError,
     NotFoundError,
     StorageError,
+    ValidationError,
 )
 from hpo.storage.models import Study
 
@@ -190,6 +191,10 @@ def to_domain_error(error: sa_exc.SQLAlchemyError) -> HpoError:
             return NotFoundError(f"refers to a row that does not exist (deleted?): {detail}")
         # NOT NULL / CHECK: input that validation should have caught, i.e. a bug of ours.
         return StorageError(f"invalid row rejected by the database: {detail}")
+    if isinstance(error, sa_exc.DataError):
+        # A value the column type cannot hold (PostgreSQL: an id or offset beyond 64 bits):
+        # the request's fault, so a 400, not a 500.
+        return ValidationError(f"a value is out of range for the database: {detail}")
     if _is_unavailable(error):
         return DatabaseUnavailable(
             f"database unavailable or busy ({detail}); retry shortly, and check that the "
