@@ -37,6 +37,10 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/studies/{study_id}/trials"): "admin",
     ("GET", "/api/v1/studies/{study_id}/leaderboard"): "open",
     ("GET", "/api/v1/studies/{study_id}/best"): "open",
+    # analytics for the web UI: reads of what the trials list already shows
+    ("GET", "/api/v1/studies/{study_id}/curves"): "open",
+    ("GET", "/api/v1/studies/{study_id}/importance"): "open",
+    ("GET", "/api/v1/studies/{study_id}/plots"): "open",
     # ask/tell is the user's own code acting as optimizer client: admin
     ("POST", "/api/v1/studies/{study_id}/ask"): "admin",
     ("POST", "/api/v1/trials/{trial_id}/tell"): "admin",
