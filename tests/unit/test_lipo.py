@@ -82,6 +82,32 @@ def test_categorical_mismatch_term() -> None:
     assert np.all(bound(_points(x, cat, (3,))) >= y - 1e-9)
 
 
+def test_blocked_pair_scans_match_brute_force() -> None:
+    # More points than one block (_BLOCK rows), categorical dims and ties in y included.
+    from hpo.samplers.lipo._bound import _all_violations, _most_steep
+
+    rng = np.random.default_rng(9)
+    n = 600
+    pts = _points(rng.random((n, 3)), rng.integers(0, 3, (n, 1)), (3,))
+    y = np.round(rng.standard_normal(n), 1)
+    slopes, noise = np.array([0.5, 2.0, 1.0, 0.3]), rng.random(n) * 0.01
+    num = ((pts.num[:, None, :] - pts.num[None, :, :]) ** 2) @ slopes[:3]
+    dist = num + slopes[3] * (pts.cat[:, None, 0] != pts.cat[None, :, 0])
+    gap = y[:, None] - y[None, :]
+    res = dist + noise[None, :] - gap**2
+    want = {(h, lo) for h, lo in zip(*np.nonzero((gap > 0) & (res < -1e-9)), strict=True)}
+    values, pairs = _all_violations(pts, y, slopes, noise, 1e-9)
+    assert {(int(h), int(lo)) for h, lo in pairs} == want
+    np.testing.assert_allclose(values, res[pairs[:, 0], pairs[:, 1]], atol=1e-9)
+
+    unit = ((pts.num[:, None, :] - pts.num[None, :, :]) ** 2).sum(axis=2)
+    unit += pts.cat[:, None, 0] != pts.cat[None, :, 0]
+    ratio = np.where(gap > 0, gap**2 / np.maximum(unit, 1e-12), 0.0)
+    steep = _most_steep(pts, y, 14)
+    expected = np.sort(ratio.ravel())[::-1][:14]
+    np.testing.assert_allclose(np.sort(ratio[steep[:, 0], steep[:, 1]])[::-1], expected)
+
+
 def test_warm_refit_matches_cold_fit() -> None:
     rng = np.random.default_rng(6)
     x = rng.random((80, 4))
@@ -216,3 +242,26 @@ def test_beats_random_on_branin_at_50_evaluations() -> None:
         assert lipo.best_value is not None and rand.best_value is not None
         wins += lipo.best_value < rand.best_value
     assert wins >= 4
+
+
+def test_ask_runs_blas_single_threaded_and_restores_the_setting() -> None:
+    from threadpoolctl import ThreadpoolController
+
+    controller = ThreadpoolController()
+    seen: list[int] = []
+    space = SearchSpace.from_dict(BRANIN)
+    sampler = LipoSampler(space, seed=0)
+    sampler.tell(_history(space, _branin, 30))
+    original = sampler._ask_single_threaded
+
+    def spy(n: int, rng: np.random.Generator) -> list[Params]:
+        seen.extend(i["num_threads"] for i in controller.info() if i["user_api"] == "blas")
+        return original(n, rng)
+
+    before = [i["num_threads"] for i in controller.info()]
+    with controller.limit(limits=2, user_api="blas"):
+        sampler._ask_single_threaded = spy  # type: ignore[method-assign]
+        assert len(sampler.ask(1)) == 1
+        assert seen and set(seen) == {1}
+        assert {i["num_threads"] for i in controller.info() if i["user_api"] == "blas"} == {2}
+    assert [i["num_threads"] for i in controller.info()] == before

@@ -107,11 +107,23 @@ def weighted_sq_distances(a: Points, b: Points, slopes: FloatArray) -> FloatArra
     |za - zb|^2 = |za|^2 + |zb|^2 - 2 za.zb puts the work in one matrix product; it loses
     absolute precision ~1e-16 |z|^2 for near-coincident points, which callers tolerate.
     """
-    za, zb = _features(a, slopes), _features(b, slopes)
-    sq = np.einsum("ij,ij->i", za, za)[:, None] + np.einsum("ij,ij->i", zb, zb)[None, :]
-    sq -= 2.0 * (za @ zb.T)
-    np.maximum(sq, 0.0, out=sq)
-    return np.asarray(sq, dtype=np.float64)
+    return _sq_distances_plus(_features(a, slopes), _features(b, slopes), np.zeros(b.n))
+
+
+def _sq_distances_plus(za: FloatArray, zb: FloatArray, offset: FloatArray) -> FloatArray:
+    """|za_i - zb_j|^2 + offset_j, clipped at offset_j, as ONE matrix product.
+
+    The squared norms and the offset ride along as extra columns, [za, |za|^2, 1] .
+    [-2 zb, 1, |zb|^2 + offset], so no (len(a), len(b)) temporary is built for them: on a
+    thousand-by-thousand block each elementwise pass costs about as much as the product.
+    """
+    sa = np.einsum("ij,ij->i", za, za)
+    sb = np.einsum("ij,ij->i", zb, zb)
+    left = np.concatenate([za, sa[:, None], np.ones((za.shape[0], 1))], axis=1)
+    right = np.concatenate([-2.0 * zb, np.ones((zb.shape[0], 1)), (sb + offset)[:, None]], axis=1)
+    out = left @ right.T
+    np.maximum(out, offset[None, :], out=out)
+    return np.asarray(out, dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -127,10 +139,10 @@ class UpperBound:
     def __call__(self, x: Points, chunk: int = 2048) -> FloatArray:
         """U at every row of x, vectorised over candidates and observations."""
         out = np.empty(x.n)
+        zb = _features(self.points, self.slopes)
         for start in range(0, x.n, chunk):
-            part = x.take(slice(start, start + chunk))
-            dist = weighted_sq_distances(part, self.points, self.slopes)
-            dist += self.noise[None, :]
+            za = _features(x.take(slice(start, start + chunk)), self.slopes)
+            dist = _sq_distances_plus(za, zb, self.noise)  # sigma_i + K.d(x, x_i)
             np.sqrt(dist, out=dist)
             dist += self.y[None, :]
             out[start : start + chunk] = dist.min(axis=1)
@@ -227,31 +239,35 @@ def _violated_pairs(
     return pairs.astype(np.int64)
 
 
+# Rows per block of the all-pairs scans. Rows go in order of decreasing y and a block only
+# meets the columns from its own first row on, so smaller blocks skip more of the lower
+# triangle (the pairs that are no constraint): 256 computes ~0.6 n^2 entries at n = 1000,
+# against n^2 for one block.
+_BLOCK = 256
+
+
 def _all_violations(
     points: Points, y: FloatArray, slopes: FloatArray, noise: FloatArray, tol: float
 ) -> tuple[FloatArray, IntArray]:
     """Residuals < -tol over all pairs, and their (higher, lower) indices.
 
     Expanding the squares, R[h, l] = a_h + b_l - 2 (z_h.z_l - y_h y_l) with a = |z|^2 - y^2 and
-    b = |z|^2 + sigma - y^2: one matrix product and two broadcast additions per block. Rows
+    b = |z|^2 + sigma - y^2, all one matrix product: [z, y, a, 1] . [-2 z, 2 y, 1, b]. Rows
     go in order of decreasing y, so only the upper triangle (y_h >= y_l) is computed.
     """
     order = np.argsort(-y, kind="stable")
     z = _features(points.take(order), slopes)
     ys = y[order]
     sq = np.einsum("ij,ij->i", z, z)
-    a = sq - ys**2
-    b = sq + noise[order] - ys**2
-    w = np.concatenate([z, ys[:, None]], axis=1)
-    v = np.concatenate([z, -ys[:, None]], axis=1)
-    step = 1024
+    ones = np.ones((points.n, 1))
+    w = np.concatenate([z, ys[:, None], (sq - ys**2)[:, None], ones], axis=1)
+    v = np.concatenate(
+        [-2.0 * z, 2.0 * ys[:, None], ones, (sq + noise[order] - ys**2)[:, None]], axis=1
+    )
     values, his, los = [], [], []
-    for start in range(0, points.n, step):
-        stop = min(start + step, points.n)
+    for start in range(0, points.n, _BLOCK):
+        stop = min(start + _BLOCK, points.n)
         res = w[start:stop] @ v[start:].T
-        res *= -2.0
-        res += a[start:stop, None]
-        res += b[None, start:]
         r, c = np.nonzero(res < -tol)
         # In the diagonal block, columns left of the diagonal have y >= the row's: not pairs.
         keep = c > r
@@ -264,28 +280,41 @@ def _all_violations(
 
 
 def _most_steep(points: Points, y: FloatArray, count: int) -> IntArray:
-    """The `count` pairs of largest (y_h - y_l)^2 / |x_h - x_l|^2: a cold start's working set."""
+    """The `count` pairs of largest (y_h - y_l)^2 / |x_h - x_l|^2: a cold start's working set.
+
+    Scanned in blocks of the upper triangle; a block's entries enter the running top `count`
+    only above the current `count`-th best, so selection costs one comparison per entry.
+    """
     order = np.argsort(-y, kind="stable")
-    x = points.take(order)
+    z = _features(points.take(order), np.ones(points.n_dims))
     ys = y[order]
-    everyone = np.arange(points.n)
     steep = np.zeros(0)
     pairs = np.zeros((0, 2), dtype=np.int64)
-    step = 1024
-    for start in range(0, points.n, step):
-        rows = everyone[start : start + step]
-        dist = weighted_sq_distances(x.take(rows), x.take(everyone[start:]), np.ones(x.n_dims))
-        ratio = (ys[rows, None] - ys[None, start:]) ** 2 / np.maximum(dist, 1e-12)
-        ratio[:, : rows.size] *= np.triu(np.ones((rows.size, rows.size)), 1)
-        flat = ratio.reshape(-1)
-        keep = min(count, flat.size)
-        top = np.argpartition(-flat, keep - 1)[:keep]
-        r, c = np.unravel_index(top, ratio.shape)
-        steep = np.concatenate([steep, flat[top]])
-        block = np.stack([order[start + r], order[start + c]], axis=1)
-        pairs = np.concatenate([pairs, block.astype(np.int64)])
+    below_diagonal = np.tril(np.ones((_BLOCK, _BLOCK), dtype=bool))
+    for start in range(0, points.n, _BLOCK):
+        stop = min(start + _BLOCK, points.n)
+        ratio = _sq_distances_plus(z[start:stop], z[start:], np.zeros(points.n - start))
+        np.maximum(ratio, 1e-12, out=ratio)
+        gap = ys[start:stop, None] - ys[None, start:]  # >= 0: rows sorted by decreasing y
+        np.square(gap, out=gap)
+        np.divide(gap, ratio, out=ratio)
+        k = stop - start
+        ratio[:, :k][below_diagonal[:k, :k]] = 0.0  # not pairs (c <= r)
+        # The count-th best overall is at least the count-th best so far, and at least the
+        # count-th largest row maximum (those are count distinct entries): keep only entries
+        # that reach both.
+        floor = steep.min() if steep.size >= count else 0.0
+        if k >= count:
+            row_max = ratio.max(axis=1)
+            floor = max(floor, float(np.partition(row_max, k - count)[k - count]))
+        r, c = np.nonzero(ratio >= floor) if floor > 0.0 else np.nonzero(ratio > 0.0)
+        steep = np.concatenate([steep, ratio[r, c]])
+        pairs = np.concatenate([pairs, np.stack([order[start + r], order[start + c]], axis=1)])
+        if steep.size > count:
+            top = np.argpartition(-steep, count - 1)[:count]
+            steep, pairs = steep[top], pairs[top]
     best = np.argsort(-steep, kind="stable")[:count]
-    return pairs[best[steep[best] > 0.0]]
+    return pairs[best].astype(np.int64)
 
 
 def fit_upper_bound(
