@@ -53,15 +53,20 @@ class LatencyRow:
     n_obs: int
     dim: int
     mode: str  # "fresh" (rebuilt + told the whole history) or "incremental" (one more trial)
-    tell_ms: float  # median
-    ask_ms: float  # median
+    tell_ms: float  # median, wall clock
+    ask_ms: float  # median, wall clock
     ask_p90_ms: float
     reps: int
+    # Medians in CPU time (process_time: all of the process's threads), which a shared,
+    # loaded machine inflates much less than wall time.
+    tell_cpu_ms: float
+    ask_cpu_ms: float
 
     def describe(self) -> str:
         return (
-            f"{self.sampler:>6} n={self.n_obs:<5} {self.mode:<11} tell {self.tell_ms:9.2f} ms  "
-            f"ask p50 {self.ask_ms:9.2f} ms  p90 {self.ask_p90_ms:9.2f} ms  ({self.reps} reps)"
+            f"{self.sampler:>6} n={self.n_obs:<5} {self.mode:<11} tell {self.tell_ms:9.2f} ms "
+            f"(CPU {self.tell_cpu_ms:.2f})  ask p50 {self.ask_ms:9.2f} ms "
+            f"(CPU {self.ask_cpu_ms:.2f})  p90 {self.ask_p90_ms:9.2f} ms  ({self.reps} reps)"
         )
 
 
@@ -80,6 +85,26 @@ def _ms(seconds: float) -> float:
     return seconds * 1e3
 
 
+@dataclass
+class _Times:
+    """Wall and CPU seconds of one kind of call, one entry per repetition."""
+
+    wall: list[float]
+    cpu: list[float]
+
+    @classmethod
+    def empty(cls) -> _Times:
+        return cls([], [])
+
+    def add(self, start: tuple[float, float], stop: tuple[float, float]) -> None:
+        self.wall.append(stop[0] - start[0])
+        self.cpu.append(stop[1] - start[1])
+
+
+def _now() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
 def _p90(xs: Sequence[float]) -> float:
     return float(np.percentile(xs, 90))
 
@@ -91,44 +116,44 @@ def measure(case: LatencyCase, n_obs: int) -> list[LatencyRow]:
     registry = default_registry()
     space, history = _history(n_obs)
     dim = len(space)
-    fresh_tell: list[float] = []
-    fresh_ask: list[float] = []
-    inc_tell: list[float] = []
-    inc_ask: list[float] = []
+    fresh_tell, fresh_ask = _Times.empty(), _Times.empty()
+    inc_tell, inc_ask = _Times.empty(), _Times.empty()
     # Rep r uses the first n_obs - r observations, so the reps mix whatever kinds of step a
     # sampler alternates between (LIPO: bound maximization / trust region) instead of timing
     # one kind of step 21 times.
     for rep in range(case.reps):
         hist = history[: max(n_obs - rep, 2)]
-        t0 = time.perf_counter()
+        t0 = _now()
         s = registry.create(case.sampler, space, seed=rep, options=case.options)
         s.tell(hist, [])
-        t1 = time.perf_counter()
+        t1 = _now()
         s.ask(1)
-        t2 = time.perf_counter()
-        fresh_tell.append(t1 - t0)
-        fresh_ask.append(t2 - t1)
+        t2 = _now()
+        fresh_tell.add(t0, t1)
+        fresh_ask.add(t1, t2)
 
         s = registry.create(case.sampler, space, seed=rep, options=case.options)
         s.tell(hist[:-1], [])
         s.ask(1)  # as hpo.optimize does: the previous ask warmed any cache
-        t0 = time.perf_counter()
+        t0 = _now()
         s.tell(hist, [])
-        t1 = time.perf_counter()
+        t1 = _now()
         s.ask(1)
-        t2 = time.perf_counter()
-        inc_tell.append(t1 - t0)
-        inc_ask.append(t2 - t1)
+        t2 = _now()
+        inc_tell.add(t0, t1)
+        inc_ask.add(t1, t2)
     return [
         LatencyRow(
             case.label,
             n_obs,
             dim,
             mode,
-            _ms(statistics.median(tell)),
-            _ms(statistics.median(ask)),
-            _ms(_p90(ask)),
+            _ms(statistics.median(tell.wall)),
+            _ms(statistics.median(ask.wall)),
+            _ms(_p90(ask.wall)),
             case.reps,
+            _ms(statistics.median(tell.cpu)),
+            _ms(statistics.median(ask.cpu)),
         )
         for mode, tell, ask in (
             ("fresh", fresh_tell, fresh_ask),
@@ -148,32 +173,33 @@ def measure_dlib(n_obs: int, reps: int) -> LatencyRow | None:
 
     problem = get_problem("hartmann6")
     dim = problem.dim
-    asks: list[float] = []
-    tells: list[float] = []
+    asks, tells = _Times.empty(), _Times.empty()
     for rep in range(reps):
         gfs = dlib.global_function_search([dlib.function_spec([0.0] * dim, [1.0] * dim)])
         gfs.set_seed(rep)
         for i in range(n_obs + 1):
-            t0 = time.perf_counter()
+            t0 = _now()
             request = gfs.get_next_x()
-            t1 = time.perf_counter()
+            t1 = _now()
             x = list(request.x)
             value = -problem.fn({f"x{k}": v for k, v in enumerate(x)})
-            t2 = time.perf_counter()
+            t2 = _now()
             request.set(value)
-            t3 = time.perf_counter()
+            t3 = _now()
             if i == n_obs:
-                asks.append(t1 - t0)
-                tells.append(t3 - t2)
+                asks.add(t0, t1)
+                tells.add(t2, t3)
     return LatencyRow(
         "dlib",
         n_obs,
         dim,
         "incremental",
-        _ms(statistics.median(tells)),
-        _ms(statistics.median(asks)),
-        _ms(_p90(asks)),
+        _ms(statistics.median(tells.wall)),
+        _ms(statistics.median(asks.wall)),
+        _ms(_p90(asks.wall)),
         reps,
+        _ms(statistics.median(tells.cpu)),
+        _ms(statistics.median(asks.cpu)),
     )
 
 
@@ -203,12 +229,13 @@ def run_latency(
 
 def latency_table(rows: Sequence[LatencyRow]) -> str:
     lines = [
-        "| sampler | observations | dim | mode | tell p50 (ms) | ask p50 (ms) | ask p90 (ms) "
-        "| reps |",
-        "|---|---|---|---|---|---|---|---|",
+        "| sampler | observations | dim | mode | tell p50 (ms) | tell CPU p50 (ms) "
+        "| ask p50 (ms) | ask CPU p50 (ms) | ask p90 (ms) | reps |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {r.sampler} | {r.n_obs} | {r.dim} | {r.mode} | {r.tell_ms:.2f} | {r.ask_ms:.2f} "
+        f"| {r.sampler} | {r.n_obs} | {r.dim} | {r.mode} | {r.tell_ms:.2f} "
+        f"| {r.tell_cpu_ms:.2f} | {r.ask_ms:.2f} | {r.ask_cpu_ms:.2f} "
         f"| {r.ask_p90_ms:.2f} | {r.reps} |"
         for r in rows
     ]

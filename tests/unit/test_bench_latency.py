@@ -21,3 +21,10 @@ def test_run_latency_reports_each_row_and_tabulates() -> None:
     assert rows == seen and len(rows) == 4
     table = latency_table(rows)
     assert table.count("| qmc-small |") == 4
+
+
+def test_rows_carry_cpu_time_beside_wall_time() -> None:
+    [fresh, _] = measure(LatencyCase("random", "random", (30,), 3), 30)
+    assert fresh.tell_cpu_ms > 0 and fresh.ask_cpu_ms > 0
+    table = latency_table([fresh])
+    assert "tell CPU p50 (ms)" in table and f"| {fresh.ask_cpu_ms:.2f} |" in table
