@@ -25,7 +25,8 @@ from typing import Any, Literal
 import pydantic
 from pydantic import Field, field_validator, model_validator
 
-from hpo.errors import ValidationError
+from hpo.errors import HpoError, ValidationError
+from hpo.space import space_from_dict
 from hpo.spec import (
     MAX_ATTEMPTS,
     MAX_PARALLEL,
@@ -83,6 +84,14 @@ class ComparisonSpec(_Frozen):
         if value is None:
             return {"name": "none"}
         return {"name": value} if isinstance(value, str) else value
+
+    @field_validator("space")
+    @classmethod
+    def _valid_space(cls, space: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        try:
+            return space_from_dict(space).to_dict()
+        except HpoError as e:
+            raise ValueError(str(e)) from e
 
     @model_validator(mode="after")
     def _consistent(self) -> ComparisonSpec:

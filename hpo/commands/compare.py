@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 import yaml
+from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress_bar import ProgressBar
@@ -117,10 +118,9 @@ def compare(
     if not watch or comparison_id is None:
         return
     view = watch_comparison(client, comparison_id, console, poll_seconds)
-    if final:
+    if final:  # the watch ended on the ranking; this adds the test column
         final_training(client, view, console, seeds=final_seeds, device=final_device, out=final_out)
-        view = client.get_comparison(comparison_id)
-    console.print(comparison_table(view))
+        console.print(comparison_table(client.get_comparison(comparison_id)))
 
 
 def _read_spec(
@@ -157,6 +157,8 @@ def watch_comparison(
             time.sleep(poll_seconds)
             view = client.get_comparison(comparison_id)
             live.update(progress_view(view), refresh=True)
+    if not console.is_terminal:
+        console.line()  # Live leaves a non-terminal output without its last newline
     return view
 
 
@@ -173,23 +175,28 @@ def progress_view(view: dict[str, Any]) -> Group:
 
 
 def comparison_table(view: dict[str, Any]) -> Table:
-    """One row per sampler, best first: the median best value over seeds with its IQR, each
-    seed's best, progress, and the winner's test metric after --final."""
-    objective = view["objective"]
+    """One row per sampler, best first: the median best value over seeds with its
+    interquartile range, each seed's best, progress, and the winner's test metric after
+    --final."""
     table = Table(
-        title=f"comparison {view['id']} {view['name']}: {objective} ({view['direction']}), "
-        f"{view['n_trials']} trials x {view['repeats']} seeds per sampler"
+        title=f"comparison {view['id']} {view['name']}: best {view['objective']} "
+        f"({view['direction']}), {view['n_trials']} trials x {view['repeats']} seeds",
+        box=box.SIMPLE_HEAD,
     )
-    for column in ("rank", "sampler", "finished", f"median best {objective}", "IQR",
-                   "best per seed", "test (final)"):  # fmt: skip
-        table.add_column(column, justify="left" if column in ("sampler", "IQR") else "right")
+    table.add_column("#", justify="right")
+    table.add_column("sampler", no_wrap=True)
+    table.add_column("trials", justify="right")
+    table.add_column("median", justify="right")
+    table.add_column("q25-q75", no_wrap=True)
+    table.add_column("best per seed", no_wrap=True)
+    table.add_column("test (--final)", justify="right", no_wrap=True)
     per_sampler = view["n_total"] // max(len(view["samplers"]), 1)
     for r in view["results"]:
-        iqr = "-" if r["q25_best"] is None else f"{r['q25_best']:.4f} - {r['q75_best']:.4f}"
+        iqr = "-" if r["q25_best"] is None else f"{r['q25_best']:.3f}-{r['q75_best']:.3f}"
         test = "-"
         if r["test_metric"] is not None:
             sd = r["test_metric_sd"]
-            test = f"{r['test_metric']:.4f}" + (f" ± {sd:.4f}" if sd else "")
+            test = f"{r['test_metric']:.3f}" + (f" ± {sd:.3f}" if sd is not None else "")
         table.add_row(
             str(r["rank"]), r["sampler"], f"{r['n_finished']}/{per_sampler}",
             _num(r["median_best"]), iqr, " ".join(_num(v) for v in r["best_values"]), test,
@@ -198,7 +205,7 @@ def comparison_table(view: dict[str, Any]) -> Table:
 
 
 def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
+    return "-" if value is None else f"{value:.3f}"
 
 
 def final_training(
