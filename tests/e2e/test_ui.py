@@ -1,0 +1,305 @@
+"""The web UI in a real headless Chromium (Playwright driving /usr/bin/chromium) against a real
+`hpo serve` filled through its HTTP API: pages load with no console error, the leaderboard
+shows the right trials in the right order, a completion told while the page is open appears
+without a reload, the plots draw, the best config downloads as YAML, and a 10 000-trial study
+loads. Screenshots go to $HPO_SCREENSHOT_DIR (or a pytest temporary folder, printed).
+
+Without Chromium or Playwright the tests skip with the reason, unless
+HPO_TEST_REQUIRE_BROWSER=1 (CI), which fails them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from tests.e2e import _ui_data as data
+from tests.e2e._servers import running_server
+
+pytestmark = [pytest.mark.e2e]
+
+CHROMIUM = os.environ.get("HPO_TEST_CHROMIUM", "/usr/bin/chromium")
+# Without the networking flags Chromium keeps trying to reach the closed network here.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+STUDY_CHARTS = ("history", "importance", "curves", "parallel", "timeline")
+
+# How much of a canvas is not background: proof that a chart drew something, not just that
+# an element exists.
+INK_JS = """(selector) => {
+  const canvases = [...document.querySelectorAll(selector + ' canvas')];
+  if (canvases.length === 0) return 0;
+  const c = canvases[0];
+  if (c.width === 0 || c.height === 0) return 0;
+  const pixels = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let ink = 0;
+  for (let i = 0; i < pixels.length; i += 4) {
+    if (pixels[i + 3] > 0 && (pixels[i] < 235 || pixels[i + 1] < 235 || pixels[i + 2] < 235)) ink++;
+  }
+  return ink / (c.width * c.height);
+}"""
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("HPO_TEST_REQUIRE_BROWSER") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as e:
+        _unavailable(f"playwright is not installed ({e}): pip install -e '.[dev]'")
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        _unavailable(f"no Chromium at {CHROMIUM}: apt-get install -y chromium")
+    with sync_playwright() as playwright:
+        # launch() gives every run a fresh temporary profile (user data dir).
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+class Console:
+    """Console errors and uncaught exceptions of a page; a test ends by checking it's empty."""
+
+    def __init__(self, page: Any) -> None:
+        self.errors: list[str] = []
+        page.on("console", self._message)
+        page.on("pageerror", lambda error: self.errors.append(f"uncaught: {error}"))
+
+    def _message(self, message: Any) -> None:
+        if message.type == "error":
+            self.errors.append(f"console.error: {message.text}")
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, httpx.Client, Path]]:
+    """A fresh `hpo serve` (SQLite) per test: `claim` serves any runnable study, so studies of
+    different tests must not meet. Yields (url, client, database file)."""
+    with (
+        running_server(tmp_path, tmp_path / "cache", lease_seconds=60) as (url, _env),
+        httpx.Client(base_url=url, timeout=30) as client,
+    ):
+        yield url, client, tmp_path / "data" / "hpo.db"
+
+
+@pytest.fixture
+def page(browser: Any, server: tuple[str, httpx.Client, Path]) -> Iterator[tuple[Any, Console]]:
+    """A fresh browser context; it closes before the server stops (it depends on it), so its
+    polling never meets a closed port."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, accept_downloads=True)
+    tab = context.new_page()
+    tab.set_default_timeout(20_000)
+    console = Console(tab)
+    yield tab, console
+    context.close()
+    assert console.errors == []
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    chosen = os.environ.get("HPO_SCREENSHOT_DIR")
+    folder = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"screenshots in {folder}")
+    return folder
+
+
+def _ink(page: Any, selector: str) -> float:
+    return float(page.evaluate(INK_JS, selector))
+
+
+def _leaderboard_numbers(page: Any) -> list[int]:
+    cells = page.locator("#leaderboard tbody tr td:nth-child(2)").all_inner_texts()
+    return [int(text.lstrip("#")) for text in cells]
+
+
+def test_studies_list_shows_state_sampler_progress_and_best(
+    page: tuple[Any, Console], server: tuple[str, httpx.Client, Path], screenshots: Path
+) -> None:
+    tab, _ = page
+    url, client, _ = server
+    done = data.create_study(client, data.study_spec("list-random", 8))
+    data.run_workers(client, 8, ("w0",))
+    waiting = data.create_study(client, data.study_spec("list-tpe", 20, sampler="tpe"))
+    best = client.get(f"/api/v1/studies/{done}").json()["best"]["value"]
+
+    tab.goto(url + "/")
+    tab.wait_for_selector(f"#studies tr[data-study-id='{waiting}']")
+    first = tab.locator(f"#studies tr[data-study-id='{done}'] td").all_inner_texts()
+    second = tab.locator(f"#studies tr[data-study-id='{waiting}'] td").all_inner_texts()
+    assert first[1:4] == ["list-random", "completed", "random"]
+    assert "8 / 8" in first[5]
+    assert float(first[7]) == pytest.approx(best, rel=1e-3)  # shown to 4 significant digits
+    assert second[1:4] == ["list-tpe", "running", "tpe"]
+    assert "0 / 20" in second[5] and second[7] == "–"
+    # Newest first, like the API.
+    ids = [int(i) for i in tab.locator("#studies tbody tr td:first-child").all_inner_texts()]
+    assert ids == [waiting, done]
+    tab.click(f"#studies tr[data-study-id='{done}'] a")
+    tab.wait_for_url(f"{url}/studies/{done}")
+    tab.wait_for_selector("body[data-ready='true']")
+    tab.goto(url + "/")
+    tab.wait_for_selector("#studies tbody tr")
+    tab.screenshot(path=str(screenshots / "studies.png"), full_page=True)
+
+
+def test_study_page_is_live_plots_and_downloads_the_best_config(
+    page: tuple[Any, Console], server: tuple[str, httpx.Client, Path], screenshots: Path
+) -> None:
+    tab, _ = page
+    url, client, _ = server
+    study = data.create_study(client, data.study_spec("live-mlp", 60))
+    data.run_workers(client, 45, ("gpu-0", "gpu-1", "gpu-2"))
+
+    tab.goto(f"{url}/studies/{study}")
+    tab.wait_for_selector("body[data-ready='true']")
+    tab.evaluate("window.__sameDocument = true")
+    expected = [t["number"] for t in client.get(f"/api/v1/studies/{study}/leaderboard").json()]
+    assert len(expected) == 10
+    assert _leaderboard_numbers(tab) == expected
+
+    for name in STUDY_CHARTS:
+        assert _ink(tab, f"#{name}-chart") > 0.002, f"the {name} chart drew nothing"
+    params = list(data.SPACE)
+    slices = tab.locator("#slices [data-param]")
+    assert sorted(slices.evaluate_all("els => els.map(e => e.dataset.param)")) == sorted(params)
+    assert all(_ink(tab, f"#slice-{p}") > 0.002 for p in params)
+    # Intermediate curves show the pruned trials apart from the completed ones.
+    curve_states = tab.evaluate(
+        "() => echarts.getInstanceByDom(document.getElementById('curves-chart')).getOption()"
+        ".series.map(s => s.name)"
+    )
+    assert {"completed", "pruned"} <= set(curve_states)
+
+    # A trial told through the API while the page is open tops the leaderboard, no reload.
+    lease = data.claim(client, "gpu-9")
+    assert lease is not None
+    client.post(
+        f"/api/v1/trials/{lease['trial_id']}/complete",
+        json={"lease_token": lease["lease_token"], "value": 0.999},
+    ).raise_for_status()
+    tab.wait_for_function(
+        "n => document.querySelector('#leaderboard tbody tr td:nth-child(2)')?.textContent"
+        " === '#' + n",
+        arg=lease["number"],
+        timeout=10_000,
+    )
+    assert tab.evaluate("window.__sameDocument") is True
+    assert _leaderboard_numbers(tab)[0] == lease["number"]
+    # The timeline gets the new worker's lane once the plots refresh.
+    tab.wait_for_function(
+        "() => echarts.getInstanceByDom(document.getElementById('timeline-chart'))"
+        ".getOption().yAxis[0].data.includes('gpu-9')",
+        timeout=15_000,
+    )
+
+    # The best config downloads as the YAML `hpo train --final` takes.
+    with tab.expect_download() as download:
+        tab.click("#download-best")
+    config = yaml.safe_load(Path(download.value.path()).read_text())
+    assert config == client.get(f"/api/v1/studies/{study}/best").json()["config"]
+    assert config["params"]["batch_size"] == 64 and "lr" in config["params"]
+
+    tab.screenshot(path=str(screenshots / "study.png"), full_page=True)
+    _check_trial_table(tab, client, study)
+
+
+def _check_trial_table(tab: Any, client: httpx.Client, study: int) -> None:
+    """Paging and the state filter go through the server's paged list."""
+    total = client.get(f"/api/v1/studies/{study}/trials?limit=1").json()["total"]
+    info = tab.locator("#page-info")
+    assert info.inner_text() == f"1–25 of {total}"
+    tab.click("#page-next")
+    tab.wait_for_function("() => document.querySelector('#page-info').textContent.startsWith('26')")
+    first = tab.locator("#trials tbody tr td:first-child").first.inner_text()
+    assert first == "#25"
+    pruned = client.get(f"/api/v1/studies/{study}/trials?state=pruned&limit=1").json()["total"]
+    assert pruned > 0, "the median pruner should have stopped some of the made-up runs"
+    tab.select_option("#state-filter", "pruned")
+    tab.wait_for_function(
+        "n => document.querySelector('#page-info').textContent.endsWith('of ' + n)", arg=pruned
+    )
+    states = tab.locator("#trials tbody .badge").all_inner_texts()
+    assert states and set(states) == {"pruned"}
+    assert len(states) == min(25, pruned)
+
+
+def test_a_10000_trial_study_loads_with_capped_plots(
+    page: tuple[Any, Console], server: tuple[str, httpx.Client, Path], screenshots: Path
+) -> None:
+    tab, _ = page
+    url, client, database = server
+    study = data.create_study(client, data.study_spec("ten-thousand", 10_000))
+    data.insert_synthetic_trials(f"sqlite:///{database}", study, 10_000)
+
+    tab.goto(f"{url}/studies/{study}")
+    tab.wait_for_selector("body[data-ready='true']", timeout=60_000)
+    assert tab.locator("#page-info").inner_text() == "1–25 of 10000"
+    assert tab.locator("#trials tbody tr").count() == 25
+    assert "2000 of " in tab.locator("#parallel-note").inner_text()
+    assert "latest 2000 of 10000" in tab.locator("#timeline-note").inner_text()
+    assert "of 10000 trials" in tab.locator("#curves-note").inner_text()
+    for name in STUDY_CHARTS:
+        assert _ink(tab, f"#{name}-chart") > 0.002, f"the {name} chart drew nothing"
+    expected = [t["number"] for t in client.get(f"/api/v1/studies/{study}/leaderboard").json()]
+    assert _leaderboard_numbers(tab) == expected
+    # Interactive: the pager answers.
+    tab.click("#page-next")
+    tab.wait_for_function("() => document.querySelector('#page-info').textContent.startsWith('26')")
+    tab.screenshot(path=str(screenshots / "study-10000.png"), full_page=True)
+
+
+def test_comparison_page_shows_ranking_and_banded_curves(
+    page: tuple[Any, Console], server: tuple[str, httpx.Client, Path], screenshots: Path
+) -> None:
+    tab, _ = page
+    url, client, _ = server
+    comparison = data.create_comparison(
+        client, data.comparison_spec("samplers", ["random", "tpe", "lipo"], 10, 3)
+    )
+    data.run_workers(client, 1000, ("gpu-0", "gpu-1"))
+    view = client.get(f"/api/v1/comparisons/{comparison}").json()
+    assert view["state"] == "completed"
+
+    tab.goto(f"{url}/comparisons/{comparison}")
+    tab.wait_for_selector("body[data-ready='true']")
+    ranked = sorted(view["results"], key=lambda r: r["rank"])
+    rows = tab.locator("#ranking tbody tr")
+    assert rows.evaluate_all("els => els.map(e => e.dataset.sampler)") == [
+        r["sampler"] for r in ranked
+    ]
+    assert tab.locator("#studies tbody tr").count() == 9
+    for chart in ("by-trial-chart", "by-time-chart"):
+        assert _ink(tab, f"#{chart}") > 0.002
+        series = tab.evaluate(
+            "id => echarts.getInstanceByDom(document.getElementById(id)).getOption().series"
+            ".map(s => [s.type, s.name])",
+            chart,
+        )
+        # A band (custom polygon) and a median line per sampler.
+        assert sorted(series) == sorted(
+            [[kind, s] for s in ("random", "tpe", "lipo") for kind in ("custom", "line")]
+        )
+    tab.screenshot(path=str(screenshots / "comparison.png"), full_page=True)
+
+    # The list page links to it.
+    tab.goto(url + "/")
+    tab.click(f"#comparisons tr[data-comparison-id='{comparison}'] a")
+    tab.wait_for_selector("body[data-ready='true']")
