@@ -2,7 +2,7 @@
 PY ?= .venv/bin/python
 VENV_STAMP := .venv/.installed
 
-.PHONY: install demo test test-fast lint format typecheck bench-trainer bench-samplers clean
+.PHONY: install browser demo test test-fast lint format typecheck bench-trainer bench-samplers clean
 
 $(VENV_STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
@@ -11,12 +11,19 @@ $(VENV_STAMP): pyproject.toml
 
 install: $(VENV_STAMP)
 
+# Chromium for the web UI tests, from Debian when we may (root); without it they skip.
+browser:
+	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& DEBIAN_FRONTEND=noninteractive apt-get update -q \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium fonts-liberation fonts-dejavu-core; } \
+		|| echo "make: no /usr/bin/chromium; the browser tests will skip (apt-get install chromium)"
+
 # The main job on the embedded default. For now: train the shipped MNIST-1D MLP config.
 demo: install
 	.venv/bin/hpo train search_spaces/configs/mlp_mnist1d.yaml
 
 # Lint, type-check, then the whole test suite (unit, integration, e2e).
-test: install lint typecheck
+test: install browser lint typecheck
 	$(PY) -m pytest -q
 
 test-fast: install
