@@ -104,7 +104,8 @@ class StudyCurves:
 
 def _axes(spec: dict[str, Any]) -> list[ParamAxis]:
     axes = []
-    for name, d in space_from_dict(spec["space"]).items():
+    # By name: PostgreSQL's JSONB does not keep the order the space was written in.
+    for name, d in sorted(space_from_dict(spec["space"]).items()):
         if isinstance(d, Categorical):
             axes.append(
                 ParamAxis(name, "categorical", False, None, None, [str(c) for c in d.choices])
