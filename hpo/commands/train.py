@@ -35,7 +35,8 @@ class TrainingConfigError(ValidationError):
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Write config.yaml, metrics.json and weights here.",
+    help="Write config.yaml, metrics.json and weights here "
+    "(with --final, default runs/<config>-final-<UTC time>).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option(
@@ -76,6 +77,10 @@ def train(
     from trainers import ConfigError, build_run_config, resolve_device
 
     raw = _read_config(config_path)
+    if final and out is None:
+        # A final model is the point of the run: keep it, with the exact config beside it.
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        out = Path("runs") / f"{config_path.stem}-final-{stamp}"
     try:
         base = build_run_config(raw, device=device, threads=threads)
         resolve_device(device)  # fail before any progress bar when CUDA is asked for but absent
@@ -203,6 +208,9 @@ def _write_out(
         "seeds": summary["seeds"],
         "final": final,
         "dataset": cfg.data.describe(),
+        # The arrays each seed trained and was tested on: the same fingerprint means the
+        # same data (generator, split and standardization), whatever the machine.
+        "data": [_data_fingerprint(cfg.with_seed(seed), final) for seed in summary["seeds"]],
         "device": results[0].device,
         "hpo_version": hpo.__version__,
         "torch_version": str(torch.__version__),
@@ -216,3 +224,16 @@ def _write_out(
             torch.save(result.weights, out / name)
             run["weights"] = name
     (out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def _data_fingerprint(cfg: RunConfig, final: bool) -> dict[str, Any]:
+    """Split sizes and a sha256 over the train and test arrays of one seed's run."""
+    import hashlib
+
+    from trainers.data import load_dataset
+
+    data = load_dataset(cfg.data, seed=cfg.seed, val_fraction=0.0 if final else None)
+    digest = hashlib.sha256()
+    for array in (data.x_train, data.y_train, data.x_val, data.y_val, data.x_test, data.y_test):
+        digest.update(array.tobytes())
+    return {"seed": cfg.seed, "sizes": data.sizes(), "sha256": digest.hexdigest()}
