@@ -13,24 +13,25 @@ import math
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from hpo.errors import ConflictError, LeaseError, ValidationError
 from hpo.pruners import make_pruner
 from hpo.samplers import SamplerRegistry, default_registry
 from hpo.service._common import (
-    ACTIVE,
-    FINISHED,
     finish_study_if_done,
     require_state,
     target_trials,
     training_config,
 )
 from hpo.service.metrics import Metrics
-from hpo.service.sampling import SamplerCache
+from hpo.service.prefetch import Prefetcher
+from hpo.service.sampling import CHEAP_SAMPLERS, ActiveTrials, SamplerCache, read_active
 from hpo.service.views import Lease, TrialView
 from hpo.storage import (
     Database,
@@ -48,6 +49,17 @@ from hpo.storage import repositories as repo
 # Failure classes a worker may report, and whether the trial is retried.
 RETRIED = frozenset({FailureClass.LOST})
 
+# A worker's row (host, devices, last seen) is refreshed by its claims at most this often:
+# every claim of a busy worker would otherwise add an upsert (two statements) to the claim.
+WORKER_SEEN_INTERVAL_S = 5.0
+
+
+@dataclass(frozen=True)
+class _Seen:
+    at: float  # time.monotonic() of the last upsert
+    host: str
+    devices: tuple[str, ...]
+
 
 class Dispatcher:
     """Hands trials to workers and takes their results back.
@@ -63,13 +75,21 @@ class Dispatcher:
         registry: SamplerRegistry | None = None,
         metrics: Metrics | None = None,
         clock: Callable[[], datetime] = utcnow,
+        prepare_suggestions: bool | None = None,
     ) -> None:
+        """`prepare_suggestions`: ask model-based samplers in a background thread as soon as
+        a result comes in (see `hpo.service.sampling`); default on, except on a `Database`
+        bound to one test connection, which a second thread must not share."""
         self.db = db
         self.lease = timedelta(seconds=lease_seconds)
         self.registry = registry or default_registry()
         self.samplers = SamplerCache(self.registry)
         self.metrics = metrics or Metrics()
         self.clock = clock
+        if prepare_suggestions is None:
+            prepare_suggestions = not _shares_one_connection(db)
+        self.prefetcher = Prefetcher(self._prepare) if prepare_suggestions else None
+        self._seen: dict[str, _Seen] = {}
 
     # -- claiming ------------------------------------------------------------------------
     def claim(
@@ -80,30 +100,49 @@ class Dispatcher:
         Studies are tried least-busy first (fair sharing); a study locked by another claimer
         is skipped, not waited for (PostgreSQL SKIP LOCKED), so claimers spread over studies.
         """
+        seen = _Seen(time.monotonic(), host, tuple(devices))
+        touch = self._worker_row_stale(worker_id, seen)
         with self.db.transaction() as session:
             now = self.clock()
-            repo.upsert_worker(session, worker_id, host=host, devices=list(devices), now=now)
-            skipped: list[int] = []
-            for candidate, _running in repo.claimable_studies(session):
-                study = try_lock_study(session, candidate.id)
-                if study is None:
-                    skipped.append(candidate.id)
-                    continue
-                lease = self._claim_in(session, study, worker_id, devices, now)
-                if lease is not None:
-                    self.metrics.inc("hpo_claims_total")
-                    return lease
-            # Every study with room was locked by another claimer: wait for those locks in
-            # turn rather than answer "no work" while there is work (a burst of workers on one
-            # study would otherwise mostly get 204s and poll).
-            for study_id in skipped:
-                study = lock_study(session, study_id)
-                lease = self._claim_in(session, study, worker_id, devices, now)
-                if lease is not None:
-                    self.metrics.inc("hpo_claims_total")
-                    return lease
-            self.metrics.inc("hpo_claims_empty_total")
-            return None
+            if touch:
+                repo.touch_worker(session, worker_id, host=host, devices=list(devices), now=now)
+            lease = self._claim_any(session, worker_id, devices, now)
+        if touch:
+            self._seen[worker_id] = seen  # committed: the row is at most this old
+        self.metrics.inc("hpo_claims_total" if lease else "hpo_claims_empty_total")
+        return lease
+
+    def _claim_any(
+        self, session: Session, worker_id: str, devices: tuple[str, ...], now: datetime
+    ) -> Lease | None:
+        skipped: list[int] = []
+        for study_id in repo.claimable_study_ids(session):
+            study = try_lock_study(session, study_id)
+            if study is None:
+                skipped.append(study_id)
+                continue
+            lease = self._claim_in(session, study, worker_id, devices, now)
+            if lease is not None:
+                return lease
+        # Every study with room was locked by another claimer: wait for those locks in
+        # turn rather than answer "no work" while there is work (a burst of workers on one
+        # study would otherwise mostly get 204s and poll).
+        for study_id in skipped:
+            study = lock_study(session, study_id)
+            lease = self._claim_in(session, study, worker_id, devices, now)
+            if lease is not None:
+                return lease
+        return None
+
+    def _worker_row_stale(self, worker_id: str, seen: _Seen) -> bool:
+        last = self._seen.get(worker_id)
+        if len(self._seen) > 100_000:  # bounded memory whatever the worker ids
+            self._seen.clear()
+        return (
+            last is None
+            or seen.at - last.at >= WORKER_SEEN_INTERVAL_S
+            or (last.host, last.devices) != (seen.host, seen.devices)
+        )
 
     def ask(
         self, study_id: int, *, worker_id: str = "ask-tell", lease_seconds: float | None = None
@@ -131,33 +170,45 @@ class Dispatcher:
         now: datetime,
         lease_seconds: float | None = None,
     ) -> Lease | None:
-        """Under the study lock: a queued trial if any, else a new one from the sampler."""
+        """Under the study lock: a queued trial if any, else a new one from the sampler.
+        Reads O(active trials) rows, never the whole history (see `read_active`)."""
         if study.state is not StudyState.RUNNING:
             return None
-        counts = repo.count_trials_by_state(session, study.id)
-        if counts[TrialState.RUNNING] >= study.max_parallel:
+        active = read_active(session, study.id)
+        if active.running >= study.max_parallel:
             return None
-        trial = repo.next_queued_trial(session, study.id)
-        if trial is None:
-            created = sum(counts[s] for s in (*FINISHED, *ACTIVE))
-            if created >= target_trials(study):
+        expiry = now + (timedelta(seconds=lease_seconds) if lease_seconds else self.lease)
+        lease_columns: dict[str, Any] = {
+            "lease_token": secrets.token_urlsafe(24),
+            "lease_expires_at": expiry,
+            "worker_id": worker_id,
+            "device": devices[0] if devices else None,
+            "started_at": now,
+        }
+        trial = repo.next_queued_trial(session, study.id) if active.queued else None
+        if trial is not None:
+            trial.state = TrialState.RUNNING
+            for name, value in lease_columns.items():
+                setattr(trial, name, value)
+            session.flush()
+        else:
+            if active.created >= target_trials(study):
                 finish_study_if_done(session, study)
                 return None
-            params = self._suggest(session, study)
+            params = self._suggest(session, study, active)
             if params is None:
                 finish_study_if_done(session, study)
                 return None
             trial = repo.insert_trial(
-                session, study.id, params, exactly_once=study.sampler == "grid"
+                session,
+                study.id,
+                params,
+                state=TrialState.RUNNING,
+                exactly_once=study.sampler == "grid",
+                number=active.created,
+                **lease_columns,
             )
-        expiry = now + (timedelta(seconds=lease_seconds) if lease_seconds else self.lease)
-        trial.state = TrialState.RUNNING
-        trial.lease_token = secrets.token_urlsafe(24)
-        trial.lease_expires_at = expiry
-        trial.worker_id = worker_id
-        trial.device = devices[0] if devices else None
-        trial.started_at = now
-        session.flush()
+            self.samplers.claimed(study.id, trial.id, trial.params)
         return Lease(
             trial_id=trial.id,
             study_id=study.id,
@@ -165,17 +216,40 @@ class Dispatcher:
             attempt=trial.attempt,
             params=dict(trial.params),
             config=training_config(study.spec, trial.params),
-            lease_token=trial.lease_token,
+            lease_token=str(lease_columns["lease_token"]),
             lease_expires_at=expiry,
         )
 
-    def _suggest(self, session: Session, study: Study) -> dict[str, Any] | None:
+    def _suggest(
+        self, session: Session, study: Study, active: ActiveTrials
+    ) -> dict[str, Any] | None:
         """One configuration from the study's sampler, told the whole history with the
         pending trials (so parallel workers get distinct suggestions); see `sampling`."""
         started = time.perf_counter()
-        params = self.samplers.suggest(session, study)
+        used_before = self.samplers.prepared_used
+        params = self.samplers.suggest(session, study, active)
         self.metrics.observe("hpo_ask_seconds", time.perf_counter() - started)
+        if self.samplers.prepared_used != used_before:
+            self.metrics.inc("hpo_suggestions_prepared_used_total")
         return params
+
+    def _result_in(self, study: Study) -> None:
+        """A result changed the study's history: prepare its next suggestion (after the
+        commit, so the background read sees it)."""
+        if (
+            self.prefetcher is not None
+            and study.state is StudyState.RUNNING
+            and study.sampler not in CHEAP_SAMPLERS
+        ):
+            self.prefetcher.schedule(study.id)
+
+    def _prepare(self, study_id: int) -> None:
+        with self.db.transaction(write=False) as session:
+            study = repo.get_study(session, study_id)
+            if study.state is not StudyState.RUNNING:
+                return
+            if self.samplers.prepare(session, study):
+                self.metrics.inc("hpo_suggestions_prepared_total")
 
     # -- the running trial -----------------------------------------------------------------
     def heartbeat(self, trial_id: int, token: str) -> datetime:
@@ -212,8 +286,9 @@ class Dispatcher:
             trial.finished_at = now
             trial.lease_expires_at = None
             self.metrics.inc("hpo_trials_pruned_total")
-            finish_study_if_done(session, study)
-            return True
+            _finish_if_done(session, study)
+        self._result_in(study)
+        return True
 
     def complete(
         self, trial_id: int, token: str, value: float, metrics: Mapping[str, Any] | None = None
@@ -236,9 +311,12 @@ class Dispatcher:
             trial.metrics = dict(metrics or {})
             trial.finished_at = self.clock()
             trial.lease_expires_at = None
-            finish_study_if_done(session, repo.get_study(session, trial.study_id))
+            study = repo.get_study(session, trial.study_id)
+            _finish_if_done(session, study)
             self.metrics.inc("hpo_trials_completed_total")
-            return TrialView.of(trial)
+            view = TrialView.of(trial)
+        self._result_in(study)
+        return view
 
     def fail(
         self, trial_id: int, token: str, failure_class: FailureClass | str, message: str = ""
@@ -255,8 +333,11 @@ class Dispatcher:
             require_state(trial, (TrialState.RUNNING,), "fail")
             study = repo.get_study(session, trial.study_id)
             self._end_attempt(trial, study, failure, message[:4000])
-            finish_study_if_done(session, study)
-            return TrialView.of(trial)
+            _finish_if_done(session, study)
+            view = TrialView.of(trial)
+        if trial.state is TrialState.FAILED:
+            self._result_in(study)
+        return view
 
     def _end_attempt(self, trial: Trial, study: Study, failure: FailureClass, message: str) -> None:
         now = self.clock()
@@ -287,8 +368,8 @@ class Dispatcher:
                 study = repo.get_study(session, trial.study_id)
                 self._end_attempt(trial, study, FailureClass.LOST, "lease expired")
                 self.metrics.inc("hpo_lease_expiries_total")
-                finish_study_if_done(session, study)
-            return len(expired)
+                _finish_if_done(session, study)
+        return len(expired)
 
     def _leased(self, session: Session, trial_id: int, token: str, action: str) -> Trial:
         trial = repo.lock_trial(session, trial_id)
@@ -298,6 +379,22 @@ class Dispatcher:
         if study_state is StudyState.CANCELLED:
             raise ConflictError(f"study {trial.study_id} was cancelled: stop this trial")
         return trial
+
+
+def _finish_if_done(session: Session, study: Study) -> None:
+    """`finish_study_if_done`, skipping its count of every trial by state while the study
+    has fewer trials than its target (then it cannot be done): the highest trial number
+    bounds the trial count, and is one index lookup."""
+    if study.state is not StudyState.RUNNING:
+        return
+    if repo.next_trial_number(session, study.id) < target_trials(study):
+        return
+    finish_study_if_done(session, study)
+
+
+def _shares_one_connection(db: Database) -> bool:
+    # `Database(engine, bind=connection)` (tests): every session runs on that one connection.
+    return isinstance(db.sessions.kw.get("bind"), Connection)
 
 
 def _check_token(trial: Trial, token: str, action: str) -> None:

@@ -1,42 +1,106 @@
-"""Sampling at claim time, with a per-process cache of samplers by study.
+"""Sampling at claim time, with a per-process cache of samplers by study, and suggestions
+prepared ahead of the claim.
 
 The protocol rebuilds a sampler from the whole history on every ask; done literally, a claim
 on a 1000-trial study reloads every trial and re-creates (for TPE) an Optuna study from
 scratch, hundreds of milliseconds under the study lock. So each process keeps, per study, the
-sampler object and the observations it has already loaded, and on each claim reads only:
+sampler object and the observations it has already loaded, and on each claim reads only what
+changed, in O(new + active) rows, never O(history):
 
-- the number of finished trials (an index count) and, when it moved, the rows of trials that
-  finished recently (a window behind the latest finish time seen; all finished trials if the
-  window missed some), appended in the order they finished (finished_at, id), so the history
-  only ever grows at its end and the samplers take their incremental path (`BaseSampler.tell`
-  and the Optuna adapter extend, not rebuild);
-- the ids of queued and running trials, and the params of those it has not seen yet.
+- `read_active` (the claim reads it anyway): the highest trial number M, then the queued and
+  running trials (id, number, state);
+- the finished trials among the candidates: those active at the previous read, and those
+  numbered above the previous M. Nothing else can have finished since: numbers are given
+  under the study lock and committed in order (so every trial numbered <= M was visible at
+  that read), and a finished trial never becomes active again. So after each read, every
+  trial numbered <= M is either loaded or active. The first read of a study loads every
+  finished trial; every `_RECOUNT` reads a count of finished trials double-checks this (a
+  mismatch reloads the study's history from scratch);
+- the params of active trials it has not seen yet.
 
-Any replica without the cache loads the same history in the same order, so it suggests the
-same configurations (up to trials whose finish times tie across replicas' clocks). The cache
-is only touched under the study's lock, plus a per-entry lock for callers that share a
-process without a database lock between them.
+New results are appended in the order they finished (finished_at, id), so the history only
+grows at its end and the samplers take their incremental path (`BaseSampler.tell` and the
+Optuna adapter extend, not rebuild). Any replica without the cache loads the same history in
+the same order, so it suggests the same configurations (up to trials whose finish times tie
+across replicas' clocks).
+
+Prepared suggestions: for the model-based samplers, whose ask costs milliseconds to seconds
+(TPE, GP, CMA-ES, LIPO), `prepare` runs the ask in the background as soon as a result comes
+in, and stores it with the version of the history it was asked with (the number of
+observations and the ids of the pending trials, in order). A claim under the study lock
+refreshes the entry and uses the prepared suggestion only when its version is the current
+one, i.e. when it is exactly what the claim would have asked for itself (the samplers are
+deterministic in their history); otherwise it asks as before. The cache is touched under a
+per-entry lock, so the background ask and a claim never use one sampler at once.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hpo.samplers import Observation, Sampler, SamplerRegistry
-from hpo.service._common import ACTIVE, FINISHED, study_space, to_observation
-from hpo.storage import Study, Trial
+from hpo.service._common import FINISHED, study_space, to_observation
+from hpo.storage import Study, Trial, TrialState
 
-# How far back, from the latest finish time seen, a claim looks for newly finished trials.
-_WINDOW = timedelta(minutes=10)
+log = logging.getLogger("hpo.service.sampling")
+
+# Samplers whose ask is cheap and ignores the history's values: asked at claim time, never
+# prepared ahead (a prepared suggestion would almost never match the claim's version).
+CHEAP_SAMPLERS = frozenset({"random", "qmc", "grid"})
+
+# Every this many refreshes of an entry, count the study's finished trials to double-check
+# the incremental loading (see the module docstring).
+_RECOUNT = 256
+
+
+@dataclass(frozen=True)
+class ActiveTrials:
+    """A study's trial numbering and active trials, read in that order (see `read_active`)."""
+
+    top_number: int  # the highest trial number, -1 when the study has no trial
+    rows: tuple[tuple[int, int, TrialState], ...]  # (id, number, state), by number
+
+    @property
+    def created(self) -> int:
+        """How many trials the study has: numbers are 0, 1, 2... without gaps (they are
+        given as max + 1 under the study lock, and trials are never deleted one by one)."""
+        return self.top_number + 1
+
+    @property
+    def running(self) -> int:
+        return sum(1 for _, _, state in self.rows if state is TrialState.RUNNING)
+
+    @property
+    def queued(self) -> int:
+        return sum(1 for _, _, state in self.rows if state is TrialState.QUEUED)
+
+
+def read_active(session: Session, study_id: int) -> ActiveTrials:
+    """Two index lookups, O(active trials): the highest number first, then the active trials
+    (this order is what makes the incremental loading in `SamplerCache` complete)."""
+    top = session.scalar(select(func.max(Trial.number)).where(Trial.study_id == study_id))
+    rows = session.execute(
+        select(Trial.id, Trial.number, Trial.state)
+        .where(Trial.study_id == study_id, Trial.state.in_((TrialState.QUEUED, TrialState.RUNNING)))
+        .order_by(Trial.number)
+    )
+    return ActiveTrials(
+        -1 if top is None else int(top), tuple((i, n, TrialState(s)) for i, n, s in rows)
+    )
+
+
+# What a suggestion depends on: the number of observations (the list only grows) and the
+# pending trials' ids in order.
+_Version = tuple[int, tuple[int, ...]]
 
 
 @dataclass
@@ -46,7 +110,10 @@ class _Entry:
     observations: list[Observation] = field(default_factory=list)
     finished_ids: set[int] = field(default_factory=set)
     pending_params: dict[int, dict[str, Any]] = field(default_factory=dict)
-    watermark: datetime | None = None  # the latest finished_at among `observations`
+    top_number: int = -1  # M of the previous read: every trial numbered <= it is accounted for
+    active_ids: frozenset[int] = frozenset()  # active at the previous read
+    refreshes: int = 0
+    prepared: tuple[_Version, dict[str, Any] | None] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -58,19 +125,52 @@ class SamplerCache:
         self.max_studies = max_studies
         self._entries: OrderedDict[int, _Entry] = OrderedDict()
         self._lock = threading.Lock()
+        self.prepared_used = 0  # claims served by a prepared suggestion (tests, metrics)
 
-    def suggest(self, session: Session, study: Study) -> dict[str, Any] | None:
-        """One configuration for `study` (call under its lock), or None when exhausted."""
+    def suggest(
+        self, session: Session, study: Study, active: ActiveTrials
+    ) -> dict[str, Any] | None:
+        """One configuration for `study` (call under its lock, with `active` read under it),
+        or None when the sampler is exhausted."""
         entry = self._entry(study)
         with entry.lock:
-            pending = self._refresh(session, study.id, entry)
-            entry.sampler.tell(entry.observations, pending)
-            suggestions = entry.sampler.ask(1)
-        return dict(suggestions[0]) if suggestions else None
+            version, pending = self._refresh(session, study.id, entry, active)
+            prepared, entry.prepared = entry.prepared, None
+            if prepared is not None and prepared[0] == version:
+                self.prepared_used += 1
+                return None if prepared[1] is None else dict(prepared[1])
+            return self._ask(entry, pending)
+
+    def prepare(self, session: Session, study: Study) -> bool:
+        """Ask ahead of the next claim (no study lock needed: it only reads). Returns True
+        when a new suggestion was prepared, False when the prepared one is still current."""
+        entry = self._entry(study)
+        with entry.lock:
+            active = read_active(session, study.id)
+            version, pending = self._refresh(session, study.id, entry, active)
+            if entry.prepared is not None and entry.prepared[0] == version:
+                return False
+            entry.prepared = (version, self._ask(entry, pending))
+            return True
+
+    def claimed(self, study_id: int, trial_id: int, params: dict[str, Any]) -> None:
+        """Record a trial this process just handed out, so the next refresh need not read
+        its params (if the claim rolls back, the next refresh drops it)."""
+        with self._lock:
+            entry = self._entries.get(study_id)
+        if entry is not None:
+            with entry.lock:
+                entry.pending_params[trial_id] = dict(params)
 
     def forget(self, study_id: int) -> None:
         with self._lock:
             self._entries.pop(study_id, None)
+
+    @staticmethod
+    def _ask(entry: _Entry, pending: list[dict[str, Any]]) -> dict[str, Any] | None:
+        entry.sampler.tell(entry.observations, pending)
+        suggestions = entry.sampler.ask(1)
+        return dict(suggestions[0]) if suggestions else None
 
     def _entry(self, study: Study) -> _Entry:
         spec = study.spec
@@ -89,47 +189,69 @@ class SamplerCache:
         with self._lock:
             entry = self._entries.get(study.id)
             if entry is None or entry.fingerprint != fingerprint:
-                sampler = self.registry.create(
-                    study.sampler,
-                    study_space(study),
-                    direction=str(study.direction),  # type: ignore[arg-type]
-                    seed=int(spec.get("seed") or 0),
-                    options=(spec.get("sampler") or {}).get("options") or {},
-                )
-                entry = _Entry(fingerprint, sampler)
+                entry = _Entry(fingerprint, self._new_sampler(study))
                 self._entries[study.id] = entry
             self._entries.move_to_end(study.id)
             while len(self._entries) > self.max_studies:
                 self._entries.popitem(last=False)
             return entry
 
-    def _refresh(self, session: Session, study_id: int, entry: _Entry) -> list[dict[str, Any]]:
-        """Append newly finished trials to the entry; return the pending configurations."""
+    def _new_sampler(self, study: Study) -> Sampler:
+        spec = study.spec
+        return self.registry.create(
+            study.sampler,
+            study_space(study),
+            direction=str(study.direction),  # type: ignore[arg-type]
+            seed=int(spec.get("seed") or 0),
+            options=(spec.get("sampler") or {}).get("options") or {},
+        )
+
+    def _refresh(
+        self, session: Session, study_id: int, entry: _Entry, active: ActiveTrials
+    ) -> tuple[_Version, list[dict[str, Any]]]:
+        """Append newly finished trials to the entry (see the module docstring); return the
+        history's version and the pending configurations, in trial-number order."""
         of_study = Trial.study_id == study_id
-        finished = Trial.state.in_(FINISHED)
-        # Active trials first: each statement sees the latest commits (READ COMMITTED), and a
-        # trial may finish between two of them. Read in this order it shows up in both lists
-        # (harmless); in the other order it could slip between them and be suggested again.
-        active = list(session.scalars(select(Trial.id).where(of_study, Trial.state.in_(ACTIVE))))
-        n_finished = session.scalar(select(func.count()).where(of_study, finished)) or 0
-        if n_finished != len(entry.finished_ids) and entry.watermark is not None:
-            # Usually one or two trials finished since the last claim: look only at recent
-            # ones (a window, so that clocks of other API replicas may lag a little)...
-            since = entry.watermark - _WINDOW
-            self._append(
-                entry, session.scalars(_ordered(of_study, finished, Trial.finished_at >= since))
-            )
-        if n_finished != len(entry.finished_ids):
-            # ...and fall back to every finished trial when the window missed some.
-            self._append(entry, session.scalars(_ordered(of_study, finished)))
-        missing = [i for i in active if i not in entry.pending_params]
+        entry.refreshes += 1
+        if entry.refreshes % _RECOUNT == 0:
+            self._recount(session, study_id, entry)
+        candidates = Trial.number > entry.top_number
+        if entry.active_ids:
+            candidates = candidates | Trial.id.in_(sorted(entry.active_ids))
+        finished = session.scalars(
+            select(Trial)
+            .where(of_study, Trial.state.in_(FINISHED), candidates)
+            .order_by(Trial.finished_at, Trial.id)
+        )
+        self._append(entry, finished)
+        entry.top_number = max(entry.top_number, active.top_number)
+        # A trial active at the read may have finished (and been loaded) just after it.
+        active_ids = [i for i, _, _ in active.rows if i not in entry.finished_ids]
+        entry.active_ids = frozenset(active_ids)
+        missing = [i for i in active_ids if i not in entry.pending_params]
         if missing:
             rows = session.execute(select(Trial.id, Trial.params).where(Trial.id.in_(missing)))
             entry.pending_params.update({i: dict(p) for i, p in rows})
-        active_set = set(active)
-        for stale in [i for i in entry.pending_params if i not in active_set]:
+        for stale in [i for i in entry.pending_params if i not in entry.active_ids]:
             del entry.pending_params[stale]
-        return [entry.pending_params[i] for i in active]
+        version = (len(entry.observations), tuple(active_ids))
+        return version, [entry.pending_params[i] for i in active_ids]
+
+    def _recount(self, session: Session, study_id: int, entry: _Entry) -> None:
+        n_finished = session.scalar(
+            select(func.count()).where(Trial.study_id == study_id, Trial.state.in_(FINISHED))
+        )
+        if n_finished != len(entry.finished_ids):
+            log.warning(
+                "study %s: %s finished trials loaded but %s in the database; reloading its history",
+                study_id,
+                len(entry.finished_ids),
+                n_finished,
+            )
+            # Reload from scratch: the samplers see a history that does not extend the old
+            # one and rebuild their own state (as the sampler protocol requires).
+            entry.observations, entry.finished_ids = [], set()
+            entry.top_number, entry.active_ids, entry.prepared = -1, frozenset(), None
 
     @staticmethod
     def _append(entry: _Entry, trials: Iterable[Trial]) -> None:
@@ -138,11 +260,3 @@ class SamplerCache:
                 continue
             entry.finished_ids.add(trial.id)
             entry.observations.append(to_observation(trial))
-            if trial.finished_at is not None and (
-                entry.watermark is None or trial.finished_at > entry.watermark
-            ):
-                entry.watermark = trial.finished_at
-
-
-def _ordered(*conditions: Any) -> Any:
-    return select(Trial).where(*conditions).order_by(Trial.finished_at, Trial.id)

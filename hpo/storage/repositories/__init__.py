@@ -25,6 +25,7 @@ from hpo.storage.repositories.reports import (
 )
 from hpo.storage.repositories.studies import (
     claimable_studies,
+    claimable_study_ids,
     count_trials_by_state,
     count_trials_by_state_for,
     create_study,
@@ -46,13 +47,14 @@ from hpo.storage.repositories.trials import (
     next_trial_number,
     params_hash,
 )
-from hpo.storage.repositories.workers import list_workers, upsert_worker
+from hpo.storage.repositories.workers import list_workers, touch_worker, upsert_worker
 
 __all__ = [
     "FinishedTrial",
     "StudyReports",
     "best_trial",
     "claimable_studies",
+    "claimable_study_ids",
     "comparison_studies",
     "count_trials",
     "count_trials_by_state",
@@ -81,6 +83,7 @@ __all__ = [
     "params_hash",
     "record_report",
     "study_reports",
+    "touch_worker",
     "upsert_worker",
     "values_at_step",
 ]

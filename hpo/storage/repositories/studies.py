@@ -121,3 +121,22 @@ def claimable_studies(session: Session) -> list[tuple[Study, int]]:
         .order_by(n_running, Study.id)
     )
     return [(study, int(count)) for study, count in session.execute(statement)]
+
+
+def claimable_study_ids(session: Session) -> list[int]:
+    """The ids of `claimable_studies`, in the same order, without loading the studies (the
+    claim locks, and so loads, only the one it takes)."""
+    running = (
+        select(Trial.study_id, func.count().label("n_running"))
+        .where(Trial.state == TrialState.RUNNING)
+        .group_by(Trial.study_id)
+        .subquery()
+    )
+    n_running = func.coalesce(running.c.n_running, 0)
+    statement = (
+        select(Study.id)
+        .outerjoin(running, running.c.study_id == Study.id)
+        .where(Study.state == StudyState.RUNNING, n_running < Study.max_parallel)
+        .order_by(n_running, Study.id)
+    )
+    return list(session.scalars(statement))

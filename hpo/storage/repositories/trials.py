@@ -40,14 +40,15 @@ def insert_trial(
     state: TrialState = TrialState.QUEUED,
     exactly_once: bool = False,
     number: int | None = None,
+    **columns: Any,
 ) -> Trial:
     """Insert a trial and return it with its id and number; hold `lock_study` around it.
 
     `exactly_once=True` (grid points, enqueued configs) sets `dedup_key` to the params hash,
     so a second trial with the same params in the study fails with `AlreadyExistsError`
     (via the transaction helper; check `find_trial_by_dedup_key` first to avoid it). Sampled
-    trials leave it unset and may repeat a configuration. The caller sets lease fields on the
-    returned object when it inserts a running trial.
+    trials leave it unset and may repeat a configuration. Other `columns` (the lease fields of
+    a trial inserted running) go into the same INSERT.
     """
     digest = params_hash(params)
     trial = Trial(
@@ -58,6 +59,7 @@ def insert_trial(
         dedup_key=digest if exactly_once else None,
         state=state,
         attempt=1,
+        **columns,
     )
     session.add(trial)
     session.flush()  # assigns the id, and raises IntegrityError on a duplicate here, not later

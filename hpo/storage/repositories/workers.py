@@ -24,6 +24,22 @@ def upsert_worker(
     """Record that a worker was seen (on claim or heartbeat): insert it the first time,
     refresh host, devices and `last_seen` afterwards. One statement, so two concurrent
     first calls with the same id do not conflict."""
+    touch_worker(session, worker_id, host=host, devices=devices, now=now)
+    worker = session.get(Worker, worker_id, populate_existing=True)
+    if worker is None:  # pragma: no cover - the upsert just wrote it
+        raise RuntimeError(f"worker {worker_id!r} vanished after its upsert")
+    return worker
+
+
+def touch_worker(
+    session: Session,
+    worker_id: str,
+    *,
+    host: str,
+    devices: Sequence[str],
+    now: datetime | None = None,
+) -> None:
+    """`upsert_worker` without reading the row back: one statement."""
     seen = utcnow() if now is None else now
     upsert(
         session,
@@ -38,10 +54,6 @@ def upsert_worker(
         conflict_columns=("id",),
         update_columns=("host", "devices", "last_seen"),
     )
-    worker = session.get(Worker, worker_id, populate_existing=True)
-    if worker is None:  # pragma: no cover - the upsert just wrote it
-        raise RuntimeError(f"worker {worker_id!r} vanished after its upsert")
-    return worker
 
 
 def list_workers(session: Session, *, seen_since: datetime | None = None) -> list[Worker]:
