@@ -210,19 +210,14 @@ class StudyAnalytics:
 
     def _timeline(self, session: Any, study_id: int) -> Timeline:
         rows = columns.latest_started(session, study_id, self.max_timeline)
-        workers: list[str] = []
-        index: dict[str, int] = {}
-        worker_codes = []
-        for _, _, worker, _, _ in rows:
-            name = worker or "(requeued)"
-            if name not in index:
-                index[name] = len(workers)
-                workers.append(name)
-            worker_codes.append(index[name])
+        # A requeued trial's row forgets its worker (the next claim sets it again).
+        names = [worker or "(requeued)" for _, _, worker, _, _ in rows]
+        workers = sorted(set(names))
+        index = {name: i for i, name in enumerate(workers)}
         return Timeline(
             workers=workers,
             number=[n for n, _, _, _, _ in rows],
-            worker=worker_codes,
+            worker=[index[name] for name in names],
             state=[STATE_CODES.index(str(s)) for _, s, _, _, _ in rows],
             start=[_epoch_ms(st) for _, _, _, st, _ in rows],
             end=[_epoch_ms(f) if f is not None else None for _, _, _, _, f in rows],

@@ -201,7 +201,7 @@ const StudyPlots = (() => {
           `${HPO.duration((p.value[2] - p.value[1]) / 1000)}`,
       },
       xAxis: { type: "time", name: "time", ...axisName },
-      yAxis: { type: "category", data: t.workers, axisLabel: { width: 110, overflow: "truncate" } },
+      yAxis: { type: "category", data: t.workers, inverse: true, axisLabel: { width: 110, overflow: "truncate" } },
       dataZoom: [{ type: "inside", xAxisIndex: 0, filterMode: "weakFilter" }],
       series: [{ type: "custom", renderItem, encode: { x: [1, 2], y: 0 }, data }],
     }, true);
