@@ -10,6 +10,7 @@ downsampled intermediate curves, and cached importances.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,8 @@ STATE_CODES = [str(s) for s in TrialState]
 @dataclass(frozen=True)
 class ParamAxis:
     """One searched parameter, as a plot axis: numeric (with its range and scale) or
-    categorical (with its choices, as strings, in the space's order)."""
+    categorical (with its choices as labels, in the space's order; the sample's values of a
+    categorical are the same labels)."""
 
     name: str
     type: str
@@ -108,12 +110,18 @@ def _axes(spec: dict[str, Any]) -> list[ParamAxis]:
     for name, d in sorted(space_from_dict(spec["space"]).items()):
         if isinstance(d, Categorical):
             axes.append(
-                ParamAxis(name, "categorical", False, None, None, [str(c) for c in d.choices])
+                ParamAxis(name, "categorical", False, None, None, [label(c) for c in d.choices])
             )
         else:
             kind = "float" if isinstance(d, Float) else "int"
             axes.append(ParamAxis(name, kind, d.log, float(d.low), float(d.high), None))
     return axes
+
+
+def label(choice: Any) -> str:
+    """A categorical choice as a plot label, the same in Python and JavaScript: 64 -> "64",
+    True -> "true" (str() would give "True", which the page's String(true) never matches)."""
+    return choice if isinstance(choice, str) else json.dumps(choice)
 
 
 def _best_so_far(
@@ -176,20 +184,23 @@ class StudyAnalytics:
                 for _, s, v, r in finished
             ]
             history = History(numbers, states, values, _best_so_far(values, states, maximize))
-            sample = self._sample(session, study_id, maximize)
+            axes = _axes(study.spec)
+            sample = self._sample(session, study_id, maximize, axes)
             timeline = self._timeline(session, study_id)
             return StudyPlots(
                 study_id=study_id,
                 direction=str(study.direction),
                 metric=str(study.spec["task"].get("metric", "value")),
                 states=STATE_CODES,
-                params=_axes(study.spec),
+                params=axes,
                 history=history,
                 sample=sample,
                 timeline=timeline,
             )
 
-    def _sample(self, session: Any, study_id: int, maximize: bool) -> ParamSample:
+    def _sample(
+        self, session: Any, study_id: int, maximize: bool, axes: list[ParamAxis]
+    ) -> ParamSample:
         completed = columns.completed_values(session, study_id)
         if len(completed) > self.max_sample:
             ranked = sorted(completed, key=lambda nv: (-nv[1] if maximize else nv[1], nv[0]))
@@ -200,11 +211,16 @@ class StudyAnalytics:
         else:
             chosen = completed
         params = columns.params_of(session, study_id, [n for n, _ in chosen])
-        names = sorted({name for p in params.values() for name in p})
+        columns_by_name: dict[str, list[Any]] = {}
+        for axis in axes:
+            values = [params.get(n, {}).get(axis.name) for n, _ in chosen]
+            if axis.type == "categorical":
+                values = [None if v is None else label(v) for v in values]
+            columns_by_name[axis.name] = values
         return ParamSample(
             number=[n for n, _ in chosen],
             value=[v for _, v in chosen],
-            params={name: [params.get(n, {}).get(name) for n, _ in chosen] for name in names},
+            params=columns_by_name,
             n_total=len(completed),
         )
 

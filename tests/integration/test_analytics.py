@@ -152,6 +152,33 @@ def test_importance_is_computed_then_cached_until_more_complete(db: Database) ->
     assert analytics.importance(study) is not first
 
 
+def test_categorical_choices_and_values_share_labels(db: Database) -> None:
+    """Numbers and booleans as JSON writes them, so the page matches values to axis labels."""
+    service = Service(db, clock=Clock())
+    spec = parse_study_spec(
+        {
+            "name": "labels",
+            "task": {"model": "mlp", "dataset": "digits", "epochs": 3},
+            "space": {
+                "batch_size": {"type": "categorical", "choices": [32, 64]},
+                "bias": {"type": "categorical", "choices": [True, False]},
+                "lr": {"type": "float", "low": 1e-3, "high": 1e-1},
+            },
+            "sampler": "random",
+            "budget": {"n_trials": 4, "max_parallel": 1, "max_attempts": 1},
+        }
+    )
+    study = service.studies.create(spec).id
+    for value in (0.1, 0.2, 0.3, 0.4):
+        _run(service, "w", value)
+    plots = StudyAnalytics(db).plots(study)
+    choices = {a.name: a.choices for a in plots.params}
+    assert choices == {"batch_size": ["32", "64"], "bias": ["true", "false"], "lr": None}
+    assert set(plots.sample.params["batch_size"]) <= {"32", "64"}
+    assert set(plots.sample.params["bias"]) <= {"true", "false"}
+    assert all(isinstance(v, float) for v in plots.sample.params["lr"])
+
+
 def test_unknown_study_is_not_found(db: Database) -> None:
     analytics = StudyAnalytics(db)
     for call in (analytics.plots, analytics.curves, analytics.importance):
