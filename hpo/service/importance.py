@@ -87,15 +87,20 @@ def compute_importance(
             len(built),
             note=f"needs at least 10 completed trials ({len(built)} so far)",
         )
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.simplefilter("always", UserWarning)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(direction=direction)
         study.add_trials(built)
         scores = get_param_importances(study, evaluator=PedAnovaImportanceEvaluator())
-    note = None
+    notes = []
     if n_completed > len(built):
-        note = f"computed on the latest {len(built)} of {n_completed} completed trials"
+        notes.append(f"computed on the latest {len(built)} of {n_completed} completed trials")
+    # E.g. "Target and region quantiles select the same set of trials" when every value is
+    # equal: the user should know why the bars are all alike.
+    notes.extend(str(w.message) for w in caught if issubclass(w.category, UserWarning))
+    note = "; ".join(notes) or None
     return ImportanceView(
         study_id,
         METHOD,
