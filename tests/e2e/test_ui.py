@@ -54,6 +54,19 @@ INK_JS = """(selector) => {
 }"""
 
 
+EVIL_WORKER = '<img src=x onerror="window.__xss=1">'
+# Opens the timeline tooltip of a trial (by number) and returns the tooltip's visible text.
+SHOW_TIMELINE_TIP_JS = """(number) => {
+  const chart = echarts.getInstanceByDom(document.getElementById('timeline-chart'));
+  const data = chart.getOption().series[0].data;
+  const index = data.findIndex((d) => d.value[3] === number);
+  chart.dispatchAction({type: 'showTip', seriesIndex: 0, dataIndex: index});
+  const tips = [...document.querySelectorAll('#timeline-chart div')]
+    .filter((d) => d.textContent.includes('trial #' + number));
+  return tips.length ? tips[tips.length - 1].textContent : '';
+}"""
+
+
 def _unavailable(reason: str) -> None:
     if os.environ.get("HPO_TEST_REQUIRE_BROWSER") == "1":
         pytest.fail(reason)
@@ -189,7 +202,8 @@ def test_study_page_is_live_plots_and_downloads_the_best_config(
     assert {"completed", "pruned"} <= set(curve_states)
 
     # A trial told through the API while the page is open tops the leaderboard, no reload.
-    lease = data.claim(client, "gpu-9")
+    # Its worker's id is markup: it must show as text, never run.
+    lease = data.claim(client, EVIL_WORKER)
     assert lease is not None
     client.post(
         f"/api/v1/trials/{lease['trial_id']}/complete",
@@ -203,12 +217,17 @@ def test_study_page_is_live_plots_and_downloads_the_best_config(
     )
     assert tab.evaluate("window.__sameDocument") is True
     assert _leaderboard_numbers(tab)[0] == lease["number"]
-    # The timeline gets the new worker's lane once the plots refresh.
+    # The timeline gets the new worker's lane once the plots refresh; its tooltip shows the
+    # id as text.
     tab.wait_for_function(
-        "() => echarts.getInstanceByDom(document.getElementById('timeline-chart'))"
-        ".getOption().yAxis[0].data.includes('gpu-9')",
+        "w => echarts.getInstanceByDom(document.getElementById('timeline-chart'))"
+        ".getOption().yAxis[0].data.includes(w)",
+        arg=EVIL_WORKER,
         timeout=15_000,
     )
+    tooltip = tab.evaluate(SHOW_TIMELINE_TIP_JS, lease["number"])
+    assert EVIL_WORKER in tooltip
+    assert tab.evaluate("window.__xss") is None
 
     # The best config downloads as the YAML `hpo train --final` takes.
     with tab.expect_download() as download:

@@ -57,6 +57,12 @@ const HPO = (() => {
     return String(Number(value.toPrecision(digits)));
   }
 
+  // For text put into HTML strings (ECharts tooltips are HTML): names of parameters,
+  // categorical values, worker ids and metrics come from users and workers.
+  function esc(text) {
+    return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  }
+
   function duration(seconds) {
     if (seconds === null || seconds === undefined) return "–";
     if (seconds < 60) return `${seconds.toFixed(1)} s`;
@@ -150,7 +156,7 @@ const HPO = (() => {
   }
 
   return {
-    ApiError, STATE_COLORS, PALETTE, api, el, num, duration, when, badge, progress, paramsCell,
+    ApiError, STATE_COLORS, PALETTE, api, el, esc, num, duration, when, badge, progress, paramsCell,
     finished, showError, chart, disposeChart, chartMessage, baseGrid, axisName, poll,
   };
 })();

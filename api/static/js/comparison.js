@@ -3,7 +3,7 @@
 "use strict";
 
 (() => {
-  const { api, el, num, badge, progress, showError, poll, chart, chartMessage, baseGrid, axisName, PALETTE } = HPO;
+  const { api, el, esc, num, badge, progress, showError, poll, chart, chartMessage, baseGrid, axisName, PALETTE } = HPO;
   const comparisonId = Number(window.location.pathname.split("/").filter(Boolean).pop());
   let fingerprint = null;
 
@@ -111,7 +111,7 @@
         // The medians only: a band's [x, q25, q75] points would repeat every sampler.
         formatter: (items) => [`${xName} ${num(items[0].axisValue)}`, ...items
           .filter((p) => p.seriesType === "line")
-          .map((p) => `${p.marker}${p.seriesName}: ${num(p.data[1])}`)].join("<br>"),
+          .map((p) => `${p.marker}${esc(p.seriesName)}: ${num(p.data[1])}`)].join("<br>"),
       },
       xAxis: { type: "value", name: xName, ...axisName, min: key === "by_trial" ? 1 : 0 },
       yAxis: { type: "value", name: view.objective, ...axisName, nameGap: 48, scale: true },
