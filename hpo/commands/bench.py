@@ -79,7 +79,7 @@ def _seeds_for(items: tuple[str, ...]) -> dict[str, int]:
     "--reuse",
     multiple=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A previous results.json: runs found there are not run again.",
+    help="A previous results.json or runs.jsonl: runs found there are not run again.",
 )
 @click.option("--latency", is_flag=True, help="Run the ask/tell latency benchmark instead.")
 def bench(
