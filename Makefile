@@ -18,9 +18,12 @@ browser:
 		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium fonts-liberation fonts-dejavu-core; } \
 		|| echo "make: no /usr/bin/chromium; the browser tests will skip (apt-get install chromium)"
 
-# The main job on the embedded default. For now: train the shipped MNIST-1D MLP config.
+# The main job on the embedded default: hpo serve (SQLite under .hpo-demo/) and local workers
+# run grid, random, TPE and LIPO on the MNIST-1D MLP space (3-5 min on 2 CPU cores), print the
+# leaderboard, the comparison table and the web page's URL, and serve until Ctrl-C.
+# Options pass through: make demo DEMO_ARGS="--exit --port 8080".
 demo: install
-	.venv/bin/hpo train search_spaces/configs/mlp_mnist1d.yaml
+	.venv/bin/hpo demo $(DEMO_ARGS)
 
 # Lint, type-check, then the whole test suite (unit, integration, e2e).
 test: install browser lint typecheck

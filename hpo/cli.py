@@ -20,6 +20,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "leaderboard": ("hpo.commands.study", "leaderboard", "The top trials of a study (--watch)."),
     "best": ("hpo.commands.study", "best", "The best config of a study, for --final training."),
     "compare": ("hpo.commands.compare", "compare", "Compare samplers over seeds; rank them."),
+    "demo": ("hpo.commands.demo", "demo", "Server, workers and a small sampler comparison."),
 }
 
 

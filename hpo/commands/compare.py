@@ -103,7 +103,8 @@ def compare(
     if final and not watch:
         raise ValidationError("--final waits for the comparison to finish: drop --no-watch")
     # Validated before any request, with the API's messages.
-    spec = _read_spec(spec_file, samplers, trials, repeats, seed, name) if spec_file else None
+    overrides = cli_overrides(samplers, trials, repeats, seed, name)
+    spec = read_comparison_spec(spec_file, overrides) if spec_file else None
     client = Client(api, token=token, retries=2)
     console = Console()
     if spec is not None:
@@ -114,28 +115,32 @@ def compare(
             f"studies, {', '.join(view['samplers'])} x {view['repeats']} seeds, "
             f"{view['n_trials']} trials each"
         )
-        console.print(f"web page: {api.rstrip('/')}/comparisons/{comparison_id}")
+        console.print(f"web page: {api.rstrip('/')}/comparisons/{comparison_id}", soft_wrap=True)
     if not watch or comparison_id is None:
         return
     view = watch_comparison(client, comparison_id, console, poll_seconds)
-    if final:  # the watch ended on the ranking; this adds the test column
+    if final:
         final_training(client, view, console, seeds=final_seeds, device=final_device, out=final_out)
-        console.print(comparison_table(client.get_comparison(comparison_id)))
+        view = client.get_comparison(comparison_id)
+    console.print(comparison_table(view))
 
 
-def _read_spec(
-    path: str,
+def read_comparison_spec(path: str | Path, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The file with the overrides applied (nested dicts merge), validated here so mistakes
+    fail before any request, with the same messages as the API."""
+    from hpo.comparison_spec import parse_comparison_spec
+    from hpo.space import read_mapping
+
+    return parse_comparison_spec(read_mapping(path), overrides=overrides).to_dict()
+
+
+def cli_overrides(
     samplers: str | None,
     trials: int | None,
     repeats: int | None,
     seed: int | None,
     name: str | None,
 ) -> dict[str, Any]:
-    """The file with the command-line overrides, validated here so mistakes fail before any
-    request (with the same messages as the API)."""
-    from hpo.comparison_spec import parse_comparison_spec
-    from hpo.space import read_mapping
-
     overrides: dict[str, Any] = {}
     if samplers is not None:
         overrides["samplers"] = [s.strip() for s in samplers.split(",") if s.strip()]
@@ -144,21 +149,21 @@ def _read_spec(
             overrides[key] = value
     if name:
         overrides["name"] = name
-    return parse_comparison_spec(read_mapping(path), overrides=overrides).to_dict()
+    return overrides
 
 
 def watch_comparison(
     client: Client, comparison_id: int, console: Console, poll_seconds: float = 2.0
 ) -> dict[str, Any]:
-    """Redraw the progress and the ranking until the comparison is over; return its view."""
+    """Redraw the progress and the ranking until the comparison is over; return its view.
+    Interrupting it (Ctrl-C) stops the watching only: the comparison runs on."""
     view = client.get_comparison(comparison_id)
-    with Live(progress_view(view), console=console, auto_refresh=False) as live:
+    # transient: the live view goes away at the end; callers print the final table once.
+    with Live(progress_view(view), console=console, auto_refresh=False, transient=True) as live:
         while view["state"] not in _OVER:
             time.sleep(poll_seconds)
             view = client.get_comparison(comparison_id)
             live.update(progress_view(view), refresh=True)
-    if not console.is_terminal:
-        console.line()  # Live leaves a non-terminal output without its last newline
     return view
 
 
@@ -176,31 +181,35 @@ def progress_view(view: dict[str, Any]) -> Group:
 
 def comparison_table(view: dict[str, Any]) -> Table:
     """One row per sampler, best first: the median best value over seeds with its
-    interquartile range, each seed's best, progress, and the winner's test metric after
-    --final."""
-    table = Table(
-        title=f"comparison {view['id']} {view['name']}: best {view['objective']} "
-        f"({view['direction']}), {view['n_trials']} trials x {view['repeats']} seeds",
-        box=box.SIMPLE_HEAD,
+    interquartile range, each seed's best, progress, and (once `--final` recorded it) the
+    test metric of the sampler's winner."""
+    title = (
+        f"comparison {view['id']} {view['name']}: best {view['objective']} "
+        f"({view['direction']}), {view['n_trials']} trials x {view['repeats']} seeds"
     )
-    table.add_column("#", justify="right")
+    # min_width: a narrow table would wrap its own title.
+    table = Table(title=title, box=box.SIMPLE_HEAD, min_width=len(title))
+    with_test = any(r["test_metric"] is not None for r in view["results"])
+    table.add_column("#", justify="right", no_wrap=True)
     table.add_column("sampler", no_wrap=True)
-    table.add_column("trials", justify="right")
-    table.add_column("median", justify="right")
+    table.add_column("trials", justify="right", no_wrap=True)
+    table.add_column("median", justify="right", no_wrap=True)
     table.add_column("q25-q75", no_wrap=True)
-    table.add_column("best per seed", no_wrap=True)
-    table.add_column("test (--final)", justify="right", no_wrap=True)
+    table.add_column("best per seed")
+    if with_test:
+        table.add_column("test (final)", justify="right", no_wrap=True)
     per_sampler = view["n_total"] // max(len(view["samplers"]), 1)
     for r in view["results"]:
         iqr = "-" if r["q25_best"] is None else f"{r['q25_best']:.3f}-{r['q75_best']:.3f}"
-        test = "-"
-        if r["test_metric"] is not None:
-            sd = r["test_metric_sd"]
-            test = f"{r['test_metric']:.3f}" + (f" ± {sd:.3f}" if sd is not None else "")
-        table.add_row(
+        cells = [
             str(r["rank"]), r["sampler"], f"{r['n_finished']}/{per_sampler}",
-            _num(r["median_best"]), iqr, " ".join(_num(v) for v in r["best_values"]), test,
-        )  # fmt: skip
+            _num(r["median_best"]), iqr, " ".join(_num(v) for v in r["best_values"]),
+        ]  # fmt: skip
+        if with_test:
+            sd = r["test_metric_sd"]
+            test = _num(r["test_metric"]) + (f" ± {sd:.3f}" if sd is not None else "")
+            cells.append(test if r["test_metric"] is not None else "-")
+        table.add_row(*cells)
     return table
 
 

@@ -1,0 +1,269 @@
+"""`hpo demo`: the main job on the embedded default, in one command.
+
+It starts `hpo serve` (SQLite under --data-dir) and local `hpo worker` processes, runs a small
+sampler comparison (grid, random, TPE and LIPO on the MNIST-1D MLP space of
+search_spaces/compare_mlp_mnist1d.yaml, with a demo-sized budget), shows live progress, prints
+the leaderboard, the comparison table and the web page's URL, then stays up until Ctrl-C
+(or stops everything and exits with --exit).
+
+The children run in their own sessions, so a Ctrl-C in the terminal reaches only this
+process, which stops the workers first (they hand their trials back) and then the server.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+import httpx
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from hpo.errors import HpoError
+
+SHIPPED_SPEC = Path(__file__).resolve().parents[2] / "search_spaces" / "compare_mlp_mnist1d.yaml"
+DEMO_SAMPLERS = "grid,random,tpe,lipo"
+# Environment the demo's children must not inherit: the demo is its own SQLite database on
+# loopback, with no tokens, whatever the user's shell has configured for a real deployment.
+_NOT_INHERITED = ("HPO_DATABASE_URL", "HPO_API_TOKEN", "HPO_WORKER_TOKEN", "HPO_HOST", "HPO_PORT")
+
+
+class DemoError(HpoError):
+    """The demo could not start its server or workers."""
+
+
+@click.command()
+@click.option(
+    "--exit",
+    "exit_when_done",
+    is_flag=True,
+    help="Stop the server and workers and exit once the comparison is done.",
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".hpo-demo"),
+    show_default=True,
+    help="The demo's SQLite database and the server and worker logs.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=min(4, os.cpu_count() or 1),
+    show_default="CPU cores, at most 4",
+    help="Local worker processes.",
+)
+@click.option(
+    "--trials",
+    type=click.IntRange(1),
+    default=20,
+    show_default=True,
+    help="Trials per sampler and seed.",
+)
+@click.option(
+    "--repeats", type=click.IntRange(1), default=3, show_default=True, help="Seeds per sampler."
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(1),
+    default=8,
+    show_default=True,
+    help="Training epochs per trial.",
+)
+@click.option("--samplers", default=DEMO_SAMPLERS, show_default=True)
+@click.option(
+    "--spec",
+    "spec_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=SHIPPED_SPEC,
+    show_default="search_spaces/compare_mlp_mnist1d.yaml",
+    help="The comparison to run (its budget is replaced by the options above).",
+)
+def demo(
+    exit_when_done: bool,
+    port: int,
+    data_dir: Path,
+    workers: int,
+    trials: int,
+    repeats: int,
+    epochs: int,
+    samplers: str,
+    spec_path: Path,
+) -> None:
+    """Start a server and workers, run a small sampler comparison, show the results."""
+    from hpo.client import Client
+    from hpo.commands.compare import (
+        cli_overrides,
+        comparison_table,
+        read_comparison_spec,
+        watch_comparison,
+    )
+
+    overrides = cli_overrides(samplers, trials, repeats, None, "demo")
+    spec = read_comparison_spec(spec_path, {**overrides, "task": {"epochs": epochs}})
+    if _port_in_use(port):
+        raise DemoError(f"port {port} is in use (another hpo serve?): pass --port N")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    url = f"http://127.0.0.1:{port}"
+    console = Console()
+    names = ", ".join(s["name"] for s in spec["samplers"])
+    console.print(
+        f"[bold]hpo demo[/bold]: {names} x {repeats} seed(s) x {trials} trials of an MLP on "
+        f"MNIST-1D ({epochs} epoch(s) each), {workers} local worker(s)"
+    )
+    finished = False
+    with _stop_on_sigterm(), _children(url, port, data_dir, workers, console) as client_url:
+        try:
+            client = Client(client_url, retries=3)
+            view = client.create_comparison(spec)
+            console.print(
+                f"web page: {url}/  (this comparison: {url}/comparisons/{view['id']})",
+                soft_wrap=True,
+            )
+            view = watch_comparison(client, int(view["id"]), console, poll_seconds=1.0)
+            finished = True
+            console.print(leaderboard_table(client, view))
+            console.print(comparison_table(view))
+            _print_next_steps(console, url, view)
+            if not exit_when_done:
+                console.print(f"serving {url}/ until Ctrl-C")
+                while True:
+                    time.sleep(3600)
+        except KeyboardInterrupt:
+            console.print("stopping the workers and the server")
+    if not finished:
+        sys.exit(130)
+
+
+def leaderboard_table(client: Any, view: dict[str, Any], k: int = 10) -> Table:
+    """The top k completed trials over every study of the comparison, best first."""
+    rows = []
+    for study in view["studies"]:
+        for trial in client.leaderboard(int(study["id"]), k):
+            rows.append((study, trial))
+    rows.sort(key=lambda r: r[1]["value"], reverse=view["direction"] == "maximize")
+    table = Table(
+        title=f"leaderboard: the top {k} trials of comparison {view['id']}", box=box.SIMPLE_HEAD
+    )
+    table.add_column("#", justify="right")
+    table.add_column("sampler", no_wrap=True)
+    table.add_column("seed", justify="right")
+    table.add_column("trial", justify="right")
+    table.add_column(view["objective"], justify="right", no_wrap=True)
+    table.add_column("params")
+    for rank, (study, trial) in enumerate(rows[:k], 1):
+        params = ", ".join(f"{n}={_short(v)}" for n, v in trial["params"].items())
+        table.add_row(str(rank), study["sampler"], str(study["seed"]), str(trial["number"]),
+                      f"{trial['value']:.4f}", params)  # fmt: skip
+    return table
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _print_next_steps(console: Console, url: str, view: dict[str, Any]) -> None:
+    winner = view["results"][0]["sampler"] if view["results"] else None
+    studies = [s for s in view["studies"] if s["sampler"] == winner and s["best_value"]]
+    if not studies:
+        return
+    maximize = view["direction"] == "maximize"
+    best = (max if maximize else min)(studies, key=lambda s: s["best_value"])
+    console.print(
+        f"web page: {url}/\n"
+        f"retrain the winner: hpo best {best['id']} --api {url} > best.yaml && "
+        "hpo train best.yaml --final\n"
+        f"test metric of every sampler's winner: hpo compare --id {view['id']} --api {url} "
+        "--final",
+        soft_wrap=True,
+    )
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM (e.g. from a test harness or `kill`) stops the demo like Ctrl-C does."""
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _children(url: str, port: int, data_dir: Path, workers: int, console: Console) -> Iterator[str]:
+    """Run `hpo serve` and the workers for the duration of the block; always stop them,
+    workers first, each with SIGINT and then SIGKILL if it hangs."""
+    env = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
+    env["HPO_DATA_DIR"] = str(data_dir.resolve())
+    processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = (data_dir / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hpo.cli", *args], env=env, stdout=log, stderr=log,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        processes.append((name, process))
+        return process
+
+    try:
+        server = start("serve", "serve", "--port", str(port))
+        _wait_healthy(url, server, data_dir / "serve.log")
+        for i in range(workers):
+            start(f"worker-{i + 1}", "worker", "--api", url, "--threads", "1")
+        pids = ", ".join(str(p.pid) for name, p in processes if name != "serve")
+        console.print(
+            f"started hpo serve on {url} (pid {server.pid}, database "
+            f"{data_dir / 'hpo.db'}) and {workers} worker(s) (pids {pids}); logs in {data_dir}/",
+            soft_wrap=True,
+        )
+        yield url
+    finally:
+        for _, process in reversed(processes):  # workers first: the server takes their trials
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        for name, process in reversed(processes):
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                console.print(f"{name} (pid {process.pid}) did not stop in 30 s: killing it")
+                process.kill()
+                process.wait()
+        if processes:
+            console.print("stopped the server and the workers")
+
+
+def _wait_healthy(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+            raise DemoError(f"hpo serve exited with code {server.returncode}: {tail[0]}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise DemoError(f"hpo serve did not answer on {url} within 60 s; see {log}")
