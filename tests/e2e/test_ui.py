@@ -63,7 +63,9 @@ SHOW_TIMELINE_TIP_JS = """(number) => {
   chart.dispatchAction({type: 'showTip', seriesIndex: 0, dataIndex: index});
   const tips = [...document.querySelectorAll('#timeline-chart div')]
     .filter((d) => d.textContent.includes('trial #' + number));
-  return tips.length ? tips[tips.length - 1].textContent : '';
+  const text = tips.length ? tips[tips.length - 1].textContent : '';
+  chart.dispatchAction({type: 'hideTip'});
+  return text;
 }"""
 
 
@@ -138,6 +140,11 @@ def _ink(page: Any, selector: str) -> float:
     return float(page.evaluate(INK_JS, selector))
 
 
+def _fits_the_window(page: Any) -> None:
+    """Nothing sticks out sideways (a long worker id, a tooltip left open)."""
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
 def _leaderboard_numbers(page: Any) -> list[int]:
     cells = page.locator("#leaderboard tbody tr td:nth-child(2)").all_inner_texts()
     return [int(text.lstrip("#")) for text in cells]
@@ -170,6 +177,7 @@ def test_studies_list_shows_state_sampler_progress_and_best(
     tab.wait_for_selector("body[data-ready='true']")
     tab.goto(url + "/")
     tab.wait_for_selector("#studies tbody tr")
+    _fits_the_window(tab)
     tab.screenshot(path=str(screenshots / "studies.png"), full_page=True)
 
 
@@ -236,6 +244,7 @@ def test_study_page_is_live_plots_and_downloads_the_best_config(
     assert config == client.get(f"/api/v1/studies/{study}/best").json()["config"]
     assert config["params"]["batch_size"] == 64 and "lr" in config["params"]
 
+    _fits_the_window(tab)
     tab.screenshot(path=str(screenshots / "study.png"), full_page=True)
     _check_trial_table(tab, client, study)
 
@@ -282,6 +291,7 @@ def test_a_10000_trial_study_loads_with_capped_plots(
     # Interactive: the pager answers.
     tab.click("#page-next")
     tab.wait_for_function("() => document.querySelector('#page-info').textContent.startsWith('26')")
+    _fits_the_window(tab)
     tab.screenshot(path=str(screenshots / "study-10000.png"), full_page=True)
 
 
@@ -316,6 +326,7 @@ def test_comparison_page_shows_ranking_and_banded_curves(
         assert sorted(series) == sorted(
             [[kind, s] for s in ("random", "tpe", "lipo") for kind in ("custom", "line")]
         )
+    _fits_the_window(tab)
     tab.screenshot(path=str(screenshots / "comparison.png"), full_page=True)
 
     # The list page links to it.

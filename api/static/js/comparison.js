@@ -107,6 +107,7 @@
       grid: { ...baseGrid, top: 44 },
       legend: { top: 0, data: samplers },
       tooltip: {
+        confine: true,
         trigger: "axis",
         // The medians only: a band's [x, q25, q75] points would repeat every sampler.
         formatter: (items) => [`${xName} ${num(items[0].axisValue)}`, ...items

@@ -76,7 +76,7 @@
         el("td", { class: "num" }, num(t.value, 6)),
         el("td", { class: "num" }, t.last_step === null ? "–" : t.last_step),
         paramsCell(t.params),
-        el("td", {}, t.worker_id || "–"),
+        el("td", { class: "worker", title: t.worker_id || "" }, t.worker_id || "–"),
         el("td", { class: "num" }, t.attempt),
         el("td", { class: "num" }, duration(t.duration_s)))));
     const last = Math.min(data.total, page.offset + data.items.length);

@@ -57,7 +57,7 @@ const StudyPlots = (() => {
       animation: false,
       grid: { ...baseGrid, top: 40 },
       legend: { top: 0, data: ["completed", "pruned", "best so far"] },
-      tooltip: { trigger: "item", formatter: (p) => `trial #${p.data[0]}<br>${esc(p.seriesName)}: ${num(p.data[1], 6)}` },
+      tooltip: { confine: true, trigger: "item", formatter: (p) => `trial #${p.data[0]}<br>${esc(p.seriesName)}: ${num(p.data[1], 6)}` },
       xAxis: { type: "value", name: "trial", ...axisName, min: 0 },
       yAxis: { type: "value", name: plots.metric, ...axisName, nameGap: 48, scale: true },
       dataZoom: [{ type: "inside", xAxisIndex: 0 }],
@@ -149,7 +149,7 @@ const StudyPlots = (() => {
         animation: false,
         title: { text: p.name, left: "center", top: 0, textStyle: { fontSize: 13, fontWeight: 600 } },
         grid: { left: 56, right: 16, top: 32, bottom: 28 },
-        tooltip: { trigger: "item", formatter: (d) => `trial #${d.data[2]}<br>${esc(p.name)}: ${esc(num(d.data[0]))}<br>${esc(plots.metric)}: ${num(d.data[1], 6)}` },
+        tooltip: { confine: true, trigger: "item", formatter: (d) => `trial #${d.data[2]}<br>${esc(p.name)}: ${esc(num(d.data[0]))}<br>${esc(plots.metric)}: ${num(d.data[1], 6)}` },
         xAxis: { ...xAxis, axisLabel: { hideOverlap: true } },
         yAxis: { type: "value", scale: true },
         visualMap: { type: "continuous", dimension: 2, min: 0, max: Math.max(1, lastNumber), show: false,
@@ -196,6 +196,7 @@ const StudyPlots = (() => {
       animation: false,
       grid: { left: 120, right: 24, top: 16, bottom: 56 },
       tooltip: {
+        confine: true,
         trigger: "item",
         formatter: (p) => `trial #${p.value[3]} (${p.data.state})<br>${esc(t.workers[p.value[0]])}<br>` +
           `${HPO.duration((p.value[2] - p.value[1]) / 1000)}`,
@@ -218,7 +219,7 @@ const StudyPlots = (() => {
     chart("importance-chart").setOption({
       animation: false,
       grid: { left: 120, right: 56, top: 16, bottom: 32 },
-      tooltip: { trigger: "item", formatter: (p) => `${esc(p.name)}: ${num(p.value, 3)}` },
+      tooltip: { confine: true, trigger: "item", formatter: (p) => `${esc(p.name)}: ${num(p.value, 3)}` },
       xAxis: { type: "value", min: 0, name: "importance", ...axisName, nameGap: 24 },
       yAxis: { type: "category", data: rows.map((r) => r.param), axisLabel: { width: 110, overflow: "truncate" } },
       series: [{ type: "bar", data: rows.map((r) => r.importance), barMaxWidth: 22,
@@ -250,7 +251,7 @@ const StudyPlots = (() => {
       animation: false,
       grid: { ...baseGrid, top: 40 },
       legend: { top: 0, data: order.filter((s) => view.curves.some((c) => c.state === s)) },
-      tooltip: { trigger: "item", formatter: (p) => `trial #${p.data[2]} (${esc(p.seriesName)})<br>step ${p.data[0]}: ${num(p.data[1], 6)}` },
+      tooltip: { confine: true, trigger: "item", formatter: (p) => `trial #${p.data[2]} (${esc(p.seriesName)})<br>step ${p.data[0]}: ${num(p.data[1], 6)}` },
       xAxis: { type: "value", name: "step", ...axisName, minInterval: 1 },
       yAxis: { type: "value", scale: true },
       series,
