@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from hpo.service.importance import ImportanceCache, ImportanceView, compute_importance
 from hpo.space import Categorical, Float, space_from_dict
@@ -150,7 +153,7 @@ def spread(n: int, k: int) -> list[int]:
     return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})
 
 
-def _epoch_ms(moment: Any) -> float:
+def _epoch_ms(moment: datetime) -> float:
     return float(moment.timestamp() * 1000.0)
 
 
@@ -199,7 +202,7 @@ class StudyAnalytics:
             )
 
     def _sample(
-        self, session: Any, study_id: int, maximize: bool, axes: list[ParamAxis]
+        self, session: Session, study_id: int, maximize: bool, axes: list[ParamAxis]
     ) -> ParamSample:
         completed = columns.completed_values(session, study_id)
         if len(completed) > self.max_sample:
@@ -224,7 +227,7 @@ class StudyAnalytics:
             n_total=len(completed),
         )
 
-    def _timeline(self, session: Any, study_id: int) -> Timeline:
+    def _timeline(self, session: Session, study_id: int) -> Timeline:
         rows = columns.latest_started(session, study_id, self.max_timeline)
         # A requeued trial's row forgets its worker (the next claim sets it again).
         names = [worker or "(requeued)" for _, _, worker, _, _ in rows]
