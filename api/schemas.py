@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from hpo.service.views import TrialView
 from hpo.storage import FailureClass
+
+
+def _finite_json(value: Any, where: str = "metrics") -> Any:
+    """Refuse NaN and infinities anywhere inside `value`: JSON has no spelling for them, so
+    one stored in a trial's metrics would break every later read of the trial."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where} is {value}: report finite numbers only (or null)")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _finite_json(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _finite_json(item, f"{where}[{i}]")
+    return value
+
+
+# Free-form metrics a worker attaches to a result: any JSON, but finite.
+Metrics = Annotated[dict[str, Any], AfterValidator(_finite_json)]
 
 
 class _Body(BaseModel):
@@ -57,7 +76,7 @@ class ReportOut(BaseModel):
 
 class CompleteBody(TokenBody):
     value: float
-    metrics: dict[str, Any] = Field(default_factory=dict)
+    metrics: Metrics = Field(default_factory=dict)
 
 
 class FailBody(TokenBody):
@@ -72,7 +91,7 @@ class TellBody(TokenBody):
     state: Literal["completed", "failed"] = "completed"
     failure_class: FailureClass = FailureClass.USER
     message: str = Field(default="", max_length=10_000)
-    metrics: dict[str, Any] = Field(default_factory=dict)
+    metrics: Metrics = Field(default_factory=dict)
 
 
 class HeartbeatOut(BaseModel):

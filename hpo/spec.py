@@ -19,6 +19,7 @@ reject the same mistakes with the same messages. Shape (see shared/DESIGN.md)::
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -52,7 +53,7 @@ class TaskSpec(_Frozen):
 
     model: Literal["mlp", "cnn"]
     dataset: str = Field(min_length=1, max_length=1024)
-    epochs: int = Field(default=10, ge=1, le=MAX_EPOCHS)
+    epochs: int = Field(default=10, ge=1, le=MAX_EPOCHS, strict=True)
     metric: Literal["val_accuracy", "val_loss"] = "val_accuracy"
     # None: inferred from the metric (accuracy is maximized, loss minimized).
     direction: Literal["minimize", "maximize"] | None = None
@@ -84,9 +85,10 @@ class PrunerSpec(_Frozen):
 
 
 class BudgetSpec(_Frozen):
-    n_trials: int = Field(default=20, ge=1, le=MAX_TRIALS)
-    max_parallel: int = Field(default=4, ge=1, le=MAX_PARALLEL)
-    max_attempts: int = Field(default=3, ge=1, le=MAX_ATTEMPTS)
+    # strict: `n_trials: true` is a mistake, not one trial.
+    n_trials: int = Field(default=20, ge=1, le=MAX_TRIALS, strict=True)
+    max_parallel: int = Field(default=4, ge=1, le=MAX_PARALLEL, strict=True)
+    max_attempts: int = Field(default=3, ge=1, le=MAX_ATTEMPTS, strict=True)
 
 
 class StudySpec(_Frozen):
@@ -100,7 +102,12 @@ class StudySpec(_Frozen):
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
     pruner: PrunerSpec = Field(default_factory=PrunerSpec)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1, strict=True)
+
+    @field_validator("name")
+    @classmethod
+    def _printable_name(cls, name: str) -> str:
+        return _check_name(name, "name")
 
     @field_validator("sampler", mode="before")
     @classmethod
@@ -117,10 +124,15 @@ class StudySpec(_Frozen):
     @field_validator("space")
     @classmethod
     def _valid_space(cls, space: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for key in space:
+            _check_name(key, f"parameter name {key[:40]!r}")
         try:
-            return space_from_dict(space).to_dict()
+            valid = space_from_dict(space).to_dict()
         except HpoError as e:
             raise ValueError(str(e)) from e
+        for key, domain in valid.items():
+            _check_bounds(key, domain)
+        return valid
 
     @field_validator("fixed")
     @classmethod
@@ -147,6 +159,18 @@ class StudySpec(_Frozen):
                     f"the grid has {size} points, more than the cap of {DEFAULT_GRID_CAP}: "
                     "use fewer grid values or grid_points, or another sampler"
                 )
+        # Build the sampler once, so bad options fail here and not in every later claim
+        # (where one bad study would make every worker's claim fail).
+        try:
+            default_registry().create(
+                self.sampler.name,
+                self.search_space(),
+                direction=self.direction,
+                seed=self.seed,
+                options=self.sampler.options,
+            )
+        except HpoError as e:
+            raise ValueError(f"sampler {self.sampler.name}: {e}") from e
         return self
 
     @property
@@ -160,6 +184,41 @@ class StudySpec(_Frozen):
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain JSON-able data, with every default filled in."""
         return self.model_dump(mode="json")
+
+
+# Bidirectional overrides and isolates reorder how a name reads on screen ("Trojan source").
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+MAX_NAME_LENGTH = 200
+# Integers beyond 2**53 lose precision in the samplers' float encoding (and numpy's int64).
+MAX_INT_BOUND = 2**53
+
+
+def _check_name(name: str, what: str) -> str:
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValueError(f"{what} is {len(name)} characters long: use at most {MAX_NAME_LENGTH}")
+    for ch in name:
+        if unicodedata.category(ch) in ("Cc", "Cs") or ch in _BIDI_CONTROLS:
+            raise ValueError(
+                f"{what} contains the control character U+{ord(ch):04X}: use printable "
+                "characters (any language and emoji are fine)"
+            )
+    return name
+
+
+def _check_bounds(key: str, domain: Mapping[str, Any]) -> None:
+    low, high = domain.get("low"), domain.get("high")
+    if low is None or high is None:
+        return
+    if domain.get("type") == "int" and max(abs(low), abs(high)) > MAX_INT_BOUND:
+        raise ValueError(
+            f"parameter {key!r}: int bounds must lie within +-2**53 ({MAX_INT_BOUND}); use a "
+            "float with log: true for wider ranges"
+        )
+    if not math.isfinite(float(high) - float(low)):
+        raise ValueError(
+            f"parameter {key!r}: high - low overflows a float ({low} .. {high}): use a narrower "
+            "range or log: true"
+        )
 
 
 def parse_study_spec(
