@@ -198,6 +198,7 @@ class BaseSampler(ABC):
         self._encoded: FloatArray = np.zeros((0, space.dim), dtype=np.float64)
         self._signed: FloatArray = np.zeros(0)  # losses to minimize, NaN where no value
         self._valued: Any = np.zeros(0, dtype=bool)  # has_value of each observation
+        self._completed_keys: set[tuple[tuple[bool, object], ...]] = set()  # params_key of each
 
     def tell(self, completed: Sequence[Observation], pending: Sequence[Params] = ()) -> None:
         completed = tuple(completed)
@@ -215,9 +216,11 @@ class BaseSampler(ABC):
                 )
                 self._signed = np.concatenate([self._signed, signed])
                 self._valued = np.concatenate([self._valued, valued])
+                self._completed_keys.update(params_key(o.params) for o in new)
         else:
             self._encoded = self.space.encode_many([o.params for o in completed])
             self._signed, self._valued = _signed_losses(completed, self.direction)
+            self._completed_keys = {params_key(o.params) for o in completed}
         self.completed = completed
         self.pending = tuple(pending)
         self._asks_since_tell = 0
@@ -260,7 +263,7 @@ class BaseSampler(ABC):
         """`params_key`s of the pending configurations (and of the completed ones)."""
         keys = {params_key(p) for p in self.pending}
         if include_completed:
-            keys.update(params_key(o.params) for o in self.completed)
+            keys.update(self._completed_keys)  # kept across tells: a set copy, not n keys
         return keys
 
     def fill_distinct(
