@@ -6,7 +6,8 @@ process per slot (`--slots-per-device K` per GPU), each pinned with CUDA_VISIBLE
 Signals: the first SIGTERM/SIGINT lets the current epoch finish, fails the trial as `lost`
 (the API requeues it at once, same params) and exits; a second one exits at once (the lease
 then expires and the reaper requeues the trial). A 409 (lease lost: the trial was requeued or
-the study cancelled) abandons the trial. Network errors are retried by the client.
+the study cancelled) or a 404 (the trial is gone: its study was deleted, or a database crash
+lost a claim not yet flushed) abandons the trial. Network errors are retried by the client.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ from hpo.client import ApiError, Client
 from hpo.errors import HpoError
 
 log = logging.getLogger("hpo.worker")
+
+# Answers that mean "this trial is no longer yours": abandon it and claim the next.
+# 409: the lease expired (requeued) or the study was cancelled; 404: the trial is gone.
+LEASE_GONE = frozenset({404, 409})
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,7 @@ class _Heartbeat(threading.Thread):
             try:
                 self.client.heartbeat(self.trial_id, self.token)
             except ApiError as e:
-                if e.status == 409:
+                if e.status in LEASE_GONE:
                     self.lease_lost.set()
                     return
             except HpoError as e:
@@ -131,7 +136,7 @@ class Worker:
             try:
                 pruned = self.client.report(trial_id, token, epoch, value)
             except ApiError as e:
-                if e.status != 409:
+                if e.status not in LEASE_GONE:
                     raise
                 abandoned = True
                 return True
@@ -193,7 +198,7 @@ class Worker:
         try:
             send()
         except ApiError as e:
-            if e.status != 409:
+            if e.status not in LEASE_GONE:
                 raise
             log.warning("result refused (%s): the trial was requeued or finished elsewhere", e)
 
