@@ -18,6 +18,7 @@ with the server, for both sides alike.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 import time
@@ -98,6 +99,7 @@ class Tally:
     latencies_ms: list[float] = field(default_factory=list)  # claim (ours) or insert
     first_errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    server_cpu_s: float = 0.0  # CPU time of the server process (user + system) while loaded
 
     def error(self, message: str) -> None:
         self.errors += 1
@@ -163,20 +165,33 @@ def baseline_worker(
                     tally.error(f"{type(e).__name__}: {e}")
 
 
-def load(target: Any, url: str, workers: int, seconds: float, tally: Tally, tag: str) -> None:
-    """`workers` threads running `target` for `seconds`; adds to `tally`."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; 0 where unavailable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(
+    target: Any, url: str, workers: int, seconds: float, tally: Tally, tag: str, pid: int = 0
+) -> None:
+    """`workers` threads running `target` for `seconds`; adds to `tally`, and the CPU time
+    the server process `pid` spent meanwhile."""
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
     threads = [
         threading.Thread(target=target, args=(url, f"{tag}-{i}", deadline, tally, lock))
         for i in range(workers)
     ]
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), cpu_seconds(pid)
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=seconds + 120)
     tally.seconds += time.perf_counter() - t0
+    tally.server_cpu_s += cpu_seconds(pid) - cpu0
 
 
 def create_study(url: str, workers: int) -> int:
@@ -213,21 +228,21 @@ def main() -> None:
     with (
         postgres_database("dispatch") as ours_url,
         postgres_database("insert") as base_url,
-        hpo_serve(ours_url, log=args.out / "serve.log") as (url, _p1),
+        hpo_serve(ours_url, log=args.out / "serve.log") as (url, ours_process),
         server_process(
             [*baseline_argv, base_url], health="/healthz", log=args.out / "baseline.log"
-        ) as (base_http, _p2),
+        ) as (base_http, base_process),
     ):
         study_id = create_study(url, args.workers)
         load(ours_worker, url, args.workers, 2.0, Tally(), "warm")  # connections, caches
         load(baseline_worker, base_http, args.workers, 2.0, Tally(), "warm")
         for segment in range(args.segments):
-            for name, target, server, tally in (
-                ("baseline", baseline_worker, base_http, base),
-                ("ours", ours_worker, url, ours),
+            for name, target, server, tally, pid in (
+                ("baseline", baseline_worker, base_http, base, base_process.pid),
+                ("ours", ours_worker, url, ours, ours_process.pid),
             ):
                 before_done, before_s = tally.done, tally.seconds
-                load(target, server, args.workers, slice_s, tally, f"{name}{segment}")
+                load(target, server, args.workers, slice_s, tally, f"{name}{segment}", pid)
                 rate = (tally.done - before_done) / (tally.seconds - before_s)
                 line = f"segment {segment + 1} {name}: {rate:.1f}/s"
                 per_segment.append(line)
@@ -240,14 +255,17 @@ def main() -> None:
         f"{args.workers} worker threads, {args.seconds:.0f} s per side in {args.segments} "
         "alternating slices; loopback; PostgreSQL 127.0.0.1",
         "",
-        "| server | done/s | requests/s | p50 ms | p99 ms | errors | 204s |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| server | done/s | requests/s | p50 ms | p99 ms | errors | 204s "
+        "| server CPU ms/request |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
         f"| ours: claim + complete (trials/s; latency of claim) | {ours_rate:.1f} | "
         f"{ours.requests / ours.seconds:.1f} | {pct(ours.latencies_ms, 50):.1f} | "
-        f"{pct(ours.latencies_ms, 99):.1f} | {ours.errors} | {ours.empty} |",
+        f"{pct(ours.latencies_ms, 99):.1f} | {ours.errors} | {ours.empty} | "
+        f"{ours.server_cpu_s * 1e3 / max(ours.requests, 1):.2f} |",
         f"| trivial FastAPI insert (rows/s; latency of insert) | {base_rate:.1f} | "
         f"{base.requests / base.seconds:.1f} | {pct(base.latencies_ms, 50):.1f} | "
-        f"{pct(base.latencies_ms, 99):.1f} | {base.errors} | - |",
+        f"{pct(base.latencies_ms, 99):.1f} | {base.errors} | - | "
+        f"{base.server_cpu_s * 1e3 / max(base.requests, 1):.2f} |",
         "",
         f"ours trials/s / baseline requests/s: {ours_rate / base_rate:.2f} (target >= 0.5): "
         + ("met" if ours_rate / base_rate >= 0.5 else "MISSED"),

@@ -14,8 +14,8 @@ changed, in O(new + active) rows, never O(history):
   under the study lock and committed in order (so every trial numbered <= M was visible at
   that read), and a finished trial never becomes active again. So after each read, every
   trial numbered <= M is either loaded or active. The first read of a study loads every
-  finished trial; every `_RECOUNT` reads a count of finished trials double-checks this (a
-  mismatch reloads the study's history from scratch);
+  finished trial; every `recount_every` reads, a count of the trials numbered <= M that were
+  not active double-checks this (a mismatch reloads the study's history from scratch);
 - the params of active trials it has not seen yet.
 
 New results are appended in the order they finished (finished_at, id), so the history only
@@ -56,10 +56,6 @@ log = logging.getLogger("hpo.service.sampling")
 # Samplers whose ask is cheap and ignores the history's values: asked at claim time, never
 # prepared ahead (a prepared suggestion would almost never match the claim's version).
 CHEAP_SAMPLERS = frozenset({"random", "qmc", "grid"})
-
-# Every this many refreshes of an entry, count the study's finished trials to double-check
-# the incremental loading (see the module docstring).
-_RECOUNT = 256
 
 
 @dataclass(frozen=True)
@@ -108,7 +104,7 @@ class _Entry:
     fingerprint: str
     sampler: Sampler
     observations: list[Observation] = field(default_factory=list)
-    finished_ids: set[int] = field(default_factory=set)
+    finished: dict[int, int] = field(default_factory=dict)  # loaded trials: id -> number
     pending_params: dict[int, dict[str, Any]] = field(default_factory=dict)
     top_number: int = -1  # M of the previous read: every trial numbered <= it is accounted for
     active_ids: frozenset[int] = frozenset()  # active at the previous read
@@ -119,6 +115,10 @@ class _Entry:
 
 class SamplerCache:
     """Samplers by study, least recently used evicted past `max_studies`."""
+
+    # Every this many refreshes of an entry, double-check its incremental loading with a
+    # count (see the module docstring).
+    recount_every = 256
 
     def __init__(self, registry: SamplerRegistry, max_studies: int = 128) -> None:
         self.registry = registry
@@ -213,7 +213,7 @@ class SamplerCache:
         history's version and the pending configurations, in trial-number order."""
         of_study = Trial.study_id == study_id
         entry.refreshes += 1
-        if entry.refreshes % _RECOUNT == 0:
+        if entry.refreshes % self.recount_every == 0:
             self._recount(session, study_id, entry)
         candidates = Trial.number > entry.top_number
         if entry.active_ids:
@@ -226,7 +226,7 @@ class SamplerCache:
         self._append(entry, finished)
         entry.top_number = max(entry.top_number, active.top_number)
         # A trial active at the read may have finished (and been loaded) just after it.
-        active_ids = [i for i, _, _ in active.rows if i not in entry.finished_ids]
+        active_ids = [i for i, _, _ in active.rows if i not in entry.finished]
         entry.active_ids = frozenset(active_ids)
         missing = [i for i in active_ids if i not in entry.pending_params]
         if missing:
@@ -237,26 +237,33 @@ class SamplerCache:
         version = (len(entry.observations), tuple(active_ids))
         return version, [entry.pending_params[i] for i in active_ids]
 
-    def _recount(self, session: Session, study_id: int, entry: _Entry) -> None:
-        n_finished = session.scalar(
-            select(func.count()).where(Trial.study_id == study_id, Trial.state.in_(FINISHED))
+    @staticmethod
+    def _recount(session: Session, study_id: int, entry: _Entry) -> None:
+        """After a read, every trial numbered <= M that was not active is finished for good
+        and must be loaded: count those in the database and compare."""
+        top, active = entry.top_number, entry.active_ids
+        in_database = session.scalar(
+            select(func.count()).where(
+                Trial.study_id == study_id, Trial.number <= top, Trial.id.not_in(sorted(active))
+            )
         )
-        if n_finished != len(entry.finished_ids):
+        loaded = sum(1 for i, n in entry.finished.items() if n <= top and i not in active)
+        if in_database != loaded:
             log.warning(
                 "study %s: %s finished trials loaded but %s in the database; reloading its history",
                 study_id,
-                len(entry.finished_ids),
-                n_finished,
+                loaded,
+                in_database,
             )
             # Reload from scratch: the samplers see a history that does not extend the old
             # one and rebuild their own state (as the sampler protocol requires).
-            entry.observations, entry.finished_ids = [], set()
+            entry.observations, entry.finished = [], {}
             entry.top_number, entry.active_ids, entry.prepared = -1, frozenset(), None
 
     @staticmethod
     def _append(entry: _Entry, trials: Iterable[Trial]) -> None:
         for trial in trials:
-            if trial.id in entry.finished_ids:
+            if trial.id in entry.finished:
                 continue
-            entry.finished_ids.add(trial.id)
+            entry.finished[trial.id] = trial.number
             entry.observations.append(to_observation(trial))

@@ -53,11 +53,15 @@ def _finished_ids(db: Database, study_id: int) -> set[int]:
         return set(rows)
 
 
-def test_two_replicas_each_see_every_finished_trial(fresh_db: Database) -> None:
+def test_two_replicas_each_see_every_finished_trial(
+    fresh_db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
     """Two services on one database (two API replicas, each with its own cache) claim,
     complete, fail and requeue in a random interleaving; after each claim that asked the
     sampler, the claiming replica's cache holds exactly the study's finished trials."""
     replicas = [Service(fresh_db, lease_seconds=60), Service(fresh_db, lease_seconds=60)]
+    for replica in replicas:  # double-check on every read, and never find a difference
+        replica.dispatch.samplers.recount_every = 1
     study = replicas[0].studies.create(_spec("random", n_trials=200, max_parallel=6))
     rng = random.Random(3)
     held: list[Lease] = []
@@ -79,8 +83,31 @@ def test_two_replicas_each_see_every_finished_trial(fresh_db: Database) -> None:
         if lease.attempt > 1:
             continue  # a requeued trial: handed out without asking the sampler
         entry = replica.dispatch.samplers._entries[study.id]
-        assert entry.finished_ids == _finished_ids(fresh_db, study.id)
-        assert len(entry.observations) == len(entry.finished_ids)
+        assert set(entry.finished) == _finished_ids(fresh_db, study.id)
+        assert len(entry.observations) == len(entry.finished)
+    assert "reloading" not in caplog.text
+
+
+def test_a_cache_that_missed_a_trial_reloads_the_history(
+    fresh_db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    service = Service(fresh_db)
+    cache = service.dispatch.samplers
+    study = service.studies.create(_spec("random", n_trials=50, max_parallel=2))
+    for _ in range(4):
+        lease = service.dispatch.claim("w")
+        assert lease is not None
+        service.dispatch.complete(lease.trial_id, lease.lease_token, _value(lease.params))
+    assert service.dispatch.claim("w") is not None
+    entry = cache._entries[study.id]
+    lost = min(entry.finished)  # as if the incremental read had missed it
+    del entry.finished[lost]
+    entry.observations.pop(0)
+    cache.recount_every = 1
+    assert service.dispatch.claim("w") is not None
+    assert "reloading its history" in caplog.text
+    assert set(entry.finished) == _finished_ids(fresh_db, study.id)
+    assert len(entry.observations) == 4
 
 
 @pytest.mark.parametrize("sampler", ["tpe", "lipo"])
