@@ -36,40 +36,73 @@ class Journal:
         self.file.write(json.dumps({**line, **fields}) + "\n")
 
 
-def run(args: argparse.Namespace) -> None:
-    rng = random.Random(f"{args.seed}-{os.getpid()}")
-    journal = Journal(Path(args.journal), args.name)
-    client = Client(args.api, token=os.environ.get("HPO_WORKER_TOKEN"), timeout=30.0)
+def work(
+    client: Client,
+    journal: Journal,
+    *,
+    name: str,
+    steps: int = 3,
+    step_seconds: float = 0.01,
+    poll_seconds: float = 0.1,
+    max_seconds: float = 600.0,
+    kill_rate: float = 0.0,
+    seed: int = 0,
+    stop: threading.Event | None = None,
+) -> int:
+    """The worker loop until `stop`, or `max_seconds`; returns how many trials it completed."""
+    rng = random.Random(f"{seed}-{os.getpid()}-{name}")
+    stop = stop or threading.Event()
+    completed = 0
 
     def maybe_kill(phase: str) -> None:
-        if rng.random() < args.kill_rate:
+        if rng.random() < kill_rate:
             journal.write("kill", phase=phase)
             delay = rng.uniform(0.0, 0.02)
             threading.Timer(delay, os.kill, (os.getpid(), signal.SIGKILL)).start()
             time.sleep(delay + 1.0)  # phases after this one never run: the kill lands first
 
-    deadline = time.monotonic() + args.max_seconds
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + max_seconds
+    while time.monotonic() < deadline and not stop.is_set():
         maybe_kill("claim")
-        lease = client.claim(args.name, host="sim", devices=["cpu"])
+        lease = client.claim(name, host="sim", devices=["cpu"])
         if lease is None:
-            time.sleep(args.poll_seconds)
+            stop.wait(poll_seconds)
             continue
         trial_id, token = int(lease["trial_id"]), str(lease["lease_token"])
         value = objective(lease["params"])
         journal.write("claimed", trial_id=trial_id, attempt=lease["attempt"])
         try:
-            for step in range(1, args.steps + 1):
+            for step in range(1, steps + 1):
                 maybe_kill("train")
-                time.sleep(args.step_seconds)
+                time.sleep(step_seconds)
                 maybe_kill("report")
-                client.report(trial_id, token, step, value * step / args.steps)
+                client.report(trial_id, token, step, value * step / steps)
             maybe_kill("complete")
             client.complete(trial_id, token, value, {"sim": True})
             journal.write("completed", trial_id=trial_id, value=value)
+            completed += 1
         except ApiError as e:
-            # 409: the lease was lost (expired and requeued); the trial is someone else's now.
-            journal.write("refused", trial_id=trial_id, status=e.status, detail=str(e))
+            # 404: the trial is gone (its study deleted, or a database crash lost a claim not
+            # yet flushed: claims commit asynchronously on PostgreSQL). Abandon it, like
+            # hpo.worker. Anything else (409: the lease was lost) is a refusal to look into.
+            event = "vanished" if e.status == 404 else "refused"
+            journal.write(event, trial_id=trial_id, status=e.status, detail=str(e))
+    return completed
+
+
+def run(args: argparse.Namespace) -> None:
+    client = Client(args.api, token=os.environ.get("HPO_WORKER_TOKEN"), timeout=30.0)
+    work(
+        client,
+        Journal(Path(args.journal), args.name),
+        name=args.name,
+        steps=args.steps,
+        step_seconds=args.step_seconds,
+        poll_seconds=args.poll_seconds,
+        max_seconds=args.max_seconds,
+        kill_rate=args.kill_rate,
+        seed=args.seed,
+    )
 
 
 def main() -> None:
