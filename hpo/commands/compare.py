@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -153,15 +154,22 @@ def cli_overrides(
 
 
 def watch_comparison(
-    client: Client, comparison_id: int, console: Console, poll_seconds: float = 2.0
+    client: Client,
+    comparison_id: int,
+    console: Console,
+    poll_seconds: float = 2.0,
+    on_poll: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Redraw the progress and the ranking until the comparison is over; return its view.
-    Interrupting it (Ctrl-C) stops the watching only: the comparison runs on."""
+    Interrupting it (Ctrl-C) stops the watching only: the comparison runs on. `on_poll` runs
+    before each poll (the demo checks its server and workers are alive there)."""
     view = client.get_comparison(comparison_id)
     # transient: the live view goes away at the end; callers print the final table once.
     with Live(progress_view(view), console=console, auto_refresh=False, transient=True) as live:
         while view["state"] not in _OVER:
             time.sleep(poll_seconds)
+            if on_poll is not None:
+                on_poll()
             view = client.get_comparison(comparison_id)
             live.update(progress_view(view), refresh=True)
     return view

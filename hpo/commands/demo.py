@@ -124,15 +124,17 @@ def demo(
         f"MNIST-1D ({epochs} epoch(s) each), {workers} local worker(s)"
     )
     finished = False
-    with _stop_on_sigterm(), _children(url, port, data_dir, workers, console) as client_url:
+    with _stop_on_sigterm(), _children(url, port, data_dir, workers, console) as children:
         try:
-            client = Client(client_url, retries=3)
+            client = Client(url, retries=3)
             view = client.create_comparison(spec)
             console.print(
                 f"web page: {url}/  (this comparison: {url}/comparisons/{view['id']})",
                 soft_wrap=True,
             )
-            view = watch_comparison(client, int(view["id"]), console, poll_seconds=1.0)
+            view = watch_comparison(
+                client, int(view["id"]), console, poll_seconds=1.0, on_poll=children.check
+            )
             finished = True
             console.print(leaderboard_table(client, view))
             console.print(comparison_table(view))
@@ -140,7 +142,8 @@ def demo(
             if not exit_when_done:
                 console.print(f"serving {url}/ until Ctrl-C")
                 while True:
-                    time.sleep(3600)
+                    time.sleep(2)
+                    children.check()
         except KeyboardInterrupt:
             console.print("stopping the workers and the server")
     if not finished:
@@ -210,56 +213,85 @@ def _stop_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-@contextmanager
-def _children(url: str, port: int, data_dir: Path, workers: int, console: Console) -> Iterator[str]:
-    """Run `hpo serve` and the workers for the duration of the block; always stop them,
-    workers first, each with SIGINT and then SIGKILL if it hangs."""
-    env = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
-    env["HPO_DATA_DIR"] = str(data_dir.resolve())
-    processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+class _Children:
+    """The demo's server and worker processes, started in their own sessions."""
 
-    def start(name: str, *args: str) -> subprocess.Popen[bytes]:
-        log = (data_dir / f"{name}.log").open("ab")
+    def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
+        self.data_dir = data_dir
+        self.env = env
+        self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = (self.data_dir / f"{name}.log").open("ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "hpo.cli", *args], env=env, stdout=log, stderr=log,
+            [sys.executable, "-m", "hpo.cli", *args], env=self.env, stdout=log, stderr=log,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
-        processes.append((name, process))
+        self.processes.append((name, process))
         return process
 
-    try:
-        server = start("serve", "serve", "--port", str(port))
-        _wait_healthy(url, server, data_dir / "serve.log")
-        for i in range(workers):
-            start(f"worker-{i + 1}", "worker", "--api", url, "--threads", "1")
-        pids = ", ".join(str(p.pid) for name, p in processes if name != "serve")
-        console.print(
-            f"started hpo serve on {url} (pid {server.pid}, database "
-            f"{data_dir / 'hpo.db'}) and {workers} worker(s) (pids {pids}); logs in {data_dir}/",
-            soft_wrap=True,
-        )
-        yield url
-    finally:
-        for _, process in reversed(processes):  # workers first: the server takes their trials
+    def check(self) -> None:
+        """Fail instead of waiting forever when the server or every worker has died."""
+        dead = [(n, p) for n, p in self.processes if p.poll() is not None]
+        workers = [n for n, _ in self.processes if n != "serve"]
+        if any(n == "serve" for n, _ in dead) or len(dead) == len(workers) > 0:
+            name, process = dead[0]
+            raise DemoError(
+                f"{name} exited with code {process.returncode}: "
+                f"{_last_line(self.data_dir / f'{name}.log')} (see {self.data_dir}/{name}.log)"
+            )
+
+    def stop(self, console: Console) -> None:
+        """SIGINT to each, workers first (the server takes their trials back), then wait;
+        SIGKILL for one that hangs."""
+        for _, process in reversed(self.processes):
             if process.poll() is None:
                 process.send_signal(signal.SIGINT)
-        for name, process in reversed(processes):
+        for name, process in reversed(self.processes):
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 console.print(f"{name} (pid {process.pid}) did not stop in 30 s: killing it")
                 process.kill()
                 process.wait()
-        if processes:
+        if self.processes:
             console.print("stopped the server and the workers")
+
+
+@contextmanager
+def _children(
+    url: str, port: int, data_dir: Path, workers: int, console: Console
+) -> Iterator[_Children]:
+    """Run `hpo serve` and the workers for the duration of the block; always stop them."""
+    env = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
+    env["HPO_DATA_DIR"] = str(data_dir.resolve())
+    children = _Children(data_dir, env)
+    try:
+        server = children.start("serve", "serve", "--port", str(port))
+        _wait_healthy(url, server, data_dir / "serve.log")
+        for i in range(workers):
+            children.start(f"worker-{i + 1}", "worker", "--api", url, "--threads", "1")
+        pids = ", ".join(str(p.pid) for name, p in children.processes if name != "serve")
+        console.print(
+            f"started hpo serve on {url} (pid {server.pid}, database "
+            f"{data_dir / 'hpo.db'}) and {workers} worker(s) (pids {pids}); logs in {data_dir}/",
+            soft_wrap=True,
+        )
+        yield children
+    finally:
+        children.stop(console)
+
+
+def _last_line(log: Path) -> str:
+    lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
+    return lines[-1] if lines else "(no output)"
 
 
 def _wait_healthy(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
-            raise DemoError(f"hpo serve exited with code {server.returncode}: {tail[0]}")
+            raise DemoError(f"hpo serve exited with code {server.returncode}: {_last_line(log)}")
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                 return

@@ -109,3 +109,25 @@ def test_demo_refuses_a_busy_port(tmp_path: Path, tmp_path_factory: pytest.TempP
             busy.terminate()
     assert proc.returncode == 2
     assert proc.stderr == f"error: port {port} is in use (another hpo serve?): pass --port N\n"
+
+
+def test_demo_fails_when_its_workers_die(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    port = free_port()
+    argv = hpo_argv("demo", "--port", str(port), "--data-dir", str(tmp_path / "d"), *TINY)
+    log = tmp_path / "demo.out"
+    with log.open("w") as out_file:
+        demo = subprocess.Popen(argv, env=demo_env(tmp_path_factory), stdout=out_file,
+                                stderr=subprocess.STDOUT, cwd=tmp_path)  # fmt: skip
+        deadline = time.monotonic() + 120
+        while "worker(s) (pids" not in log.read_text():
+            assert demo.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        server_pid, worker_pid = started_pids(log.read_text())
+        os.kill(worker_pid, signal.SIGKILL)
+        # No worker left: the demo says so and stops, instead of waiting forever.
+        assert demo.wait(timeout=120) == 2, log.read_text()
+    output = log.read_text()
+    assert "error: worker-1 exited with code -9" in output, output
+    assert_gone([server_pid, worker_pid], port)
