@@ -191,6 +191,11 @@ def to_domain_error(error: sa_exc.SQLAlchemyError) -> HpoError:
             return NotFoundError(f"refers to a row that does not exist (deleted?): {detail}")
         # NOT NULL / CHECK: input that validation should have caught, i.e. a bug of ours.
         return StorageError(f"invalid row rejected by the database: {detail}")
+    if _is_disk_full(error):
+        return DatabaseUnavailable(
+            f"the database's disk is full ({detail}): nothing of this request was written; free "
+            "space on the disk that holds the database, then retry"
+        )
     if isinstance(error, sa_exc.DataError):
         # A value the column type cannot hold (PostgreSQL: an id or offset beyond 64 bits):
         # the request's fault, so a 400, not a 500.
@@ -222,6 +227,13 @@ def _integrity_kind(error: sa_exc.IntegrityError) -> str:
 # sqlite3 raises OperationalError for "no such table" and syntax errors too; only these
 # (by the extended error name Python 3.11+ attaches) mean the database is busy or unreachable.
 _SQLITE_UNAVAILABLE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR")
+
+
+def _is_disk_full(error: sa_exc.SQLAlchemyError) -> bool:
+    """SQLite's SQLITE_FULL, or PostgreSQL's disk_full (SQLSTATE 53100)."""
+    orig = getattr(error, "orig", None)
+    name = str(getattr(orig, "sqlite_errorname", ""))
+    return name.startswith("SQLITE_FULL") or getattr(orig, "sqlstate", None) == "53100"
 
 
 def _is_unavailable(error: sa_exc.SQLAlchemyError) -> bool:
