@@ -5,6 +5,7 @@ not a 409 and not a second completion); the study finishes with every grid point
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from pathlib import Path
@@ -19,9 +20,11 @@ from tests.faults.sim_worker import Journal, work
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
+SCALE = int(os.environ.get("HPO_FAULTS_SCALE", "1"))  # a longer run for the bench figures
+
 
 def test_workers_behind_a_faulty_network_lose_nothing(tmp_path: Path) -> None:
-    points, n_workers = 40, 4
+    points, n_workers = 40 * SCALE, 4
     journal = tmp_path / "journal.jsonl"
     rates = FaultRates(delay=0.05, drop_request=0.03, cut_request=0.03, drop_response=0.03)
     # A lease a lost claim answer costs: short, so the orphaned trial comes back soon.
@@ -41,7 +44,7 @@ def test_workers_behind_a_faulty_network_lose_nothing(tmp_path: Path) -> None:
         for t in threads:
             t.start()
         try:
-            for _ in range(1200):
+            for _ in range(1200 * SCALE):
                 state = httpx.get(f"{api.url}/api/v1/studies/{study['id']}").json()["state"]
                 if state == "completed":
                     break

@@ -57,7 +57,11 @@ CHECKS = [
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """A migrated database with a study and a few trials, so ids 1..3 mostly exist and the
     fuzzer reaches past the 404s into the handlers."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'hpo.db'}"
+    # HPO_FUZZ_DATABASE_URL: an empty database to fuzz on instead (the larger run uses one
+    # on PostgreSQL); by default a fresh SQLite file.
+    url = os.environ.get("HPO_FUZZ_DATABASE_URL") or (
+        f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'hpo.db'}"
+    )
     migrate(url)
     service = Service(Database(create_engine_for(url)), lease_seconds=600)
     study = service.studies.create(parse_study_spec(SEED_SPEC))
