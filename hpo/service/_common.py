@@ -12,6 +12,7 @@ from hpo.samplers import Observation, ObservationState
 from hpo.space import SearchSpace, space_from_dict
 from hpo.storage import FailureClass, Study, StudyState, Trial, TrialState
 from hpo.storage import repositories as repo
+from hpo.storage.repositories.hot import TrialRow
 
 FINISHED = (TrialState.COMPLETED, TrialState.PRUNED, TrialState.FAILED)
 ACTIVE = (TrialState.QUEUED, TrialState.RUNNING)
@@ -40,8 +41,9 @@ def target_trials(study: Study) -> int:
     return study.n_trials
 
 
-def to_observation(trial: Trial) -> Observation:
-    """A finished trial as a sampler sees it: failed and diverged trials carry no value."""
+def to_observation(trial: Trial | TrialRow) -> Observation:
+    """A finished trial as a sampler sees it: failed and diverged trials carry no value.
+    `trial` may be a Core row with the same column names (the claim path reads those)."""
     if trial.state is TrialState.COMPLETED and trial.value is not None:
         return Observation(trial.params, trial.value, ObservationState.COMPLETED)
     if trial.state is TrialState.PRUNED:

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -46,6 +45,7 @@ from hpo.storage import (
     utcnow,
 )
 from hpo.storage import repositories as repo
+from hpo.storage.repositories import hot
 
 # Failure classes a worker may report, and whether the trial is retried.
 RETRIED = frozenset({FailureClass.LOST})
@@ -206,16 +206,32 @@ class Dispatcher:
             if params is None:
                 finish_study_if_done(session, study)
                 return None
-            trial = repo.insert_trial(
+            token = str(lease_columns["lease_token"])
+            digest = repo.params_hash(params)
+            trial_id = hot.insert_running_trial(
                 session,
-                study.id,
-                params,
-                state=TrialState.RUNNING,
-                exactly_once=study.sampler == "grid",
-                number=active.created,
-                **lease_columns,
+                {
+                    "study_id": study.id,
+                    "number": active.created,
+                    "params": params,
+                    "params_hash": digest,
+                    "dedup_key": digest if study.sampler == "grid" else None,
+                    "state": TrialState.RUNNING,
+                    "attempt": 1,
+                    **lease_columns,
+                },
             )
-            self.samplers.claimed(study.id, trial.id, trial.params)
+            self.samplers.claimed(study.id, trial_id, params)
+            return Lease(
+                trial_id=trial_id,
+                study_id=study.id,
+                number=active.created,
+                attempt=1,
+                params=dict(params),
+                config=training_config(study.spec, params),
+                lease_token=token,
+                lease_expires_at=expiry,
+            )
         return Lease(
             trial_id=trial.id,
             study_id=study.id,
@@ -241,14 +257,17 @@ class Dispatcher:
         return params
 
     def _result_in(self, study: Study) -> None:
+        self._result_of(study.id, study.state, study.sampler)
+
+    def _result_of(self, study_id: int, state: StudyState, sampler: str) -> None:
         """A result changed the study's history: prepare its next suggestion (after the
         commit, so the background read sees it)."""
         if (
             self.prefetcher is not None
-            and study.state is StudyState.RUNNING
-            and study.sampler not in CHEAP_SAMPLERS
+            and state is StudyState.RUNNING
+            and sampler not in CHEAP_SAMPLERS
         ):
-            self.prefetcher.schedule(study.id)
+            self.prefetcher.schedule(study_id)
 
     def _prepare(self, study_id: int) -> None:
         with self.db.transaction(write=False) as session:
@@ -308,22 +327,38 @@ class Dispatcher:
                 "'diverged' instead"
             )
         with self.db.transaction() as session:
-            trial = repo.lock_trial(session, trial_id)
-            _check_token(trial, token, "complete")
-            if trial.state is TrialState.COMPLETED and trial.value == value:
-                return TrialView.of(trial)  # a retry of a complete that already landed
-            require_state(trial, (TrialState.RUNNING,), "complete")
-            trial.state = TrialState.COMPLETED
-            trial.value = value
-            trial.metrics = dict(metrics or {})
-            trial.finished_at = self.clock()
-            trial.lease_expires_at = None
-            study = repo.get_study(session, trial.study_id)
-            _finish_if_done(session, study)
-            self.metrics.inc("hpo_trials_completed_total")
-            view = TrialView.of(trial)
-        self._result_in(study)
+            lease = hot.lease_of(session, trial_id)  # locked until commit
+            if (
+                lease is None
+                or lease.state is not TrialState.RUNNING
+                or not _token_matches(lease.lease_token, token)
+            ):
+                # 404, a wrong or stale token, a trial not running, or a retry of a complete
+                # that already landed (returns the trial unchanged).
+                return self._complete_other(session, trial_id, token, value)
+            row = hot.complete_trial(session, trial_id, value, metrics or {}, self.clock())
+            state, sampler, n_trials, created = hot.study_progress(session, row.study_id)
+            if state is StudyState.RUNNING and (sampler == "grid" or created >= n_trials):
+                # Perhaps the study's last trial (a grid's target may be its size): count.
+                study = repo.get_study(session, row.study_id)
+                _finish_if_done(session, study)
+                state = study.state
+            view = TrialView.of(row)
+        self.metrics.inc("hpo_trials_completed_total")
+        self._result_of(row.study_id, state, sampler)
         return view
+
+    def _complete_other(
+        self, session: Session, trial_id: int, token: str, value: float
+    ) -> TrialView:
+        """`complete` when the fast path's check failed: raises the right error, or returns
+        the trial unchanged for a retry of a complete that already landed."""
+        trial = repo.lock_trial(session, trial_id)
+        _check_token(trial, token, "complete")
+        if trial.state is TrialState.COMPLETED and trial.value == value:
+            return TrialView.of(trial)  # a retry of a complete that already landed
+        require_state(trial, (TrialState.RUNNING,), "complete")
+        raise AssertionError(f"trial {trial_id}: running with this token, yet not completed")
 
     def fail(
         self, trial_id: int, token: str, failure_class: FailureClass | str, message: str = ""
@@ -409,8 +444,9 @@ def _commit_without_flush_wait(session: Session) -> None:
     second (`wal_writer_delay`): its worker's next call then gets 404 or 409 (its lease token
     is unknown) and it drops the trial, as after any lost lease. SQLite in WAL mode with
     synchronous=NORMAL already commits this way."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
 
 
 def _shares_one_connection(db: Database) -> bool:
@@ -418,9 +454,13 @@ def _shares_one_connection(db: Database) -> bool:
     return isinstance(db.sessions.kw.get("bind"), Connection)
 
 
-def _check_token(trial: Trial, token: str, action: str) -> None:
+def _token_matches(expected: str | None, given: str) -> bool:
     # Constant-time comparison: the token is a capability for this trial.
-    if trial.lease_token is None or not hmac.compare_digest(trial.lease_token, token or ""):
+    return expected is not None and hmac.compare_digest(expected, given or "")
+
+
+def _check_token(trial: Trial, token: str, action: str) -> None:
+    if not _token_matches(trial.lease_token, token):
         raise LeaseError(
             f"cannot {action} trial {trial.id}: the lease token is wrong or stale (the lease "
             "expired and the trial was requeued, or another worker holds it); abandon it"

@@ -48,8 +48,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hpo.samplers import Observation, Sampler, SamplerRegistry
-from hpo.service._common import FINISHED, study_space, to_observation
+from hpo.service._common import study_space, to_observation
 from hpo.storage import Study, Trial, TrialState
+from hpo.storage.repositories import hot
+from hpo.storage.repositories.hot import TrialRow
 
 log = logging.getLogger("hpo.service.sampling")
 
@@ -83,15 +85,9 @@ class ActiveTrials:
 def read_active(session: Session, study_id: int) -> ActiveTrials:
     """Two index lookups, O(active trials): the highest number first, then the active trials
     (this order is what makes the incremental loading in `SamplerCache` complete)."""
-    top = session.scalar(select(func.max(Trial.number)).where(Trial.study_id == study_id))
-    rows = session.execute(
-        select(Trial.id, Trial.number, Trial.state)
-        .where(Trial.study_id == study_id, Trial.state.in_((TrialState.QUEUED, TrialState.RUNNING)))
-        .order_by(Trial.number)
-    )
-    return ActiveTrials(
-        -1 if top is None else int(top), tuple((i, n, TrialState(s)) for i, n, s in rows)
-    )
+    top = hot.top_number(session, study_id)
+    rows = hot.active_trials(session, study_id)
+    return ActiveTrials(-1 if top is None else top, tuple(rows))
 
 
 # What a suggestion depends on: the number of observations (the list only grows) and the
@@ -211,17 +207,11 @@ class SamplerCache:
     ) -> tuple[_Version, list[dict[str, Any]]]:
         """Append newly finished trials to the entry (see the module docstring); return the
         history's version and the pending configurations, in trial-number order."""
-        of_study = Trial.study_id == study_id
         entry.refreshes += 1
         if entry.refreshes % self.recount_every == 0:
             self._recount(session, study_id, entry)
-        candidates = Trial.number > entry.top_number
-        if entry.active_ids:
-            candidates = candidates | Trial.id.in_(sorted(entry.active_ids))
-        finished = session.scalars(
-            select(Trial)
-            .where(of_study, Trial.state.in_(FINISHED), candidates)
-            .order_by(Trial.finished_at, Trial.id)
+        finished = hot.finished_candidates(
+            session, study_id, entry.top_number, sorted(entry.active_ids)
         )
         self._append(entry, finished)
         entry.top_number = max(entry.top_number, active.top_number)
@@ -230,8 +220,7 @@ class SamplerCache:
         entry.active_ids = frozenset(active_ids)
         missing = [i for i in active_ids if i not in entry.pending_params]
         if missing:
-            rows = session.execute(select(Trial.id, Trial.params).where(Trial.id.in_(missing)))
-            entry.pending_params.update({i: dict(p) for i, p in rows})
+            entry.pending_params.update(hot.params_of(session, missing))
         for stale in [i for i in entry.pending_params if i not in entry.active_ids]:
             del entry.pending_params[stale]
         version = (len(entry.observations), tuple(active_ids))
@@ -261,9 +250,9 @@ class SamplerCache:
             entry.top_number, entry.active_ids, entry.prepared = -1, frozenset(), None
 
     @staticmethod
-    def _append(entry: _Entry, trials: Iterable[Trial]) -> None:
+    def _append(entry: _Entry, trials: Iterable[TrialRow]) -> None:
         for trial in trials:
             if trial.id in entry.finished:
                 continue
             entry.finished[trial.id] = trial.number
-            entry.observations.append(to_observation(trial))
+            entry.observations.append(to_observation(trial))  # a Row reads like a Trial

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from hpo.storage import Study, Trial, TrialState
+from hpo.storage.repositories.hot import TrialRow
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,8 @@ class TrialView:
     duration_s: float | None
 
     @classmethod
-    def of(cls, trial: Trial) -> TrialView:
+    def of(cls, trial: Trial | TrialRow) -> TrialView:
+        """From an ORM trial or a Core row of the trials table (same attribute names)."""
         return cls(
             id=trial.id,
             study_id=trial.study_id,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from hpo.errors import NotFoundError
@@ -125,7 +125,12 @@ def claimable_studies(session: Session) -> list[tuple[Study, int]]:
 
 def claimable_study_ids(session: Session) -> list[int]:
     """The ids of `claimable_studies`, in the same order, without loading the studies (the
-    claim locks, and so loads, only the one it takes)."""
+    claim locks, and so loads, only the one it takes). On every claim: a statement built
+    once, run on the connection (no ORM work)."""
+    return list(session.connection().execute(_CLAIMABLE_IDS).scalars())
+
+
+def _claimable_ids_statement() -> Select[int]:
     running = (
         select(Trial.study_id, func.count().label("n_running"))
         .where(Trial.state == TrialState.RUNNING)
@@ -133,10 +138,12 @@ def claimable_study_ids(session: Session) -> list[int]:
         .subquery()
     )
     n_running = func.coalesce(running.c.n_running, 0)
-    statement = (
+    return (
         select(Study.id)
         .outerjoin(running, running.c.study_id == Study.id)
         .where(Study.state == StudyState.RUNNING, n_running < Study.max_parallel)
         .order_by(n_running, Study.id)
     )
-    return list(session.scalars(statement))
+
+
+_CLAIMABLE_IDS = _claimable_ids_statement()
