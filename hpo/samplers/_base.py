@@ -198,7 +198,9 @@ class BaseSampler(ABC):
         self._encoded: FloatArray = np.zeros((0, space.dim), dtype=np.float64)
         self._signed: FloatArray = np.zeros(0)  # losses to minimize, NaN where no value
         self._valued: Any = np.zeros(0, dtype=bool)  # has_value of each observation
-        self._completed_keys: set[tuple[tuple[bool, object], ...]] = set()  # params_key of each
+        # params_key of each completed configuration: built on the first `taken_keys` call (LIPO
+        # never makes one; a fresh tell of 1000 observations saves ~1 ms), then extended.
+        self._completed_keys: set[tuple[tuple[bool, object], ...]] | None = None
 
     def tell(self, completed: Sequence[Observation], pending: Sequence[Params] = ()) -> None:
         completed = tuple(completed)
@@ -216,11 +218,12 @@ class BaseSampler(ABC):
                 )
                 self._signed = np.concatenate([self._signed, signed])
                 self._valued = np.concatenate([self._valued, valued])
-                self._completed_keys.update(params_key(o.params) for o in new)
+                if self._completed_keys is not None:
+                    self._completed_keys.update(params_key(o.params) for o in new)
         else:
             self._encoded = self.space.encode_many([o.params for o in completed])
             self._signed, self._valued = _signed_losses(completed, self.direction)
-            self._completed_keys = {params_key(o.params) for o in completed}
+            self._completed_keys = None
         self.completed = completed
         self.pending = tuple(pending)
         self._asks_since_tell = 0
@@ -263,6 +266,8 @@ class BaseSampler(ABC):
         """`params_key`s of the pending configurations (and of the completed ones)."""
         keys = {params_key(p) for p in self.pending}
         if include_completed:
+            if self._completed_keys is None:
+                self._completed_keys = {params_key(o.params) for o in self.completed}
             keys.update(self._completed_keys)  # kept across tells: a set copy, not n keys
         return keys
 

@@ -254,6 +254,12 @@ def test_base_state_kept_across_tells_equals_a_fresh_tell(direction: str) -> Non
         np.testing.assert_array_equal(kept.X, fresh.X)
         for got, want in zip(kept.losses(), losses(told, direction), strict=True):  # type: ignore[arg-type]
             np.testing.assert_array_equal(got, want)
+        # The completed keys too: built on first use, extended across tells after that.
+        assert kept.taken_keys() == fresh.taken_keys() == {params_key(o.params) for o in told}
         y, _ = kept.losses()
         y[:] = 0.0  # callers get a copy: the kept values do not change
         np.testing.assert_array_equal(kept.losses()[0], losses(told, direction)[0])  # type: ignore[arg-type]
+    late = make("random", direction=direction)  # keys first asked for after a few extensions
+    for told in (done[:3], done[:8], done):
+        late.tell(told, [])
+    assert late.taken_keys() == {params_key(o.params) for o in done}
