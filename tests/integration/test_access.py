@@ -205,14 +205,31 @@ def test_only_a_worker_token_set_still_refuses_it_for_admin_routes(tmp_path: Pat
         assert client.get("/api/v1/studies").json() == []
 
 
-def test_tokens_are_compared_in_constant_time() -> None:
-    """Both token checks go through hmac.compare_digest (a timing test would be flaky; the
-    source is the proof)."""
-    import inspect
+def test_tokens_are_compared_in_constant_time(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bearer tokens and lease tokens both go through hmac.compare_digest (a timing test would
+    be flaky; a spy on the function sees what it is given)."""
+    import hmac
 
-    from api import deps
-    from hpo.service import dispatch
+    compared: list[object] = []
+    real = hmac.compare_digest
 
-    assert "hmac.compare_digest" in inspect.getsource(deps._matches)
-    assert "==" not in inspect.getsource(deps._matches)
-    assert "hmac.compare_digest" in inspect.getsource(dispatch._check_token)
+    def spy(a: Any, b: Any) -> bool:
+        compared.extend((a, b))
+        return real(a, b)
+
+    study = client.post("/api/v1/studies", json=SPEC, headers=auth(ADMIN)).json()
+    lease = client.post("/api/v1/workers/claim", json={"worker_id": "ct"}, headers=auth(WORKER))
+    token = lease.json()["lease_token"]
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    client.get(f"/api/v1/studies/{study['id']}")
+    client.patch(f"/api/v1/studies/{study['id']}", json={"n_trials": 60}, headers=auth(ADMIN))
+    assert ADMIN.encode() in compared or ADMIN in compared
+    compared.clear()
+    body = {"lease_token": token, "value": 0.5}
+    done = client.post(f"/api/v1/trials/{lease.json()['trial_id']}/complete", json=body,
+                       headers=auth(WORKER))  # fmt: skip
+    assert done.status_code == 200
+    assert WORKER.encode() in compared or WORKER in compared
+    assert token in compared or token.encode() in compared
