@@ -41,7 +41,7 @@ from hpo.storage import (
     Trial,
     TrialState,
     lock_study,
-    try_lock_study,
+    lock_study_snapshot,
     utcnow,
 )
 from hpo.storage import repositories as repo
@@ -123,7 +123,7 @@ class Dispatcher:
     ) -> Lease | None:
         skipped: list[int] = []
         for study_id in repo.claimable_study_ids(session):
-            study = try_lock_study(session, study_id)
+            study = lock_study_snapshot(session, study_id, skip_locked=True)
             if study is None:
                 skipped.append(study_id)
                 continue
@@ -134,7 +134,9 @@ class Dispatcher:
         # turn rather than answer "no work" while there is work (a burst of workers on one
         # study would otherwise mostly get 204s and poll).
         for study_id in skipped:
-            study = lock_study(session, study_id)
+            study = lock_study_snapshot(session, study_id, skip_locked=False)
+            if study is None:
+                continue  # deleted meanwhile
             lease = self._claim_in(session, study, worker_id, devices, now)
             if lease is not None:
                 return lease
@@ -178,7 +180,8 @@ class Dispatcher:
         lease_seconds: float | None = None,
     ) -> Lease | None:
         """Under the study lock: a queued trial if any, else a new one from the sampler.
-        Reads O(active trials) rows, never the whole history (see `read_active`)."""
+        Reads O(active trials) rows, never the whole history (see `read_active`). `study`
+        may be a transient snapshot (`lock_study_snapshot`): it is only read here."""
         if study.state is not StudyState.RUNNING:
             return None
         active = read_active(session, study.id)
@@ -200,11 +203,11 @@ class Dispatcher:
             session.flush()
         else:
             if active.created >= target_trials(study):
-                finish_study_if_done(session, study)
+                finish_study_if_done(session, repo.get_study(session, study.id))
                 return None
             params = self._suggest(session, study, active)
             if params is None:
-                finish_study_if_done(session, study)
+                finish_study_if_done(session, repo.get_study(session, study.id))
                 return None
             token = str(lease_columns["lease_token"])
             digest = repo.params_hash(params)

@@ -18,9 +18,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, Table, bindparam, create_engine, event, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -274,13 +274,44 @@ def try_lock_study(session: Session, study_id: int) -> Study | None:
     return _select_study_for_update(session, study_id, skip_locked=True)
 
 
-def _select_study_for_update(session: Session, study_id: int, *, skip_locked: bool) -> Study | None:
+def lock_study_snapshot(session: Session, study_id: int, *, skip_locked: bool) -> Study | None:
+    """`lock_study` (`skip_locked=False`) or `try_lock_study` (True) for the claim's hot path:
+    the same lock, taken by a statement built once and run on the connection, and the row
+    returned as a *transient* `Study` (not in the session: changing it saves nothing; load
+    the study with `session.get` to change it). None when the study is gone or, with
+    `skip_locked`, locked by another transaction. Several times cheaper in CPU than loading
+    the ORM object (measured: bench/dispatch_throughput.py)."""
+    connection = _write_connection(session)
+    statement = _LOCK_SKIP_LOCKED if skip_locked else _LOCK_WAIT
+    row = connection.execute(statement, {"sid": study_id}).one_or_none()
+    return None if row is None else Study(**row._mapping)
+
+
+_STUDIES = cast(Table, Study.__table__)
+_LOCK_WAIT = (
+    select(*_STUDIES.c)
+    .where(_STUDIES.c.id == bindparam("sid"))
+    .with_for_update(key_share=True, skip_locked=False)
+)
+_LOCK_SKIP_LOCKED = (
+    select(*_STUDIES.c)
+    .where(_STUDIES.c.id == bindparam("sid"))
+    .with_for_update(key_share=True, skip_locked=True)
+)
+
+
+def _write_connection(session: Session) -> Connection:
     connection = session.connection()
     if (
         connection.dialect.name == "sqlite"
         and connection.get_execution_options().get(_SQLITE_BEGIN) != "IMMEDIATE"
     ):
         raise StorageError("lock_study needs a write transaction: use db.transaction(write=True)")
+    return connection
+
+
+def _select_study_for_update(session: Session, study_id: int, *, skip_locked: bool) -> Study | None:
+    _write_connection(session)
     # populate_existing: if the study is already in the session, refresh it from the locked row.
     statement = (
         select(Study)
