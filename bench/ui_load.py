@@ -14,7 +14,7 @@ It also times the three analytics endpoints over HTTP (first call: nothing cache
 
     .venv/bin/python bench/ui_load.py [--trials 10000] [--reps 5]
 
-Prints a Markdown table; bench/fragments/ui.md holds a run's figures.
+Prints a Markdown table; bench/RESULTS.md ("Web UI") holds a run's figures.
 """
 
 from __future__ import annotations
