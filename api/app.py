@@ -73,4 +73,8 @@ def _build_service(settings: Settings) -> Service:
     )
     if settings.migrate_on_start:
         migrate(engine)
-    return Service(Database(engine), lease_seconds=settings.lease_seconds)
+    return Service(
+        Database(engine),
+        lease_seconds=settings.lease_seconds,
+        sampler_cache_max_observations=settings.sampler_cache_max_observations,
+    )

@@ -22,6 +22,7 @@ from typing import Any
 from hpo.errors import ValidationError
 from hpo.samplers import (
     DIRECTIONS,
+    BaseSampler,
     Direction,
     Observation,
     ObservationState,
@@ -133,13 +134,20 @@ def optimize(
 
     trials: list[Trial] = []
     observations: list[Observation] = []
+    told: int | None = None  # observations told so far
     for number in range(n_trials):
         if number < len(queue):
             params = queue[number]
         else:
             # One sampler object, told the whole history each time: the protocol's "rebuilt
             # from history", and samplers may cache across tells when the history only grew.
-            sampler.tell(observations, ())
+            # After the first tell a BaseSampler is told only the new results (`extend`: the
+            # same suggestions, without the prefix check or keeping the history).
+            if isinstance(sampler, BaseSampler) and told is not None:
+                sampler.extend(observations[told:], ())
+            else:
+                sampler.tell(observations, ())
+            told = len(observations)
             suggestions = sampler.ask(1)
             if not suggestions:
                 break

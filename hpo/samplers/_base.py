@@ -18,7 +18,12 @@ every ask, so a sampler is a function of (space, direction, seed, options, histo
   one, but must give the same suggestions as a freshly built sampler told the same history.
   `BaseSampler` does so itself: when the history extends the previous one it validates and
   encodes only the new observations (a tell then costs O(new), plus an identity check of the
-  prefix), and `self._extended` tells subclasses that it did.
+  prefix), and `self._extended` tells subclasses that it did. `BaseSampler.extend(new,
+  pending)` is that tell without passing the history again (the service's cache uses it).
+- What a sampler keeps of its history between tells is its own choice (`BaseSampler`'s
+  `keep_observations`, `keep_arrays`, `keep_keys`): samplers that ignore the values keep
+  nothing per observation (or a hash per taken configuration in a finite space), model-based
+  ones numpy rows; only those that need the `Observation` objects keep them.
 - Seeded: the same seed and history give the same suggestions. `BaseSampler.rng()` derives a
   generator from (seed, history length, pending count, asks since the last tell) for that.
 - `ask(n)` may return fewer than n configurations (or none) only when the sampler is exhausted
@@ -156,15 +161,36 @@ def params_key(params: Mapping[str, object]) -> tuple[tuple[bool, object], ...]:
     return tuple((isinstance(v, bool), v) for v in params.values())
 
 
+def taken_key(params: Mapping[str, object]) -> int:
+    """The compact key of a configuration in `taken_keys` sets: the hash of its `params_key`
+    (one int instead of a tuple of tuples). Equal configurations have equal keys; two
+    different ones share a key with probability ~2^-64, and then the second one is only
+    treated as already taken (never a repeat). Valid within one process (str hashes are
+    salted per process), like the sets that hold them."""
+    return hash(params_key(params))
+
+
 class BaseSampler(ABC):
     """Convenience base: stores the arguments, validates direction and options, keeps the
     history, derives the per-ask RNG and encodes the history to the unit cube on demand.
 
     Subclasses set `options_defaults` (every accepted option with its default) and implement
-    `_ask(n, rng)`. They may override `tell` (call `super().tell(...)` first) to cache work.
+    `_ask(n, rng)`. They may override `_told(new, fresh)` to fold new observations into state
+    of their own, and say what of the history they need kept (memory per observation):
+
+    - `keep_observations`: the `Observation` objects, as `self.completed` (Optuna's samplers
+      rebuild their studies from them). Without it `self.completed` stays empty; the count
+      is `self.n_completed` either way, and a `tell` rebuilds what is kept (no prefix check).
+    - `keep_arrays`: the unit-cube rows and losses (`self.X`, `self.losses()`), float64.
+    - `keep_keys`: the completed configurations in `taken_keys`, as `taken_key` hashes. Without
+      the observations they are kept only when the space is finite (no continuous
+      parameter): a continuous draw never repeats a completed configuration by chance.
     """
 
     options_defaults: ClassVar[Mapping[str, Any]] = {}
+    keep_observations: ClassVar[bool] = True
+    keep_arrays: ClassVar[bool] = True
+    keep_keys: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -189,44 +215,75 @@ class BaseSampler(ABC):
         self.direction: Direction = direction
         self.seed = seed
         self.options: dict[str, Any] = {**self.options_defaults, **(options or {})}
-        self.completed: tuple[Observation, ...] = ()
+        self.completed: list[Observation] = []
+        self.n_completed = 0
         self.pending: tuple[Params, ...] = ()
         self._asks_since_tell = 0
         self._extended = False
+        self._finite = not space.continuous_dims
         # Per-observation work kept across tells and extended when the history grows, so a
         # tell costs what the new observations cost: their unit-cube rows, their losses.
         self._encoded: FloatArray = np.zeros((0, space.dim), dtype=np.float64)
         self._signed: FloatArray = np.zeros(0)  # losses to minimize, NaN where no value
         self._valued: Any = np.zeros(0, dtype=bool)  # has_value of each observation
-        # params_key of each completed configuration: built on the first `taken_keys` call (LIPO
-        # never makes one; a fresh tell of 1000 observations saves ~1 ms), then extended.
-        self._completed_keys: set[tuple[tuple[bool, object], ...]] | None = None
+        # taken_key of each completed configuration. With the observations kept: built on the
+        # first `taken_keys` call (LIPO never makes one; a fresh tell of 1000 observations
+        # saves ~1 ms), then extended; without them, kept from the start (see `keep_keys`).
+        self._completed_keys: set[int] | None = self._initial_keys()
+
+    def _initial_keys(self) -> set[int] | None:
+        if self.keep_keys and not self.keep_observations and self._finite:
+            return set()
+        return None
 
     def tell(self, completed: Sequence[Observation], pending: Sequence[Params] = ()) -> None:
-        completed = tuple(completed)
+        completed = list(completed)
         n_old = len(self.completed)
         # Does the new history extend the previous one? Subclasses may then reuse their work.
-        self._extended = n_old <= len(completed) and all(
-            a is b or a == b for a, b in zip(self.completed, completed[:n_old], strict=True)
+        prefix = zip(self.completed, completed[:n_old], strict=True)
+        self._extended = (
+            self.keep_observations
+            and n_old <= len(completed)
+            and all(a is b or a == b for a, b in prefix)
         )
         if self._extended:
-            new = completed[n_old:]
-            if new:
-                signed, valued = _signed_losses(new, self.direction)
-                self._encoded = np.concatenate(
-                    [self._encoded, self.space.encode_many([o.params for o in new])]
-                )
-                self._signed = np.concatenate([self._signed, signed])
-                self._valued = np.concatenate([self._valued, valued])
-                if self._completed_keys is not None:
-                    self._completed_keys.update(params_key(o.params) for o in new)
+            self._fold(completed[n_old:], fresh=False)
         else:
-            self._encoded = self.space.encode_many([o.params for o in completed])
-            self._signed, self._valued = _signed_losses(completed, self.direction)
-            self._completed_keys = None
-        self.completed = completed
+            self.completed, self.n_completed = [], 0
+            self._encoded = np.zeros((0, self.space.dim), dtype=np.float64)
+            self._signed, self._valued = np.zeros(0), np.zeros(0, dtype=bool)
+            self._completed_keys = self._initial_keys()
+            self._fold(completed, fresh=True)
         self.pending = tuple(pending)
         self._asks_since_tell = 0
+
+    def extend(self, new: Sequence[Observation], pending: Sequence[Params] = ()) -> None:
+        """`tell(history + new, pending)`, where history is everything told so far, without
+        passing it again: O(new), and no need for the caller to keep the history."""
+        self._extended = True
+        self._fold(list(new), fresh=False)
+        self.pending = tuple(pending)
+        self._asks_since_tell = 0
+
+    def _fold(self, new: list[Observation], *, fresh: bool) -> None:
+        self.n_completed += len(new)
+        if self.keep_observations:
+            self.completed.extend(new)
+        if new and self.keep_arrays:
+            signed, valued = _signed_losses(new, self.direction)
+            self._encoded = np.concatenate(
+                [self._encoded, self.space.encode_many([o.params for o in new])]
+            )
+            self._signed = np.concatenate([self._signed, signed])
+            self._valued = np.concatenate([self._valued, valued])
+        if new and self._completed_keys is not None:
+            self._completed_keys.update(taken_key(o.params) for o in new)
+        self._told(new, fresh)
+
+    def _told(self, new: Sequence[Observation], fresh: bool) -> None:
+        """Called by every `tell` and `extend` with the observations it added (all of them
+        when `fresh`: the history started over). For subclasses' own per-history state."""
+        return None
 
     def ask(self, n: int = 1) -> list[Params]:
         if not isinstance(n, int) or n < 1:
@@ -248,34 +305,44 @@ class BaseSampler(ABC):
     def derived_seed(self) -> int:
         """A 32-bit seed for this ask (for libraries that take an int seed)."""
         ss = np.random.SeedSequence(
-            [self.seed % 2**63, len(self.completed), len(self.pending), self._asks_since_tell]
+            [self.seed % 2**63, self.n_completed, len(self.pending), self._asks_since_tell]
         )
         return int(ss.generate_state(1)[0])
 
     @property
     def X(self) -> FloatArray:
-        """The completed observations' configurations in the unit cube, shape (n, dim)."""
+        """The completed observations' configurations in the unit cube, shape (n, dim)
+        (empty unless `keep_arrays`)."""
         return self._encoded
+
+    @property
+    def n_kept(self) -> int:
+        """How many observations this sampler keeps something for between tells (0 when it
+        keeps nothing per observation): what the service's sampler cache bound counts."""
+        kept = self.keep_observations or self.keep_arrays or self._completed_keys is not None
+        return self.n_completed if kept else 0
 
     def losses(self) -> tuple[FloatArray, Any]:
         """`losses(self.completed, self.direction)`: values to minimize and the real-value mask
         (fresh arrays, from the per-observation values kept across tells)."""
         return _impute_failures(self._signed, self._valued)
 
-    def taken_keys(self, *, include_completed: bool = True) -> set[tuple[tuple[bool, object], ...]]:
-        """`params_key`s of the pending configurations (and of the completed ones)."""
-        keys = {params_key(p) for p in self.pending}
+    def taken_keys(self, *, include_completed: bool = True) -> set[int]:
+        """`taken_key`s of the pending configurations (and of the completed ones, where they
+        are kept: see `keep_keys`)."""
+        keys = {taken_key(p) for p in self.pending}
         if include_completed:
-            if self._completed_keys is None:
-                self._completed_keys = {params_key(o.params) for o in self.completed}
-            keys.update(self._completed_keys)  # kept across tells: a set copy, not n keys
+            if self._completed_keys is None and self.keep_observations and self.keep_keys:
+                self._completed_keys = {taken_key(o.params) for o in self.completed}
+            if self._completed_keys is not None:
+                keys.update(self._completed_keys)  # kept across tells: a set copy, not n keys
         return keys
 
     def fill_distinct(
         self,
         n: int,
         propose: Callable[[], Params],
-        exclude: set[tuple[tuple[bool, object], ...]],
+        exclude: set[int],
         *,
         max_tries: int = 100,
     ) -> list[Params]:
@@ -286,7 +353,7 @@ class BaseSampler(ABC):
         tries = 0
         while len(out) < n:
             p = propose()
-            key = params_key(p)
+            key = taken_key(p)
             tries += 1
             if key in exclude and tries < max_tries * n:
                 continue

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
-from hpo.samplers._base import BaseSampler, Direction
+from hpo.samplers._base import BaseSampler, Direction, Observation
 from hpo.space import DEFAULT_GRID_CAP, Params, SearchSpace
 
 
@@ -23,9 +23,14 @@ class GridSampler(BaseSampler):
 
     Options: `cap` (int, default 100_000), `shuffle` (bool, default True; False visits the
     grid in lexicographic order, the last parameter varying fastest).
+
+    Keeps one flag per grid point (completed or not), nothing per observation.
     """
 
     options_defaults: ClassVar[Mapping[str, Any]] = {"cap": DEFAULT_GRID_CAP, "shuffle": True}
+    keep_observations: ClassVar[bool] = False
+    keep_arrays: ClassVar[bool] = False
+    keep_keys: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -46,6 +51,7 @@ class GridSampler(BaseSampler):
             self._order = np.random.default_rng(self.seed % 2**63).permutation(total)
         else:
             self._order = np.arange(total)
+        self._done = np.zeros(total, dtype=bool)  # grid points completed (in any state)
 
     @property
     def size(self) -> int:
@@ -63,9 +69,17 @@ class GridSampler(BaseSampler):
             idx.append(pos)
         return int(np.ravel_multi_index(idx, self._shape))
 
+    def _told(self, new: Sequence[Observation], fresh: bool) -> None:
+        if fresh:
+            self._done[:] = False
+        for o in new:
+            i = self._index(o.params)
+            if i is not None:
+                self._done[i] = True
+
     def _ask(self, n: int, rng: np.random.Generator) -> list[Params]:
-        taken = np.zeros(len(self._order), dtype=bool)
-        for p in [o.params for o in self.completed] + list(self.pending):
+        taken = self._done.copy()
+        for p in self.pending:
             i = self._index(p)
             if i is not None:
                 taken[i] = True

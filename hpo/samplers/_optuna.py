@@ -47,7 +47,7 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
-from hpo.samplers._base import BaseSampler, Direction, Observation, params_key
+from hpo.samplers._base import BaseSampler, Direction, Observation, params_key, taken_key
 from hpo.space import Categorical, Float, Params, SearchSpace
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -245,7 +245,7 @@ class _OptunaAdapter(BaseSampler):
             out: list[Params] = []
             while len(out) < n:
                 params = self._ask_one(study, taken, rng)
-                taken.add(params_key(params))
+                taken.add(taken_key(params))
                 out.append(params)
         return out
 
@@ -263,14 +263,13 @@ class _OptunaAdapter(BaseSampler):
                 out[name] = min(max(int(v), int(d.low)), int(d.high))
         return out
 
-    def _ask_one(self, study: optuna.Study, taken: set[Any], rng: np.random.Generator) -> Params:
+    def _ask_one(self, study: optuna.Study, taken: set[int], rng: np.random.Generator) -> Params:
         for _ in range(self.max_retries):
             trial = study.ask(self._dists)
             self._scratch.append(trial.number)
             params = self._canonical(trial.params)
-            key = params_key(params)
-            if key not in taken:
-                self._open.append((key, trial.number))
+            if taken_key(params) not in taken:
+                self._open.append((params_key(params), trial.number))
                 return params
             self._dirty = True  # the repeated trial stays RUNNING: a rebuild would lack it
         # A crowded discrete space: fall back to a distinct random configuration.
@@ -327,7 +326,7 @@ class GPSampler(_OptunaAdapter):
 
     def _optuna_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
         o = self.options
-        if len(self.completed) + len(self.pending) > int(o["max_observations"]):
+        if self.n_completed + len(self.pending) > int(o["max_observations"]):
             return _FixedSpaceTPE(
                 distributions=self._dists,
                 n_startup_trials=10,

@@ -22,9 +22,14 @@ class QMCSampler(BaseSampler):
     are skipped.
 
     Options: `qmc_type` ("sobol", default, or "halton"), `scramble` (bool, default True).
+
+    Keeps, like random search, nothing per observation but the hashes of completed
+    configurations in a finite space.
     """
 
     options_defaults: ClassVar[Mapping[str, Any]] = {"qmc_type": "sobol", "scramble": True}
+    keep_observations: ClassVar[bool] = False
+    keep_arrays: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -43,8 +48,7 @@ class QMCSampler(BaseSampler):
         self._cached: qmc.QMCEngine | None = None
         self._cached_pos = 0
 
-    def tell(self, completed: Sequence[Observation], pending: Sequence[Params] = ()) -> None:
-        super().tell(completed, pending)
+    def _told(self, new: Sequence[Observation], fresh: bool) -> None:
         self._handed_out = 0
 
     def _engine_at(self, start: int) -> qmc.QMCEngine:
@@ -61,7 +65,7 @@ class QMCSampler(BaseSampler):
         return self._cached
 
     def _ask(self, n: int, rng: np.random.Generator) -> list[Params]:
-        start = len(self.completed) + len(self.pending) + self._handed_out
+        start = self.n_completed + len(self.pending) + self._handed_out
         engine = self._engine_at(start)
         taken = self.taken_keys()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from hpo.samplers._base import BaseSampler
@@ -10,7 +12,13 @@ from hpo.space import Params
 
 class RandomSampler(BaseSampler):
     """Independent uniform draws; never repeats a pending, completed or same-batch config
-    while the space has room. No options."""
+    while the space has room. No options.
+
+    Ignores the history's values: keeps nothing per observation but, in a finite space, a
+    hash of each completed configuration (to skip it)."""
+
+    keep_observations: ClassVar[bool] = False
+    keep_arrays: ClassVar[bool] = False
 
     def _ask(self, n: int, rng: np.random.Generator) -> list[Params]:
         taken = self.taken_keys()

@@ -34,14 +34,21 @@ class Service:
         lease_seconds: float = 120.0,
         registry: SamplerRegistry | None = None,
         clock: Callable[[], datetime] = utcnow,
+        sampler_cache_max_observations: int = 200_000,
     ) -> None:
         self.db = db
         self.metrics = Metrics()
-        self.studies = StudyService(db)
-        self.comparisons = ComparisonService(db)
         self.dispatch = Dispatcher(
-            db, lease_seconds=lease_seconds, registry=registry, metrics=self.metrics, clock=clock
+            db,
+            lease_seconds=lease_seconds,
+            registry=registry,
+            metrics=self.metrics,
+            clock=clock,
+            sampler_cache_max_observations=sampler_cache_max_observations,
         )
+        # A study completed, cancelled or deleted leaves the sampler cache.
+        self.studies = StudyService(db, on_over=self.dispatch.samplers.forget)
+        self.comparisons = ComparisonService(db, on_over=self.dispatch.samplers.forget)
 
 
 __all__ = [

@@ -8,7 +8,7 @@ transaction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,8 +60,10 @@ class FinalResult:
 
 
 class ComparisonService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, on_over: Callable[[int], None] | None = None) -> None:
+        """`on_over(study_id)`: called after a study is cancelled or deleted here."""
         self.db = db
+        self.on_over = on_over
 
     def create(self, spec: ComparisonSpec) -> ComparisonView:
         """Create the comparison and all its studies at once, or nothing when one of them is
@@ -117,12 +119,20 @@ class ComparisonService:
             for study in targets:  # in id order, as every locker does: no deadlock
                 StudyService.apply_action(session, lock_study(session, study.id), action)
             session.flush()
-            return self._view(session, comparison)
+            view = self._view(session, comparison)
+        if action == "cancel" and self.on_over is not None:
+            for study in targets:
+                self.on_over(study.id)
+        return view
 
     def delete(self, comparison_id: int) -> None:
         """Delete the comparison with its studies, trials and reports."""
         with self.db.transaction() as session:
+            gone = [s.id for s in repo.comparison_studies(session, [comparison_id])]
             repo.delete_comparison(session, comparison_id)
+        if self.on_over is not None:
+            for study_id in gone:
+                self.on_over(study_id)
 
     def record_final(self, comparison_id: int, sampler: str, result: FinalResult) -> ComparisonView:
         """Store (or replace) the test metric of a sampler's winner after final training."""

@@ -77,6 +77,7 @@ class Dispatcher:
         metrics: Metrics | None = None,
         clock: Callable[[], datetime] = utcnow,
         prepare_suggestions: bool | None = None,
+        sampler_cache_max_observations: int = 200_000,
     ) -> None:
         """`prepare_suggestions`: ask model-based samplers in a background thread as soon as
         a result comes in (see `hpo.service.sampling`); default on, except on a `Database`
@@ -84,7 +85,7 @@ class Dispatcher:
         self.db = db
         self.lease = timedelta(seconds=lease_seconds)
         self.registry = registry or default_registry()
-        self.samplers = SamplerCache(self.registry)
+        self.samplers = SamplerCache(self.registry, max_observations=sampler_cache_max_observations)
         self.metrics = metrics or Metrics()
         self.clock = clock
         if prepare_suggestions is None:
@@ -203,11 +204,11 @@ class Dispatcher:
             session.flush()
         else:
             if active.created >= target_trials(study):
-                finish_study_if_done(session, repo.get_study(session, study.id))
+                self._finish_in_claim(session, study.id)
                 return None
             params = self._suggest(session, study, active)
             if params is None:
-                finish_study_if_done(session, repo.get_study(session, study.id))
+                self._finish_in_claim(session, study.id)
                 return None
             token = str(lease_columns["lease_token"])
             digest = repo.params_hash(params)
@@ -246,6 +247,15 @@ class Dispatcher:
             lease_expires_at=expiry,
         )
 
+    def _finish_in_claim(self, session: Session, study_id: int) -> None:
+        """A claim found the study's budget used or its sampler exhausted: complete it if
+        nothing is left running, and drop its sampler (harmless if this rolls back: the next
+        claim rebuilds it)."""
+        study = repo.get_study(session, study_id)
+        finish_study_if_done(session, study)
+        if study.state is StudyState.COMPLETED:
+            self.samplers.forget(study_id)
+
     def _suggest(
         self, session: Session, study: Study, active: ActiveTrials
     ) -> dict[str, Any] | None:
@@ -264,7 +274,10 @@ class Dispatcher:
 
     def _result_of(self, study_id: int, state: StudyState, sampler: str) -> None:
         """A result changed the study's history: prepare its next suggestion (after the
-        commit, so the background read sees it)."""
+        commit, so the background read sees it), or drop its sampler if the study is over."""
+        if state in (StudyState.COMPLETED, StudyState.CANCELLED):
+            self.samplers.forget(study_id)
+            return
         if (
             self.prefetcher is not None
             and state is StudyState.RUNNING
@@ -407,6 +420,7 @@ class Dispatcher:
 
     def reap(self) -> int:
         """Requeue (or, past max_attempts, fail) trials whose lease expired. Returns how many."""
+        over: list[int] = []
         with self.db.transaction() as session:
             expired = repo.expired_leases(session, self.clock())
             for trial in expired:
@@ -414,6 +428,10 @@ class Dispatcher:
                 self._end_attempt(trial, study, FailureClass.LOST, "lease expired")
                 self.metrics.inc("hpo_lease_expiries_total")
                 _finish_if_done(session, study)
+                if study.state is StudyState.COMPLETED:
+                    over.append(study.id)
+        for study_id in over:
+            self.samplers.forget(study_id)
         return len(expired)
 
     def _leased(self, session: Session, trial_id: int, token: str, action: str) -> Trial:

@@ -32,6 +32,21 @@ refreshes the entry and uses the prepared suggestion only when its version is th
 one, i.e. when it is exactly what the claim would have asked for itself (the samplers are
 deterministic in their history); otherwise it asks as before. The cache is touched under a
 per-entry lock, so the background ask and a claim never use one sampler at once.
+
+Memory. An entry keeps no history of its own: what it loads since the sampler's last ask is
+handed over with `BaseSampler.extend` and dropped, and each sampler keeps what it needs
+(`BaseSampler.keep_*`): random, qmc and grid nothing per trial (a hash per configuration in a
+finite space), LIPO numpy rows, Optuna's samplers the observations and their in-memory study.
+(A sampler that is not a `BaseSampler` is told the whole history, which the entry keeps.) To
+not load a trial twice, the entry remembers a watermark W, below which every trial is loaded
+(W + 1 is the lowest-numbered trial still active, or the top number + 1), and the ids of the
+loaded trials numbered above it: O(trials in flight), not O(history). Together these are
+bounded by `max_observations` (`HPO_SAMPLER_CACHE_MAX_OBSERVATIONS`), counted over what the
+cached samplers keep per observation: past it, least recently used studies are dropped (and
+rebuilt from the database on their next claim). A study that alone exceeds it is dropped
+after each use, so memory stays bounded whatever the studies' sizes, at the cost of a full
+reload per claim for that study. The dispatcher also drops a study's entry when the study
+completes or is cancelled or deleted (`forget`).
 """
 
 from __future__ import annotations
@@ -47,7 +62,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hpo.samplers import Observation, Sampler, SamplerRegistry
+from hpo.samplers import BaseSampler, Observation, Sampler, SamplerRegistry
 from hpo.service._common import study_space, to_observation
 from hpo.storage import Study, Trial, TrialState
 from hpo.storage.repositories import hot
@@ -99,29 +114,63 @@ _Version = tuple[int, tuple[int, ...]]
 class _Entry:
     fingerprint: str
     sampler: Sampler
-    observations: list[Observation] = field(default_factory=list)
-    finished: dict[int, int] = field(default_factory=dict)  # loaded trials: id -> number
+    # Observations loaded since the sampler's last ask (a `BaseSampler` is told them with
+    # `extend`, then they are dropped); the whole history for any other sampler.
+    history: list[Observation] = field(default_factory=list)
+    fresh: bool = True  # the next ask tells the sampler its whole history (`tell`)
+    loaded: int = 0  # finished trials loaded (told or in `history`)
+    watermark: int = -1  # every trial numbered <= it is finished and loaded
+    recent: dict[int, int] = field(default_factory=dict)  # loaded above the watermark: id -> number
     pending_params: dict[int, dict[str, Any]] = field(default_factory=dict)
     top_number: int = -1  # M of the previous read: every trial numbered <= it is accounted for
     active_ids: frozenset[int] = frozenset()  # active at the previous read
     refreshes: int = 0
     prepared: tuple[_Version, dict[str, Any] | None] | None = None
+    weight: int = 0  # observations held for this study (see `SamplerCache.max_observations`)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def is_loaded(self, trial_id: int, number: int) -> bool:
+        return number <= self.watermark or trial_id in self.recent
+
+    def restart(self) -> None:
+        """Forget the history: the next refresh loads it again from the database."""
+        self.history, self.fresh, self.loaded = [], True, 0
+        self.watermark, self.recent = -1, {}
+        self.top_number, self.active_ids, self.prepared = -1, frozenset(), None
 
 
 class SamplerCache:
-    """Samplers by study, least recently used evicted past `max_studies`."""
+    """Samplers by study, least recently used evicted past `max_studies`, or past
+    `max_observations` observations held by the cached samplers together (see the module
+    docstring)."""
 
     # Every this many refreshes of an entry, double-check its incremental loading with a
     # count (see the module docstring).
     recount_every = 256
 
-    def __init__(self, registry: SamplerRegistry, max_studies: int = 128) -> None:
+    def __init__(
+        self,
+        registry: SamplerRegistry,
+        max_studies: int = 128,
+        max_observations: int = 200_000,
+    ) -> None:
         self.registry = registry
         self.max_studies = max_studies
+        self.max_observations = max_observations
         self._entries: OrderedDict[int, _Entry] = OrderedDict()
         self._lock = threading.Lock()
         self.prepared_used = 0  # claims served by a prepared suggestion (tests, metrics)
+        self.evicted = 0  # entries dropped for the bounds (tests, metrics)
+
+    @property
+    def observations(self) -> int:
+        """Observations held by the cached samplers together (what the bound counts)."""
+        with self._lock:
+            return sum(e.weight for e in self._entries.values())
+
+    def __contains__(self, study_id: int) -> bool:
+        with self._lock:
+            return study_id in self._entries
 
     def suggest(
         self, session: Session, study: Study, active: ActiveTrials
@@ -129,25 +178,31 @@ class SamplerCache:
         """One configuration for `study` (call under its lock, with `active` read under it),
         or None when the sampler is exhausted."""
         entry = self._entry(study)
-        with entry.lock:
-            version, pending = self._refresh(session, study.id, entry, active)
-            prepared, entry.prepared = entry.prepared, None
-            if prepared is not None and prepared[0] == version:
-                self.prepared_used += 1
-                return None if prepared[1] is None else dict(prepared[1])
-            return self._ask(entry, pending)
+        try:
+            with entry.lock:
+                version, pending = self._refresh(session, study.id, entry, active)
+                prepared, entry.prepared = entry.prepared, None
+                if prepared is not None and prepared[0] == version:
+                    self.prepared_used += 1
+                    return None if prepared[1] is None else dict(prepared[1])
+                return self._ask(entry, pending)
+        finally:
+            self._shrink(study.id)
 
     def prepare(self, session: Session, study: Study) -> bool:
         """Ask ahead of the next claim (no study lock needed: it only reads). Returns True
         when a new suggestion was prepared, False when the prepared one is still current."""
         entry = self._entry(study)
-        with entry.lock:
-            active = read_active(session, study.id)
-            version, pending = self._refresh(session, study.id, entry, active)
-            if entry.prepared is not None and entry.prepared[0] == version:
-                return False
-            entry.prepared = (version, self._ask(entry, pending))
-            return True
+        try:
+            with entry.lock:
+                active = read_active(session, study.id)
+                version, pending = self._refresh(session, study.id, entry, active)
+                if entry.prepared is not None and entry.prepared[0] == version:
+                    return False
+                entry.prepared = (version, self._ask(entry, pending))
+                return True
+        finally:
+            self._shrink(study.id)
 
     def claimed(self, study_id: int, trial_id: int, params: dict[str, Any]) -> None:
         """Record a trial this process just handed out, so the next refresh need not read
@@ -159,13 +214,50 @@ class SamplerCache:
                 entry.pending_params[trial_id] = dict(params)
 
     def forget(self, study_id: int) -> None:
+        """Drop a study's entry (the study is over, or gone); a later claim rebuilds it."""
         with self._lock:
             self._entries.pop(study_id, None)
 
+    def _shrink(self, current: int) -> None:
+        """Evict least recently used entries while the cached samplers together hold more
+        than `max_observations`; `current` (just used) goes last, and only when it alone is
+        over the bound."""
+        with self._lock:
+            total = sum(e.weight for e in self._entries.values())
+            if total <= self.max_observations:
+                return
+            # Entries that hold nothing per observation stay: dropping them frees nothing.
+            order = [i for i, e in self._entries.items() if i != current and e.weight > 0]
+            for study_id in [*order, current]:
+                if total <= self.max_observations:
+                    break
+                entry = self._entries.pop(study_id, None)
+                if entry is None:
+                    continue
+                total -= entry.weight
+                self.evicted += 1
+                if study_id == current:
+                    log.info(
+                        "study %s: its sampler holds %s observations, over the cache's bound "
+                        "of %s (HPO_SAMPLER_CACHE_MAX_OBSERVATIONS): not kept between claims",
+                        study_id,
+                        entry.weight,
+                        self.max_observations,
+                    )
+
     @staticmethod
     def _ask(entry: _Entry, pending: list[dict[str, Any]]) -> dict[str, Any] | None:
-        entry.sampler.tell(entry.observations, pending)
-        suggestions = entry.sampler.ask(1)
+        sampler = entry.sampler
+        if isinstance(sampler, BaseSampler):
+            if entry.fresh:
+                sampler.tell(entry.history, pending)
+            else:
+                sampler.extend(entry.history, pending)
+            entry.history, entry.fresh = [], False
+        else:
+            sampler.tell(entry.history, pending)
+        suggestions = sampler.ask(1)
+        _weigh(entry)
         return dict(suggestions[0]) if suggestions else None
 
     def _entry(self, study: Study) -> _Entry:
@@ -216,14 +308,22 @@ class SamplerCache:
         self._append(entry, finished)
         entry.top_number = max(entry.top_number, active.top_number)
         # A trial active at the read may have finished (and been loaded) just after it.
-        active_ids = [i for i, _, _ in active.rows if i not in entry.finished]
+        still = [(i, n) for i, n, _ in active.rows if not entry.is_loaded(i, n)]
+        active_ids = [i for i, _ in still]
         entry.active_ids = frozenset(active_ids)
+        # Every trial numbered <= top_number is now loaded or active: those below the lowest
+        # active one are all loaded, and need not be remembered one by one.
+        watermark = min((n for _, n in still), default=entry.top_number + 1) - 1
+        if watermark > entry.watermark:
+            entry.watermark = watermark
+            entry.recent = {i: n for i, n in entry.recent.items() if n > watermark}
+        _weigh(entry)
         missing = [i for i in active_ids if i not in entry.pending_params]
         if missing:
             entry.pending_params.update(hot.params_of(session, missing))
         for stale in [i for i in entry.pending_params if i not in entry.active_ids]:
             del entry.pending_params[stale]
-        version = (len(entry.observations), tuple(active_ids))
+        version = (entry.loaded, tuple(active_ids))
         return version, [entry.pending_params[i] for i in active_ids]
 
     @staticmethod
@@ -236,7 +336,9 @@ class SamplerCache:
                 Trial.study_id == study_id, Trial.number <= top, Trial.id.not_in(sorted(active))
             )
         )
-        loaded = sum(1 for i, n in entry.finished.items() if n <= top and i not in active)
+        # Every loaded trial is below the watermark (so <= top, and not active) or in
+        # `recent`; active trials are never loaded.
+        loaded = entry.loaded - sum(1 for n in entry.recent.values() if n > top)
         if in_database != loaded:
             log.warning(
                 "study %s: %s finished trials loaded but %s in the database; reloading its history",
@@ -244,15 +346,23 @@ class SamplerCache:
                 loaded,
                 in_database,
             )
-            # Reload from scratch: the samplers see a history that does not extend the old
-            # one and rebuild their own state (as the sampler protocol requires).
-            entry.observations, entry.finished = [], {}
-            entry.top_number, entry.active_ids, entry.prepared = -1, frozenset(), None
+            # Reload from scratch: the samplers are told the whole history again, which does
+            # not extend the old one, and rebuild their own state (the protocol requires it).
+            entry.restart()
 
     @staticmethod
     def _append(entry: _Entry, trials: Iterable[TrialRow]) -> None:
         for trial in trials:
-            if trial.id in entry.finished:
+            if entry.is_loaded(trial.id, trial.number):
                 continue
-            entry.finished[trial.id] = trial.number
-            entry.observations.append(to_observation(trial))  # a Row reads like a Trial
+            entry.recent[trial.id] = trial.number
+            entry.loaded += 1
+            entry.history.append(to_observation(trial))  # a Row reads like a Trial
+
+
+def _weigh(entry: _Entry) -> None:
+    """What `max_observations` counts for an entry: the observations its sampler keeps
+    something for, and those loaded but not yet told."""
+    sampler = entry.sampler
+    kept = sampler.n_kept if isinstance(sampler, BaseSampler) else 0
+    entry.weight = kept + len(entry.history)

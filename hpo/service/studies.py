@@ -3,7 +3,7 @@ enqueued configurations. Every method is one transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from sqlalchemy import func, select
@@ -59,8 +59,15 @@ def insert_study(session: Session, spec: StudySpec, *, comparison_id: int | None
 class StudyService:
     """Everything a user does with studies. The worker protocol lives in `Dispatcher`."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, on_over: Callable[[int], None] | None = None) -> None:
+        """`on_over(study_id)`: called after a study is completed, cancelled or deleted here
+        (the dispatcher's sampler cache drops it)."""
         self.db = db
+        self.on_over = on_over
+
+    def _over(self, study_id: int) -> None:
+        if self.on_over is not None:
+            self.on_over(study_id)
 
     def create(self, spec: StudySpec, *, comparison_id: int | None = None) -> StudyView:
         """Store a validated spec as a new running study."""
@@ -122,7 +129,10 @@ class StudyService:
                 self.apply_action(session, study, action)
             finish_study_if_done(session, study)
             counts = repo.count_trials_by_state(session, study_id)
-            return StudyView.of(study, counts, repo.best_trial(session, study_id, study.direction))
+            view = StudyView.of(study, counts, repo.best_trial(session, study_id, study.direction))
+        if study.state in (StudyState.COMPLETED, StudyState.CANCELLED):
+            self._over(study_id)
+        return view
 
     @staticmethod
     def apply_action(session: Session, study: Study, action: StudyAction) -> None:
@@ -160,6 +170,7 @@ class StudyService:
     def delete(self, study_id: int) -> None:
         with self.db.transaction() as session:
             repo.delete_study(session, study_id)
+        self._over(study_id)
 
     def trials(
         self,

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from hpo.comparison_spec import parse_comparison_spec
 from hpo.service import Lease, Service
 from hpo.service._common import FINISHED
 from hpo.spec import parse_study_spec
@@ -45,12 +46,23 @@ def _value(params: dict[str, Any]) -> float:
     )
 
 
-def _finished_ids(db: Database, study_id: int) -> set[int]:
+def _finished(db: Database, study_id: int) -> list[tuple[int, int]]:
+    """(id, number) of the study's finished trials."""
     with db.transaction(write=False) as session:
-        rows = session.scalars(
-            select(Trial.id).where(Trial.study_id == study_id, Trial.state.in_(FINISHED))
+        rows = session.execute(
+            select(Trial.id, Trial.number).where(
+                Trial.study_id == study_id, Trial.state.in_(FINISHED)
+            )
         )
-        return set(rows)
+        return [(int(i), int(n)) for i, n in rows]
+
+
+def _loads_exactly(entry: Any, finished: list[tuple[int, int]]) -> None:
+    """The entry counts every finished trial as loaded, once, and no other trial."""
+    assert entry.loaded == len(finished)
+    assert all(entry.is_loaded(i, n) for i, n in finished)
+    assert not entry.active_ids & set(entry.recent)
+    assert all(n > entry.watermark for n in entry.recent.values())
 
 
 def test_two_replicas_each_see_every_finished_trial(
@@ -83,8 +95,8 @@ def test_two_replicas_each_see_every_finished_trial(
         if lease.attempt > 1:
             continue  # a requeued trial: handed out without asking the sampler
         entry = replica.dispatch.samplers._entries[study.id]
-        assert set(entry.finished) == _finished_ids(fresh_db, study.id)
-        assert len(entry.observations) == len(entry.finished)
+        _loads_exactly(entry, _finished(fresh_db, study.id))
+        assert entry.history == []  # told to the sampler, not kept
     assert "reloading" not in caplog.text
 
 
@@ -100,14 +112,13 @@ def test_a_cache_that_missed_a_trial_reloads_the_history(
         service.dispatch.complete(lease.trial_id, lease.lease_token, _value(lease.params))
     assert service.dispatch.claim("w") is not None
     entry = cache._entries[study.id]
-    lost = min(entry.finished)  # as if the incremental read had missed it
-    del entry.finished[lost]
-    entry.observations.pop(0)
+    entry.loaded -= 1  # as if the incremental read had missed a trial
     cache.recount_every = 1
     assert service.dispatch.claim("w") is not None
     assert "reloading its history" in caplog.text
-    assert set(entry.finished) == _finished_ids(fresh_db, study.id)
-    assert len(entry.observations) == 4
+    _loads_exactly(entry, _finished(fresh_db, study.id))
+    assert entry.loaded == 4
+    assert entry.sampler.n_completed == 4  # told the reloaded history afresh
 
 
 @pytest.mark.parametrize("sampler", ["tpe", "lipo"])
@@ -144,3 +155,123 @@ def test_prepared_suggestions_are_what_the_claim_would_ask(
     assert runs[0] == runs[1]
     assert prepared_used[1] == 0
     assert prepared_used[0] >= 5  # the first ask of each round of two (6 in this schedule)
+
+
+def _run(service: Service, study_id: int, n: int) -> list[dict[str, Any]]:
+    """n trials of one study asked and completed in turn; their params."""
+    out = []
+    for _ in range(n):
+        lease = service.dispatch.ask(study_id)
+        service.dispatch.complete(lease.trial_id, lease.lease_token, _value(lease.params))
+        out.append(lease.params)
+    return out
+
+
+def test_the_observation_bound_evicts_least_recently_used_studies(fresh_db: Database) -> None:
+    """Past `max_observations` held by the cached samplers together, the least recently
+    used studies leave the cache; an evicted study is rebuilt from the database on its next
+    claim and suggests what it would have suggested had it stayed (the same study run on a
+    cache that never evicts). Random search in a space with a continuous parameter holds
+    nothing per observation, so it never counts."""
+    bounded, unbounded = Service(fresh_db), Service(fresh_db)
+    for service in (bounded, unbounded):
+        service.dispatch.prefetcher = None
+    cache = bounded.dispatch.samplers
+    cache.max_observations = 8
+    kept, filler, lipo, rand, twin = (
+        bounded.studies.create(_spec(sampler, 40, 1, name=name)).id
+        for sampler, name in [
+            ("tpe", "kept"),
+            ("tpe", "filler"),
+            ("lipo", "lipo"),
+            ("random", "rand"),
+            ("tpe", "twin"),
+        ]
+    )
+    # A sampler holds the results it was told at its last claim: one fewer than completed.
+    _run(bounded, rand, 12)
+    assert rand in cache and cache.observations == 0
+    got = _run(bounded, kept, 6)
+    assert kept in cache and cache.observations == 5
+    _run(bounded, filler, 6)  # 5 + 5 > 8: the least recently used goes
+    assert kept not in cache and filler in cache and rand in cache
+    assert cache.observations == 5 and cache.evicted == 1
+    got += _run(bounded, kept, 2)  # rebuilt from the database; 7 + 5 > 8, and filler goes
+    assert kept in cache and filler not in cache and cache.observations == 7
+    _run(bounded, lipo, 3)
+    assert kept not in cache and lipo in cache and cache.observations == 2
+    assert got == _run(unbounded, twin, 8)
+    assert unbounded.dispatch.samplers.evicted == 0
+
+
+def test_a_study_over_the_bound_alone_is_not_kept_but_still_right(fresh_db: Database) -> None:
+    service = Service(fresh_db)
+    service.dispatch.prefetcher = None
+    cache = service.dispatch.samplers
+    cache.max_observations = 3
+    grid = parse_study_spec(
+        {
+            "name": "g",
+            "task": {"model": "mlp", "dataset": "digits", "epochs": 1},
+            "space": {
+                "width": {"type": "int", "low": 16, "high": 20},
+                "activation": {"type": "categorical", "choices": ["relu"]},
+            },
+            "sampler": "grid",
+            "budget": {"n_trials": 5, "max_parallel": 1},
+        }
+    )
+    lipo = service.studies.create(_spec("lipo", 8, 1, name="big")).id
+    _run(service, lipo, 5)
+    assert lipo not in cache  # 5 > 3: dropped after each claim, rebuilt on the next
+    assert cache.observations == 0
+    # A grid keeps one flag per point, nothing per observation: every point exactly once.
+    g = service.studies.create(grid).id
+    params = _run(service, g, 5)
+    assert sorted(p["width"] for p in params) == [16, 17, 18, 19, 20]
+
+
+@pytest.mark.parametrize("end", ["completed", "cancelled", "deleted"])
+def test_a_study_that_is_over_leaves_the_cache(fresh_db: Database, end: str) -> None:
+    service = Service(fresh_db)
+    service.dispatch.prefetcher = None
+    cache = service.dispatch.samplers
+    other = service.studies.create(_spec("random", 50, 2, name="other")).id
+    study = service.studies.create(_spec("tpe", 4, 2, name="ends")).id
+    _run(service, other, 2)
+    _run(service, study, 3)
+    assert study in cache
+    if end == "completed":
+        _run(service, study, 1)  # the last trial of its budget completes the study
+        assert service.studies.get(study).state == "completed"
+    elif end == "cancelled":
+        service.studies.update(study, action="cancel")
+    else:
+        service.studies.delete(study)
+    assert study not in cache
+    assert other in cache
+
+
+def test_a_cancelled_comparison_leaves_the_cache(fresh_db: Database) -> None:
+    service = Service(fresh_db)
+    service.dispatch.prefetcher = None
+    comparison = service.comparisons.create(
+        parse_comparison_spec(
+            {
+                "name": "c",
+                "task": {"model": "mlp", "dataset": "digits", "epochs": 1},
+                "space": SPACE,
+                "samplers": ["random", "tpe"],
+                "n_trials": 10,
+                "repeats": 1,
+            }
+        )
+    )
+    ids = [s.id for s in comparison.studies]
+    for _ in range(4):
+        lease = service.dispatch.claim("w")
+        assert lease is not None
+        service.dispatch.complete(lease.trial_id, lease.lease_token, _value(lease.params))
+    assert any(i in service.dispatch.samplers for i in ids)
+    service.comparisons.update(comparison.id, "cancel")
+    assert not any(i in service.dispatch.samplers for i in ids)

@@ -12,6 +12,7 @@ import pytest
 
 from hpo.errors import UnknownSamplerError, ValidationError
 from hpo.samplers import Observation, ObservationState, Sampler, default_registry, params_key
+from hpo.samplers._base import BaseSampler, losses, taken_key
 from hpo.space import Params, SearchSpace, space_from_dict
 
 pytestmark = pytest.mark.unit
@@ -232,34 +233,98 @@ def test_small_discrete_space_never_repeats_a_pending_config(name: str) -> None:
     assert_distinct(configs, pending)
 
 
+class _KeepsAll(BaseSampler):
+    """A sampler with BaseSampler's defaults: observations, arrays and keys all kept."""
+
+    def _ask(self, n: int, rng: np.random.Generator) -> list[Params]:
+        return self.space.sample(rng, n)
+
+
 @pytest.mark.parametrize("direction", ["minimize", "maximize"])
 def test_base_state_kept_across_tells_equals_a_fresh_tell(direction: str) -> None:
     # BaseSampler extends its encoded rows and losses when the history grows, and rebuilds
     # them when it does not; either way they must equal what a fresh sampler computes.
-    from hpo.samplers._base import BaseSampler, losses
-
     done = history(9)
     done[2] = Observation(done[2].params, None, ObservationState.FAILED)
     done[6] = Observation(done[6].params, 4.0, ObservationState.PRUNED)
     done[7] = Observation(done[7].params, None, ObservationState.PRUNED)
     changed = [*done[:4], Observation(done[4].params, -1.0), *done[5:]]
-    kept = make("random", direction=direction)
-    assert isinstance(kept, BaseSampler)
+    kept = _KeepsAll(SPACE, direction=direction)  # type: ignore[arg-type]
     for told in (done[:1], done[:1], done[:3], done[:8], done, changed, changed[:5], []):
         kept.tell(told, [])
-        fresh = make("random", direction=direction)
+        fresh = _KeepsAll(SPACE, direction=direction)  # type: ignore[arg-type]
         fresh.tell(told, [])
-        assert isinstance(fresh, BaseSampler)
         np.testing.assert_array_equal(kept.X, SPACE.encode_many([o.params for o in told]))
         np.testing.assert_array_equal(kept.X, fresh.X)
         for got, want in zip(kept.losses(), losses(told, direction), strict=True):  # type: ignore[arg-type]
             np.testing.assert_array_equal(got, want)
         # The completed keys too: built on first use, extended across tells after that.
-        assert kept.taken_keys() == fresh.taken_keys() == {params_key(o.params) for o in told}
+        assert kept.taken_keys() == fresh.taken_keys() == {taken_key(o.params) for o in told}
         y, _ = kept.losses()
         y[:] = 0.0  # callers get a copy: the kept values do not change
         np.testing.assert_array_equal(kept.losses()[0], losses(told, direction)[0])  # type: ignore[arg-type]
-    late = make("random", direction=direction)  # keys first asked for after a few extensions
-    for told in (done[:3], done[:8], done):
+    late = _KeepsAll(SPACE, direction=direction)  # type: ignore[arg-type]
+    for told in (done[:3], done[:8], done):  # keys first asked for after a few extensions
         late.tell(told, [])
-    assert late.taken_keys() == {params_key(o.params) for o in done}
+    assert late.taken_keys() == {taken_key(o.params) for o in done}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_extend_equals_a_tell_of_the_whole_history(name: str) -> None:
+    # The service's cache tells its samplers only what is new (`extend`): the suggestions
+    # must be those of a sampler told the whole history, with the same pending trials.
+    done = history(9)
+    done[3] = Observation(done[3].params, None, ObservationState.FAILED)
+    pending = SPACE.sample(np.random.default_rng(6), 2)
+    kept = make(name, seed=4, cheap=True)
+    assert isinstance(kept, BaseSampler)
+    kept.tell(done[:2], pending[:1])
+    kept.ask(1)
+    for a, b in ((2, 2), (2, 5), (5, 9)):
+        kept.extend(done[a:b], pending)
+        whole = make(name, seed=4, cheap=True)
+        whole.tell(done[:b], pending)
+        assert kept.ask(1) == whole.ask(1), (name, b)
+        assert kept.n_completed == b  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("name", ["random", "qmc", "grid", "lipo"])
+def test_samplers_that_need_no_observations_keep_none(name: str) -> None:
+    # Memory per observation: no Observation objects; random, qmc and grid keep no rows
+    # either, and in a space with a continuous parameter random and qmc keep no keys.
+    continuous = space_from_dict(
+        {
+            "lr": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True, "grid_points": 3},
+            "act": {"type": "categorical", "choices": ["relu", "tanh"]},
+        }
+    )
+    sampler = REGISTRY.create(name, continuous, seed=0)
+    assert isinstance(sampler, BaseSampler)
+    rng = np.random.default_rng(0)
+    done = [Observation(p, float(p["lr"])) for p in continuous.sample(rng, 20)]
+    if name == "grid":
+        done = [Observation({"lr": 1e-5, "act": "relu"}, 1.0)]
+    sampler.tell(done, [])
+    sampler.ask(1)
+    assert sampler.completed == [] and sampler.n_completed == len(done)
+    assert sampler.X.shape[0] == (len(done) if name == "lipo" else 0)
+    assert sampler.taken_keys() == set()
+
+
+def test_random_in_a_finite_space_keeps_hashed_keys_and_never_repeats() -> None:
+    tiny = space_from_dict(
+        {
+            "a": {"type": "categorical", "choices": ["x", "y", "z"]},
+            "b": {"type": "int", "low": 0, "high": 2},
+        }
+    )
+    sampler = REGISTRY.create("random", tiny, seed=0)
+    assert isinstance(sampler, BaseSampler)
+    seen: list[Params] = []
+    for _ in range(3):  # told in pieces, as the service's cache does
+        new = sampler.ask(3)
+        seen += new
+        sampler.extend([Observation(p, 1.0) for p in new], [])
+    assert len({params_key(p) for p in seen}) == 9
+    assert sampler.completed == []
+    assert sampler.taken_keys() == {taken_key(p) for p in seen}

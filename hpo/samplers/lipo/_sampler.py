@@ -29,7 +29,12 @@ class LipoSampler(BaseSampler):
         n_candidates: uniform candidates scored on the upper bound per step (default 5000).
         random_probability: chance of a pure random point per step (default 0.02).
         trust_region_every: one trust-region step out of this many proposals (default 2).
+
+    Keeps the history as numpy rows and losses (`X`, `losses()`), not `Observation` objects.
     """
+
+    keep_observations: ClassVar[bool] = False
+    keep_keys: ClassVar[bool] = False
 
     options_defaults: ClassVar[Mapping[str, Any]] = {
         "n_candidates": Settings.n_candidates,
