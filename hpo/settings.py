@@ -71,8 +71,8 @@ class Settings(BaseSettings):
     log_level: str = "info"
     # The per-process sampler cache (hpo.service.sampling) keeps at most this many observations
     # across its studies, counting only what each sampler keeps per observation (random, qmc
-    # and grid keep nothing in a space with a continuous parameter; LIPO about 0.1 KB per
-    # observation, TPE/GP/CMA-ES a few KB with Optuna's in-memory study). Past it, the least
+    # and grid keep nothing in a space with a continuous parameter; LIPO its numpy rows and
+    # losses, TPE/GP/CMA-ES the observations and Optuna's in-memory study). Past it, the least
     # recently used studies are dropped and rebuilt from the database on their next claim; a
     # single study above it is rebuilt on every claim, so keep it above your largest
     # model-based study.
