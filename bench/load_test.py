@@ -8,7 +8,7 @@ The server gets a fresh database on that PostgreSQL (dropped afterwards). Worker
 are asyncio tasks over httpx in this one process (loopback only); every answer other than 2xx
 (or 204: no work) and every transport error counts as an error. The API process's RSS is
 sampled every --rss-every seconds. Prints a JSON summary and the Markdown rows of
-bench/fragments/faults.md. Bounded: every loop stops at the deadline.
+bench/RESULTS.md ("Under fire"). Bounded: every loop stops at the deadline.
 
 Caveat: the load generator shares the machine's cores with the server, so latencies include
 its own scheduling; compare runs on the same machine only.

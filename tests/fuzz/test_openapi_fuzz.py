@@ -4,7 +4,7 @@ without a server error, with a status code the schema declares and a body matchi
 
 CI size: `HPO_FUZZ_EXAMPLES` (default 15) examples per operation, positive and negative data,
 a few hundred requests in all. The larger run (thousands, against `hpo serve`) is in
-bench/fragments/faults.md.
+bench/RESULTS.md ("Under fire").
 """
 
 from __future__ import annotations
