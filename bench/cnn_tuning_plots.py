@@ -14,12 +14,27 @@ sampler spent (trials by state, epochs, training seconds) and each sampler's win
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import statistics
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+
+def y_floor(view: dict[str, Any]) -> float:
+    """The plots' lower y limit, the same for both: the lowest first quartile over samplers
+    once a tenth of the trials have finished (the curves start far lower and would squash the
+    part where they separate)."""
+    lows = []
+    for name in view["samplers"]:
+        curve = view["curves"][name]["by_trial"]
+        k = max(0, len(curve["x"]) // 10 - 1)
+        q25 = [v for v in curve["q25"][k:] if v is not None]
+        if q25:
+            lows.append(min(q25))
+    return max(0.0, min(lows) - 0.01) if lows else 0.0
 
 
 def plot(view: dict[str, Any], axis: str, path: Path, xlabel: str, log_x: bool) -> None:
@@ -29,7 +44,7 @@ def plot(view: dict[str, Any], axis: str, path: Path, xlabel: str, log_x: bool) 
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=100)
-    lows = []
+    highs = []
     for result in view["results"]:  # ranked: the legend lists the best first
         name = result["sampler"]
         curve = view["curves"][name][axis]
@@ -40,18 +55,22 @@ def plot(view: dict[str, Any], axis: str, path: Path, xlabel: str, log_x: bool) 
         label = f"{result['rank']}. {name}: {result['median_best']:.4f}"
         (line,) = ax.step(x, med, where="post", label=label, linewidth=1.4)
         ax.fill_between(x, q25, q75, step="post", color=line.get_color(), alpha=0.15, linewidth=0)
-        # Zoom on where the curves separate: ignore the first tenth of the axis.
-        later = x >= x[0] + 0.1 * (x[-1] - x[0])
-        if np.isfinite(q25[later]).any():
-            lows.append(float(np.nanmin(q25[later])))
-    if lows:
-        ax.set_ylim(max(0.0, min(lows) - 0.01), None)
+        ax.plot(x[-1:], med[-1:], "o", color=line.get_color(), markersize=4)  # where it ends
+        if np.isfinite(q75).any():
+            highs.append(float(np.nanmax(q75)))
+    ax.set_ylim(y_floor(view), max(highs, default=1.0) + 0.005)
     if log_x:
         ax.set_xscale("log")
+        starts = [view["curves"][r["sampler"]][axis]["x"][:1] for r in view["results"]]
+        first = [x[0] for x in starts if x and x[0] > 0]
+        if first:
+            ax.set_xlim(left=0.8 * min(first))
     n_seeds = view["repeats"]
+    # The studies' budget (it may have been raised after the comparison was created).
+    per_study = view["n_total"] // max(len(view["studies"]), 1)
     ax.set_title(
         f"{view['name']}: best-so-far {view['objective']}\n"
-        f"median and IQR over {n_seeds} seeds, {view['n_trials']} trials per study",
+        f"median and IQR over {n_seeds} seeds, {per_study} trials per study",
         fontsize=10,
     )
     ax.set_xlabel(xlabel)
@@ -110,6 +129,32 @@ def budget_table(view: dict[str, Any], trials: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def equal_time_table(view: dict[str, Any], trials: dict[str, Any], seconds: list[float]) -> str:
+    """Each sampler's median best-so-far once each study had spent the same training seconds
+    (the by-time curve read at x; a study already over holds its final best)."""
+    head = " | ".join(f"at {x:g} s" for x in seconds)
+    rows = [
+        f"| sampler | training s per study when over (median) | {head} |",
+        "|---|---|" + "---|" * len(seconds),
+    ]
+    for r in view["results"]:
+        curve = view["curves"][r["sampler"]]["by_time"]
+        cells = []
+        for x in seconds:
+            i = bisect.bisect_right(curve["x"], x) - 1
+            value = curve["median"][i] if i >= 0 else None
+            cells.append("-" if value is None else f"{value:.4f}")
+        spent = [
+            sum(_duration(t) for t in trials[str(s["id"])]["items"])
+            for s in view["studies"]
+            if s["sampler"] == r["sampler"]
+        ]
+        rows.append(
+            f"| {r['sampler']} | {statistics.median(spent):.0f} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(rows)
+
+
 def _duration(trial: dict[str, Any]) -> float:
     from datetime import datetime
 
@@ -149,6 +194,12 @@ def main() -> None:
     parser.add_argument("dir", type=Path, help="holds comparison.json and trials.json")
     parser.add_argument("--figures", type=Path, default=Path("bench/figures"))
     parser.add_argument("--prefix", default="cnn-mnist1d-comparison")
+    parser.add_argument(
+        "--at",
+        type=lambda text: [float(x) for x in text.split(",")],
+        default=[50.0, 100.0, 200.0],
+        help="training seconds per study at which to compare the samplers (comma-separated)",
+    )
     args = parser.parse_args()
     view = json.loads((args.dir / "comparison.json").read_text())
     trials = json.loads((args.dir / "trials.json").read_text())
@@ -159,12 +210,13 @@ def main() -> None:
         view,
         "by_time",
         by_time,
-        "training seconds spent (summed trial durations, wall clock)",
+        "training seconds spent per study (its trials' summed wall-clock durations)",
         log_x=True,
     )
     print(f"wrote {by_trial} and {by_time}\n")
     print(ranking_table(view) + "\n")
     print(budget_table(view, trials) + "\n")
+    print(equal_time_table(view, trials, args.at) + "\n")
     print(winners_table(view, trials))
 
 
