@@ -89,7 +89,7 @@ class ComparisonService:
                         name=comparison.name,
                         state=comparison_state(own),
                         samplers=_sampler_names(comparison),
-                        n_trials=int(comparison.spec["n_trials"]),
+                        n_trials=_budget(comparison, own),
                         repeats=int(comparison.spec["repeats"]),
                         created_at=comparison.created_at,
                         n_finished=sum(_n_finished(counts[s.id]) for s in own),
@@ -197,7 +197,7 @@ class ComparisonService:
             direction="maximize" if maximize else "minimize",
             objective=str(spec["task"].get("metric", "val_accuracy")),
             task=dict(spec["task"]),
-            n_trials=int(spec["n_trials"]),
+            n_trials=_budget(comparison, studies),
             repeats=int(spec["repeats"]),
             samplers=names,
             studies=[
@@ -281,3 +281,9 @@ def _result(
         test_metric_sd=final.get("test_metric_sd") if final else None,
         final=dict(final) if final else None,
     )
+
+
+def _budget(comparison: Comparison, studies: Sequence[Study]) -> int:
+    """Trials per study: the studies' own budget, which a PATCH may have raised since the
+    comparison was created (the spec keeps the budget it was created with)."""
+    return max((s.n_trials for s in studies), default=int(comparison.spec["n_trials"]))

@@ -177,6 +177,16 @@ def test_running_seeds_have_no_data_past_their_last_finish(service: Service) -> 
     assert view.n_finished == 3 and view.state == "running"
 
 
+def test_a_raised_study_budget_shows_in_the_comparison(service: Service) -> None:
+    view = service.comparisons.create(parse_comparison_spec({**COMPARISON, "repeats": 1}))
+    for study in view.studies:
+        service.studies.update(study.id, n_trials=5)
+    raised = service.comparisons.get(view.id)
+    assert raised.n_trials == 5 and raised.n_total == 10
+    assert raised.curves["random"].by_trial.x == [1, 2, 3, 4, 5]
+    assert [c.n_trials for c in service.comparisons.list_comparisons()] == [5]
+
+
 def test_pause_resume_cancel_and_delete(service: Service) -> None:
     view = service.comparisons.create(parse_comparison_spec({**COMPARISON, "repeats": 1}))
     running = service.dispatch.ask(view.studies[0].id)
