@@ -25,8 +25,7 @@ from typing import Any, Literal
 import pydantic
 from pydantic import Field, field_validator, model_validator
 
-from hpo.errors import HpoError, ValidationError
-from hpo.space import space_from_dict
+from hpo.errors import ValidationError
 from hpo.spec import (
     MAX_ATTEMPTS,
     MAX_PARALLEL,
@@ -40,6 +39,8 @@ from hpo.spec import (
     _merge,
     describe_validation_error,
     parse_study_spec,
+    pruner_shorthand,
+    validated_space,
 )
 
 # A comparison creates samplers x repeats studies; this keeps a typo (repeats: 300) from
@@ -81,17 +82,12 @@ class ComparisonSpec(_Frozen):
     @field_validator("pruner", mode="before")
     @classmethod
     def _pruner_shorthand(cls, value: object) -> object:
-        if value is None:
-            return {"name": "none"}
-        return {"name": value} if isinstance(value, str) else value
+        return pruner_shorthand(value)
 
     @field_validator("space")
     @classmethod
     def _valid_space(cls, space: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        try:
-            return space_from_dict(space).to_dict()
-        except HpoError as e:
-            raise ValueError(str(e)) from e
+        return validated_space(space)
 
     @model_validator(mode="after")
     def _consistent(self) -> ComparisonSpec:

@@ -91,6 +91,27 @@ class BudgetSpec(_Frozen):
     max_attempts: int = Field(default=3, ge=1, le=MAX_ATTEMPTS, strict=True)
 
 
+def pruner_shorthand(value: object) -> object:
+    """`pruner: asha` (or nothing) in a spec means `{name: asha}` (or `{name: none}`)."""
+    if value is None:
+        return {"name": "none"}
+    return {"name": value} if isinstance(value, str) else value
+
+
+def validated_space(space: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """A spec's search space, checked (names, domains, bounds) and in canonical form; shared by
+    study and comparison specs so both refuse the same spaces with the same messages."""
+    for key in space:
+        _check_name(key, f"parameter name {key[:40]!r}")
+    try:
+        valid = space_from_dict(space).to_dict()
+    except HpoError as e:
+        raise ValueError(str(e)) from e
+    for key, domain in valid.items():
+        _check_bounds(key, domain)
+    return valid
+
+
 class StudySpec(_Frozen):
     """A validated study spec. `space` stays the plain mapping (JSON-able); `search_space()`
     gives the typed `SearchSpace`."""
@@ -117,22 +138,12 @@ class StudySpec(_Frozen):
     @field_validator("pruner", mode="before")
     @classmethod
     def _pruner_shorthand(cls, value: object) -> object:
-        if value is None:
-            return {"name": "none"}
-        return {"name": value} if isinstance(value, str) else value
+        return pruner_shorthand(value)
 
     @field_validator("space")
     @classmethod
     def _valid_space(cls, space: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        for key in space:
-            _check_name(key, f"parameter name {key[:40]!r}")
-        try:
-            valid = space_from_dict(space).to_dict()
-        except HpoError as e:
-            raise ValueError(str(e)) from e
-        for key, domain in valid.items():
-            _check_bounds(key, domain)
-        return valid
+        return validated_space(space)
 
     @field_validator("fixed")
     @classmethod
