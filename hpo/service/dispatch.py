@@ -40,6 +40,7 @@ from hpo.storage import (
     StudyState,
     Trial,
     TrialState,
+    lock_least_busy_study,
     lock_study,
     lock_study_snapshot,
     utcnow,
@@ -122,8 +123,25 @@ class Dispatcher:
     def _claim_any(
         self, session: Session, worker_id: str, devices: tuple[str, ...], now: datetime
     ) -> Lease | None:
+        # The common case in one statement: lock the least busy claimable study that no other
+        # claimer holds; when every one is held, wait for the least busy (a burst of workers
+        # on one study would otherwise mostly get 204s and poll while there is work).
+        tried: set[int] = set()
+        study = lock_least_busy_study(session, skip_locked=True)
+        if study is None and not self.db.is_sqlite:  # SQLite locks nothing per study
+            study = lock_least_busy_study(session, skip_locked=False)
+        if study is None:
+            return None  # no claimable study
+        lease = self._claim_in(session, study, worker_id, devices, now)
+        if lease is not None:
+            return lease
+        # That study had no trial to give (budget used, grid exhausted, or full since the
+        # statement's snapshot): try the others, least busy first, as above.
+        tried.add(study.id)
         skipped: list[int] = []
         for study_id in repo.claimable_study_ids(session):
+            if study_id in tried:
+                continue
             study = lock_study_snapshot(session, study_id, skip_locked=True)
             if study is None:
                 skipped.append(study_id)
@@ -131,9 +149,6 @@ class Dispatcher:
             lease = self._claim_in(session, study, worker_id, devices, now)
             if lease is not None:
                 return lease
-        # Every study with room was locked by another claimer: wait for those locks in
-        # turn rather than answer "no work" while there is work (a burst of workers on one
-        # study would otherwise mostly get 204s and poll).
         for study_id in skipped:
             study = lock_study_snapshot(session, study_id, skip_locked=False)
             if study is None:
@@ -342,24 +357,24 @@ class Dispatcher:
                 f"value {value!r} is not finite: fail the trial with failure_class "
                 "'diverged' instead"
             )
-        with self.db.transaction() as session:
-            lease = hot.lease_of(session, trial_id)  # locked until commit
-            if (
-                lease is None
-                or lease.state is not TrialState.RUNNING
-                or not _token_matches(lease.lease_token, token)
-            ):
-                # 404, a wrong or stale token, a trial not running, or a retry of a complete
-                # that already landed (returns the trial unchanged).
+        try:
+            with self.db.transaction() as session:
+                row = hot.complete_running(session, trial_id, value, metrics or {}, self.clock())
+                if row is None or not _token_matches(row.lease_token, token):
+                    raise _NotThisLease  # rolls the update back
+                state, sampler = StudyState(row.study_state), str(row.sampler)
+                created = -1 if row.top_number is None else int(row.top_number) + 1
+                if state is StudyState.RUNNING and (sampler == "grid" or created >= row.n_trials):
+                    # Perhaps the study's last trial (a grid's target may be its size): count.
+                    study = repo.get_study(session, row.study_id)
+                    _finish_if_done(session, study)
+                    state = study.state
+                view = TrialView.of(row)
+        except _NotThisLease:
+            # 404, a wrong or stale token, a trial not running, or a retry of a complete that
+            # already landed (returns the trial unchanged).
+            with self.db.transaction() as session:
                 return self._complete_other(session, trial_id, token, value)
-            row = hot.complete_trial(session, trial_id, value, metrics or {}, self.clock())
-            state, sampler, n_trials, created = hot.study_progress(session, row.study_id)
-            if state is StudyState.RUNNING and (sampler == "grid" or created >= n_trials):
-                # Perhaps the study's last trial (a grid's target may be its size): count.
-                study = repo.get_study(session, row.study_id)
-                _finish_if_done(session, study)
-                state = study.state
-            view = TrialView.of(row)
         self.metrics.inc("hpo_trials_completed_total")
         self._result_of(row.study_id, state, sampler)
         return view
@@ -442,6 +457,11 @@ class Dispatcher:
         if study_state is StudyState.CANCELLED:
             raise ConflictError(f"study {trial.study_id} was cancelled: stop this trial")
         return trial
+
+
+class _NotThisLease(Exception):
+    """Raised inside `complete`'s transaction to roll its update back: the trial is not
+    running under the given token (handled by `_complete_other`)."""
 
 
 def _finish_if_done(session: Session, study: Study) -> None:

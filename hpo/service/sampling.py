@@ -7,8 +7,8 @@ scratch, hundreds of milliseconds under the study lock. So each process keeps, p
 sampler object and the observations it has already loaded, and on each claim reads only what
 changed, in O(new + active) rows, never O(history):
 
-- `read_active` (the claim reads it anyway): the highest trial number M, then the queued and
-  running trials (id, number, state);
+- `read_active` (the claim reads it anyway): the highest trial number M and the queued and
+  running trials (id, number, state), in one statement;
 - the finished trials among the candidates: those active at the previous read, and those
   numbered above the previous M. Nothing else can have finished since: numbers are given
   under the study lock and committed in order (so every trial numbered <= M was visible at
@@ -98,10 +98,11 @@ class ActiveTrials:
 
 
 def read_active(session: Session, study_id: int) -> ActiveTrials:
-    """Two index lookups, O(active trials): the highest number first, then the active trials
-    (this order is what makes the incremental loading in `SamplerCache` complete)."""
-    top = hot.top_number(session, study_id)
-    rows = hot.active_trials(session, study_id)
+    """One statement of two index lookups, O(active trials): the highest number and the
+    active trials, from one snapshot (what makes the incremental loading in `SamplerCache`
+    complete: no trial numbered at most the top can be missing from both the active trials
+    and the finished ones)."""
+    top, rows = hot.active_trials(session, study_id)
     return ActiveTrials(-1 if top is None else top, tuple(rows))
 
 

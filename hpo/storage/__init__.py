@@ -22,6 +22,7 @@ from hpo.storage._types import utcnow
 from hpo.storage.engine import (
     Database,
     create_engine_for,
+    lock_least_busy_study,
     lock_study,
     lock_study_snapshot,
     normalize_url,
@@ -57,6 +58,7 @@ __all__ = [
     "create_engine_for",
     "current_revision",
     "head_revision",
+    "lock_least_busy_study",
     "lock_study",
     "lock_study_snapshot",
     "migrate",

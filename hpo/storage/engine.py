@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, bindparam, create_engine, event, select
+from sqlalchemy import Engine, Select, Table, bindparam, create_engine, event, func, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -33,7 +33,7 @@ from hpo.errors import (
     StorageError,
     ValidationError,
 )
-from hpo.storage.models import Study
+from hpo.storage.models import Study, StudyState, Trial, TrialState
 
 # Connection execution option read by our SQLite "begin" hook: which BEGIN to emit.
 _SQLITE_BEGIN = "hpo_sqlite_begin"
@@ -55,7 +55,11 @@ def normalize_url(url: str | URL) -> URL:
 
 
 def create_engine_for(
-    url: str | URL, *, sqlite_busy_timeout_s: float = 30.0, **kwargs: Any
+    url: str | URL,
+    *,
+    sqlite_busy_timeout_s: float = 30.0,
+    idle_ping_after_s: float | None = None,
+    **kwargs: Any,
 ) -> Engine:
     """An engine for SQLite or PostgreSQL, configured for concurrent writers.
 
@@ -63,7 +67,9 @@ def create_engine_for(
     instead of failing at once), foreign keys on (so deleting a study cascades), and our own
     BEGIN so that write transactions start with `BEGIN IMMEDIATE` (see `Database.transaction`).
     The parent folder of a database file is created if missing.
-    PostgreSQL: psycopg 3; `pool_pre_ping` replaces connections the server has dropped.
+    PostgreSQL: psycopg 3. A pooled connection idle for `idle_ping_after_s` (default
+    `IDLE_PING_AFTER_S`) or more is pinged when checked out, and replaced if the server
+    dropped it (see `_ping_when_idle`).
     Extra keyword arguments go to `sqlalchemy.create_engine`.
     """
     parsed = normalize_url(url)
@@ -71,12 +77,44 @@ def create_engine_for(
         database = parsed.database or ""
         if database not in ("", ":memory:") and not database.startswith("file:"):
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            parsed, pool_pre_ping=True, connect_args={"timeout": sqlite_busy_timeout_s}, **kwargs
-        )
+        engine = create_engine(parsed, connect_args={"timeout": sqlite_busy_timeout_s}, **kwargs)
         _configure_sqlite(engine, sqlite_busy_timeout_s)
-        return engine
-    return create_engine(parsed, pool_pre_ping=True, **kwargs)
+    else:
+        engine = create_engine(parsed, **kwargs)
+    _ping_when_idle(engine, IDLE_PING_AFTER_S if idle_ping_after_s is None else idle_ping_after_s)
+    return engine
+
+
+# A pooled connection unused for this long is pinged before it is handed out.
+IDLE_PING_AFTER_S = 1.0
+
+
+def _ping_when_idle(engine: Engine, after_s: float) -> None:
+    """SQLAlchemy's `pool_pre_ping`, but only for connections idle for `after_s` or more.
+
+    `pool_pre_ping` pings on every checkout: one more round trip per transaction, and under
+    load (bench/dispatch_throughput.py) a claim and a complete are one transaction each, so 2
+    of the ~17 statements per trial were `SELECT 1`. A connection back in the pool a moment
+    ago was working a moment ago; what a ping is for is one that sat idle while the database
+    restarted or a firewall dropped it, and those are still pinged (as `pool_pre_ping` does on
+    a failed ping, `InvalidatePoolError` replaces this connection and recycles every older
+    one, so that after a database restart the pool starts over). A connection dropped within
+    the last `after_s` fails its request instead (503, which workers and the client retry),
+    and SQLAlchemy then recycles every connection of the pool."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["hpo_checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        checked_in = record.info.get("hpo_checked_in_at")
+        if checked_in is None or time.monotonic() - checked_in < after_s:
+            return  # new (just connected), or used a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as e:  # the driver's own error types differ by dialect
+            raise sa_exc.InvalidatePoolError(f"pooled connection failed its ping: {e}") from e
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_s: float) -> None:
@@ -287,12 +325,52 @@ def lock_study_snapshot(session: Session, study_id: int, *, skip_locked: bool) -
     return None if row is None else Study(**row._mapping)
 
 
+def lock_least_busy_study(session: Session, *, skip_locked: bool) -> Study | None:
+    """Lock and return the claimable study (running, with a free parallel slot) that has the
+    fewest running trials (then the oldest), in one statement: what a claim takes first,
+    so that concurrent studies share the workers. With `skip_locked`, studies locked by
+    another transaction are passed over (the next least busy is taken; None if all are
+    locked); without, the least busy is waited for. Returned as `lock_study_snapshot` does.
+
+    The running counts are those of the statement's snapshot, taken before any wait for the
+    lock: the caller re-reads the study's active trials under the lock, and moves on to the
+    other studies if this one turns out to have no room."""
+    connection = _write_connection(session)
+    statement = _LEAST_BUSY_SKIP_LOCKED if skip_locked else _LEAST_BUSY_WAIT
+    row = connection.execute(statement).one_or_none()
+    return None if row is None else Study(**row._mapping)
+
+
 _STUDIES = cast(Table, Study.__table__)
 _LOCK_WAIT = (
     select(*_STUDIES.c)
     .where(_STUDIES.c.id == bindparam("sid"))
     .with_for_update(key_share=True, skip_locked=False)
 )
+_TRIALS = cast(Table, Trial.__table__)
+
+
+def _least_busy_statement(*, skip_locked: bool) -> Select[Any]:
+    running = (
+        select(_TRIALS.c.study_id, func.count().label("n_running"))
+        .where(_TRIALS.c.state == TrialState.RUNNING)
+        .group_by(_TRIALS.c.study_id)
+        .subquery("running")
+    )
+    n_running = func.coalesce(running.c.n_running, 0)
+    return (
+        select(*_STUDIES.c)
+        .outerjoin(running, running.c.study_id == _STUDIES.c.id)
+        .where(_STUDIES.c.state == StudyState.RUNNING, n_running < _STUDIES.c.max_parallel)
+        .order_by(n_running, _STUDIES.c.id)
+        .limit(1)
+        # Only the study's row is locked (not the aggregate's: PostgreSQL refuses that).
+        .with_for_update(of=_STUDIES, key_share=True, skip_locked=skip_locked)
+    )
+
+
+_LEAST_BUSY_SKIP_LOCKED = _least_busy_statement(skip_locked=True)
+_LEAST_BUSY_WAIT = _least_busy_statement(skip_locked=False)
 _LOCK_SKIP_LOCKED = (
     select(*_STUDIES.c)
     .where(_STUDIES.c.id == bindparam("sid"))

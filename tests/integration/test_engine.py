@@ -159,3 +159,53 @@ def test_try_lock_study_skips_a_study_locked_elsewhere(fresh_db: Database) -> No
             assert free is not None and free.id == free_id
             # The study lock does not block inserting trials that reference the study.
             repo.insert_trial(other, locked_id, {"x": 1}, number=0)
+
+
+def _backend_pid(db: Database) -> int:
+    with db.transaction(write=False) as s:
+        return int(s.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def _terminate(admin_url: str, pid: int) -> None:
+    engine = create_engine_for(admin_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_pooled_connection_idle_past_the_threshold_is_pinged_and_replaced(
+    database_url: str,
+) -> None:
+    """The server dropped a pooled connection while it sat idle (a restart, a firewall): its
+    next checkout pings it, finds it dead, and hands out a new one; the request never sees it."""
+    db = Database(create_engine_for(database_url, pool_size=1, idle_ping_after_s=0.05))
+    try:
+        first = _backend_pid(db)
+        _terminate(database_url, first)
+        time.sleep(0.2)  # idle past the threshold
+        second = _backend_pid(db)
+        assert second != first
+    finally:
+        db.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_connection_dropped_just_after_use_fails_one_request_then_the_pool_recovers(
+    database_url: str,
+) -> None:
+    """Within the threshold a checkout is not pinged (one round trip saved per transaction
+    under load): a connection dropped in that window fails its request with the retryable
+    503 error, and SQLAlchemy recycles the pool, so the next request works."""
+    db = Database(create_engine_for(database_url, pool_size=1, idle_ping_after_s=3600))
+    try:
+        first = _backend_pid(db)
+        _terminate(database_url, first)
+        time.sleep(0.2)  # let the server close it
+        with pytest.raises(DatabaseUnavailable, match="retry"):
+            _backend_pid(db)
+        assert _backend_pid(db) != first
+    finally:
+        db.dispose()

@@ -18,7 +18,7 @@ from typing import Any, TypeAlias, cast
 from sqlalchemy import Row, Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from hpo.storage.models import Study, StudyState, Trial, TrialState
+from hpo.storage.models import Study, Trial, TrialState
 
 # A row of any shape (SQLAlchemy 2.1 types rows by their columns).
 TrialRow: TypeAlias = Row[*tuple[Any, ...]]
@@ -26,15 +26,22 @@ TrialRow: TypeAlias = Row[*tuple[Any, ...]]
 _T = cast(Table, Trial.__table__)
 _S = cast(Table, Study.__table__)
 
-_TOP_NUMBER = select(func.max(_T.c.number)).where(_T.c.study_id == bindparam("sid"))
-
-_ACTIVE = (
-    select(_T.c.id, _T.c.number, _T.c.state)
-    .where(
-        _T.c.study_id == bindparam("sid"),
-        _T.c.state.in_((TrialState.QUEUED, TrialState.RUNNING)),
+# The highest number and the active trials in one statement, so from one snapshot: one row
+# per active trial (by number) with the top number on each, or one row of the top number
+# alone (None without trials) when none is active.
+_TOP = select(func.max(_T.c.number).label("top")).where(_T.c.study_id == bindparam("sid"))
+_TOP_SUB = _TOP.subquery("top")
+_ACTIVE_T = _T.alias("active")
+_ACTIVE_WITH_TOP = (
+    select(_TOP_SUB.c.top, _ACTIVE_T.c.id, _ACTIVE_T.c.number, _ACTIVE_T.c.state)
+    .select_from(
+        _TOP_SUB.outerjoin(
+            _ACTIVE_T,
+            (_ACTIVE_T.c.study_id == bindparam("sid"))
+            & _ACTIVE_T.c.state.in_((TrialState.QUEUED, TrialState.RUNNING)),
+        )
     )
-    .order_by(_T.c.number)
+    .order_by(_ACTIVE_T.c.number)
 )
 
 # What `to_observation` reads of a finished trial, plus its number.
@@ -70,14 +77,25 @@ _PARAMS_OF = select(_T.c.id, _T.c.params).where(_T.c.id.in_(bindparam("ids", exp
 
 _INSERT_RUNNING = insert(_T).returning(_T.c.id)
 
-_LEASE_OF = (
-    select(_T.c.lease_token, _T.c.state, _T.c.study_id)
-    .where(_T.c.id == bindparam("tid"))
-    .with_for_update()
+# Completes a running trial and returns its row, its lease token (for the caller to compare in
+# constant time, rolling back on a mismatch) and its study's progress, in one round trip.
+# The study's columns come from scalar subqueries: an UPDATE's RETURNING may not join, and
+# both PostgreSQL and SQLite accept subqueries there.
+_OTHER = _T.alias("other_trial")
+_PROGRESS_OF_ROW = (
+    select(_S.c.state).where(_S.c.id == _T.c.study_id).scalar_subquery().label("study_state"),
+    select(_S.c.sampler).where(_S.c.id == _T.c.study_id).scalar_subquery().label("sampler"),
+    select(_S.c.n_trials).where(_S.c.id == _T.c.study_id).scalar_subquery().label("n_trials"),
+    # The study's highest trial number (numbers are never changed, so the snapshot before
+    # the update is as good as after).
+    select(func.max(_OTHER.c.number))
+    .where(_OTHER.c.study_id == _T.c.study_id)
+    .scalar_subquery()
+    .label("top_number"),
 )
-_COMPLETE = (
+_COMPLETE_RUNNING = (
     update(_T)
-    .where(_T.c.id == bindparam("tid"))
+    .where(_T.c.id == bindparam("tid"), _T.c.state == TrialState.RUNNING)
     .values(
         state=TrialState.COMPLETED,
         value=bindparam("b_value"),
@@ -85,27 +103,24 @@ _COMPLETE = (
         finished_at=bindparam("b_finished_at"),
         lease_expires_at=None,
     )
-    .returning(*_T.c)
+    .returning(*_T.c, *_PROGRESS_OF_ROW)
 )
-# The study's state, budget and trial count (highest number + 1) in one statement.
-_PROGRESS = select(
-    _S.c.state,
-    _S.c.sampler,
-    _S.c.n_trials,
-    select(func.max(_T.c.number)).where(_T.c.study_id == _S.c.id).scalar_subquery(),
-).where(_S.c.id == bindparam("sid"))
 
 
-def top_number(session: Session, study_id: int) -> int | None:
-    """The study's highest trial number (None without trials)."""
-    value = session.connection().execute(_TOP_NUMBER, {"sid": study_id}).scalar()
-    return None if value is None else int(value)
-
-
-def active_trials(session: Session, study_id: int) -> list[tuple[int, int, TrialState]]:
-    """(id, number, state) of the study's queued and running trials, by number."""
-    rows = session.connection().execute(_ACTIVE, {"sid": study_id})
-    return [(int(i), int(n), TrialState(s)) for i, n, s in rows]
+def active_trials(
+    session: Session, study_id: int
+) -> tuple[int | None, list[tuple[int, int, TrialState]]]:
+    """The study's highest trial number (None without trials) and (id, number, state) of its
+    queued and running trials by number, read in one statement (one snapshot)."""
+    top: int | None = None
+    active: list[tuple[int, int, TrialState]] = []
+    for row_top, trial_id, number, state in session.connection().execute(
+        _ACTIVE_WITH_TOP, {"sid": study_id}
+    ):
+        top = None if row_top is None else int(row_top)
+        if trial_id is not None:
+            active.append((int(trial_id), int(number), TrialState(state)))
+    return top, active
 
 
 def finished_candidates(
@@ -134,23 +149,22 @@ def insert_running_trial(session: Session, values: Mapping[str, Any]) -> int:
     return int(session.connection().execute(_INSERT_RUNNING, dict(values)).scalar_one())
 
 
-def lease_of(session: Session, trial_id: int) -> TrialRow | None:
-    """(lease_token, state, study_id) of a trial, locked for update; None if it is gone."""
-    return session.connection().execute(_LEASE_OF, {"tid": trial_id}).one_or_none()
-
-
-def complete_trial(
+def complete_running(
     session: Session,
     trial_id: int,
     value: float,
     metrics: Mapping[str, Any],
     finished_at: datetime,
-) -> TrialRow:
-    """Mark a (locked, running) trial completed; returns its whole row."""
+) -> TrialRow | None:
+    """Mark a trial completed if it is running, in one statement, and return its whole row
+    plus its study's `study_state`, `sampler`, `n_trials` and `top_number` (None without
+    trials); None if the trial is gone or not running. The row stays locked until the
+    transaction ends: the caller checks the returned `lease_token` and rolls back if it is
+    not the worker's."""
     return (
         session.connection()
         .execute(
-            _COMPLETE,
+            _COMPLETE_RUNNING,
             {
                 "tid": trial_id,
                 "b_value": value,
@@ -158,11 +172,5 @@ def complete_trial(
                 "b_finished_at": finished_at,
             },
         )
-        .one()
+        .one_or_none()
     )
-
-
-def study_progress(session: Session, study_id: int) -> tuple[StudyState, str, int, int]:
-    """(state, sampler, n_trials, trials created) of a study."""
-    state, sampler, n_trials, top = session.connection().execute(_PROGRESS, {"sid": study_id}).one()
-    return StudyState(state), str(sampler), int(n_trials), -1 if top is None else int(top) + 1
