@@ -35,6 +35,10 @@ _DIRECTIONS = ("minimize", "maximize")
 class Pruner(Protocol):
     """Decides whether the trial that just reported at `step` should stop now."""
 
+    # False: `should_prune` never looks at `reports`, so the service need not read them (a
+    # read of every report of the study at or below `step`, on every report: O(history)).
+    reads_reports: ClassVar[bool]
+
     def should_prune(self, reports: Reports, trial_id: int, step: int) -> bool: ...
 
 
@@ -69,6 +73,7 @@ class NopPruner:
 
     direction: str = "minimize"
     name: ClassVar[str] = "none"
+    reads_reports: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         _check_direction(self.direction)
@@ -94,6 +99,7 @@ class MedianPruner:
     n_startup_trials: int = 5
     n_warmup_steps: int = 0
     name: ClassVar[str] = "median"
+    reads_reports: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         _check_direction(self.direction)
@@ -141,6 +147,7 @@ class ASHAPruner:
     reduction_factor: int = 3
     min_early_stopping_rate: int = 0
     name: ClassVar[str] = "asha"
+    reads_reports: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         _check_direction(self.direction)

@@ -334,6 +334,10 @@ class Dispatcher:
             pruner = make_pruner(
                 spec.get("name", "none"), spec.get("options"), str(study.direction)
             )
+            if not pruner.reads_reports:
+                # No pruner: skip reading every report of the study, which grew each report's
+                # work and transient memory with the study's history, on every report.
+                return False
             session.flush()
             reports = repo.study_reports(session, study.id, max_step=step)
             if not pruner.should_prune(reports, trial.id, step):
