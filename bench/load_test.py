@@ -50,6 +50,7 @@ class Tally:
     reads: int = 0
     errors: list[str] = field(default_factory=list)
     rss: list[tuple[float, int]] = field(default_factory=list)  # (seconds since start, bytes)
+    completed_at_rss: list[int] = field(default_factory=list)  # `completed` at each RSS sample
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -122,8 +123,10 @@ async def sample_rss(pid: int, every: float, deadline: float, tally: Tally) -> N
     start = time.monotonic()
     while time.monotonic() < deadline:
         tally.rss.append((time.monotonic() - start, process.memory_info().rss))
+        tally.completed_at_rss.append(tally.completed)
         await asyncio.sleep(every)
     tally.rss.append((time.monotonic() - start, process.memory_info().rss))
+    tally.completed_at_rss.append(tally.completed)
 
 
 async def drive(args: argparse.Namespace, url: str, pid: int, study_ids: list[int]) -> Tally:
@@ -177,7 +180,13 @@ def main() -> None:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("HPO_")},
+        # HPO_DEBUG_* passes through: HPO_DEBUG_TRACEMALLOC turns on the server's memory
+        # probe (hpo.memprobe), which this run then reports on.
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("HPO_") or k.startswith("HPO_DEBUG_")
+        },
         "HPO_DATABASE_URL": database_url,
         "HPO_LEASE_SECONDS": "60",
     }
@@ -232,12 +241,24 @@ def main() -> None:
         "rss_mib_min": round(min(rss), 1) if rss else None,
         "rss_mib_max": round(max(rss), 1) if rss else None,
         "rss_mib_last": round(rss[-1], 1) if rss else None,
+        "rss_mib_middle": round(rss[len(rss) // 2], 1) if rss else None,
         "rss_slope_mib_per_min_second_half": round(rss_slope_mib_per_min(tally.rss), 2),
+        "rss_kib_per_trial_second_half": _kib_per_trial_second_half(tally),
         "rss_samples_mib": [round(r, 1) for r in rss],
     }
     print(json.dumps(summary, indent=2))
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2))
+
+
+def _kib_per_trial_second_half(tally: Tally) -> float | None:
+    """RSS growth from the middle sample to the last, per trial completed in between."""
+    if len(tally.rss) < 2:
+        return None
+    middle = len(tally.rss) // 2
+    trials = tally.completed_at_rss[-1] - tally.completed_at_rss[middle]
+    grown = tally.rss[-1][1] - tally.rss[middle][1]
+    return round(grown / 1024 / trials, 2) if trials else None
 
 
 def _free_port() -> int:

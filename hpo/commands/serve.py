@@ -53,6 +53,11 @@ def serve(
 
     import uvicorn
 
+    from hpo.memprobe import start_from_env
+
+    # Opt-in tracemalloc reports (HPO_DEBUG_TRACEMALLOC, see hpo.memprobe); off by default.
+    probe = start_from_env(os.environ)
+
     from api.app import create_app
     from hpo.settings import Settings
 
@@ -84,6 +89,9 @@ def serve(
     uvicorn.run(
         create_app(settings), host=host, port=port, log_level=log_level, timeout_keep_alive=75
     )
+    if probe is not None:
+        probe.stop()
+        click.echo(f"hpo: memory probe reports in {probe.config.path}", err=True)
     sys.exit(0)
 
 
