@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from hpo.service.views import TrialView
+from hpo.service.views import Lease, TrialView
 from hpo.storage import FailureClass
 
 
@@ -77,6 +77,22 @@ class ReportOut(BaseModel):
 class CompleteBody(TokenBody):
     value: float
     metrics: Metrics = Field(default_factory=dict)
+
+
+class CompleteAndClaimBody(CompleteBody):
+    """A complete plus the claim of the worker's next trial (the claim's fields)."""
+
+    worker_id: str = Field(min_length=1, max_length=128)
+    host: str = Field(default="", max_length=255)
+    devices: list[str] = Field(default_factory=list, max_length=64)
+
+
+class CompleteAndClaimOut(BaseModel):
+    """The completed trial, and the worker's next trial (null: no work right now, poll
+    `POST /workers/claim` later)."""
+
+    trial: TrialView
+    next: Lease | None
 
 
 class FailBody(TokenBody):

@@ -198,6 +198,30 @@ class Client:
         body = {"lease_token": token, "value": value, "metrics": dict(metrics or {})}
         return dict(self._json("POST", f"/api/v1/trials/{trial_id}/complete", json=body))
 
+    def complete_and_claim(
+        self,
+        trial_id: int,
+        token: str,
+        value: float,
+        metrics: Mapping[str, Any] | None,
+        worker_id: str,
+        host: str = "",
+        devices: list[str] | None = None,
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """`complete`, then `claim` for `worker_id`, in one request: (the completed trial, the
+        next lease or None when there is no work right now). Safe to retry like `complete`."""
+        body = {
+            "lease_token": token,
+            "value": value,
+            "metrics": dict(metrics or {}),
+            "worker_id": worker_id,
+            "host": host,
+            "devices": devices or [],
+        }
+        answer = self._json("POST", f"/api/v1/trials/{trial_id}/complete-and-claim", json=body)
+        following = answer.get("next")
+        return dict(answer["trial"]), None if following is None else dict(following)
+
     def fail(
         self, trial_id: int, token: str, failure_class: str, message: str = ""
     ) -> dict[str, Any]:

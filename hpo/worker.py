@@ -98,6 +98,7 @@ class Worker:
         self.worker_id = (
             options.worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         )
+        self.host = socket.gethostname()
         self.stop = _Stop()
         self.trials_done = 0
 
@@ -106,21 +107,32 @@ class Worker:
         self.stop.install()
         device = _resolve_device(self.options.device)
         log.info("worker %s on %s polling %s", self.worker_id, device, self.options.api)
+        lease: dict[str, Any] | None = None  # the next trial, handed out with a result
         while not self.stop.requested.is_set():
-            if self.options.max_trials is not None and self.trials_done >= self.options.max_trials:
+            if self._at_max_trials():
                 break
-            lease = self.client.claim(self.worker_id, host=socket.gethostname(), devices=[device])
+            if lease is None:
+                lease = self.client.claim(self.worker_id, host=self.host, devices=[device])
             if lease is None:
                 if self.options.exit_when_idle:
                     break
                 self.stop.requested.wait(self.options.poll_seconds)
                 continue
-            self.run_trial(lease, device)
+            lease = self.run_trial(lease, device)
             self.trials_done += 1
+        if lease is not None:
+            # Stopped holding a trial not started yet: give it back (requeued at once).
+            trial_id, token = int(lease["trial_id"]), str(lease["lease_token"])
+            self._finish(lambda: self.client.fail(trial_id, token, "lost", "worker stopped"))
         return 0
 
-    def run_trial(self, lease: dict[str, Any], device: str) -> None:
-        """Train one leased trial and report how it ended."""
+    def _at_max_trials(self, after: int = 0) -> bool:
+        limit = self.options.max_trials
+        return limit is not None and self.trials_done + after >= limit
+
+    def run_trial(self, lease: dict[str, Any], device: str) -> dict[str, Any] | None:
+        """Train one leased trial and report how it ended. Returns the next trial when the
+        result went with a claim (`complete-and-claim`), else None (the loop claims)."""
         trial_id, token = int(lease["trial_id"]), str(lease["lease_token"])
         log.info("trial %s (study %s): %s", trial_id, lease["study_id"], lease["params"])
         heartbeat = _Heartbeat(self.client, trial_id, token, self._heartbeat_every(lease))
@@ -156,34 +168,48 @@ class Worker:
             except ConfigError as e:
                 reason = str(e)
                 self._finish(lambda: self.client.fail(trial_id, token, "config", reason))
-                return
+                return None
             except Exception:
                 message = traceback.format_exc(limit=5)
                 log.error("trial %s crashed:\n%s", trial_id, message)
                 self._finish(lambda: self.client.fail(trial_id, token, "internal", message))
-                return
+                return None
         finally:
             heartbeat.done.set()
         if abandoned or pruned:
             log.info("trial %s %s", trial_id, "pruned" if pruned else "abandoned (lease lost)")
-            return
+            return None
         if self.stop.requested.is_set():
             self._finish(lambda: self.client.fail(trial_id, token, "lost", "worker stopped"))
-            return
+            return None
         if result.status in ("diverged", "oom"):
             self._finish(lambda: self.client.fail(trial_id, token, result.status, result.message))
-            return
+            return None
         metric = cfg.train.metric
         value = result.val_accuracy if metric == "val_accuracy" else result.val_loss
         if value is None:
             self._finish(
                 lambda: self.client.fail(trial_id, token, "internal", "no validation metric")
             )
-            return
+            return None
         metrics = {k: v for k, v in result.to_dict().items() if k not in ("config", "history")}
         metrics["curve"] = [r.val_accuracy for r in result.history]
-        self._finish(lambda: self.client.complete(trial_id, token, float(value), metrics))
         log.info("trial %s completed: %s=%.4f", trial_id, metric, value)
+        if self.stop.requested.is_set() or self._at_max_trials(after=1):
+            self._finish(lambda: self.client.complete(trial_id, token, float(value), metrics))
+            return None
+        # The result and the next claim in one request.
+        following: list[dict[str, Any] | None] = [None]
+
+        def complete_and_claim() -> None:
+            _, following[0] = self.client.complete_and_claim(
+                trial_id, token, float(value), metrics, self.worker_id, self.host, [device]
+            )
+
+        if not self._finish(complete_and_claim):
+            # The result was refused (lease lost): nothing was claimed; the loop claims.
+            return None
+        return following[0]
 
     def _heartbeat_every(self, lease: dict[str, Any]) -> float:
         """A third of the lease (so two heartbeats may fail before it expires), capped by
@@ -194,13 +220,16 @@ class Worker:
         remaining = (expires - datetime.now(UTC)).total_seconds()
         return max(0.2, min(self.options.heartbeat_seconds, remaining / 3))
 
-    def _finish(self, send: Any) -> None:
+    def _finish(self, send: Any) -> bool:
+        """Send a trial's result; False if it was refused because the lease is gone."""
         try:
             send()
         except ApiError as e:
             if e.status not in LEASE_GONE:
                 raise
             log.warning("result refused (%s): the trial was requeued or finished elsewhere", e)
+            return False
+        return True
 
 
 def _path(text: str) -> Any:

@@ -19,6 +19,8 @@ from api.deps import Admin, ServiceDep, WorkerAuth
 from api.schemas import (
     AskBody,
     ClaimBody,
+    CompleteAndClaimBody,
+    CompleteAndClaimOut,
     CompleteBody,
     FailBody,
     HeartbeatOut,
@@ -36,6 +38,7 @@ _LEASE = TypeAdapter(Lease)
 _TRIAL = TypeAdapter(TrialView)
 _HEARTBEAT = TypeAdapter(HeartbeatOut)
 _REPORT = TypeAdapter(ReportOut)
+_COMPLETE_AND_CLAIM = TypeAdapter(CompleteAndClaimOut)
 
 
 def _json(adapter: TypeAdapter[Any], value: Any, status_code: int = 200) -> Response:
@@ -71,6 +74,27 @@ def report(trial_id: int, body: ReportBody, service: ServiceDep) -> Any:
 def complete(trial_id: int, body: CompleteBody, service: ServiceDep) -> Any:
     view = service.dispatch.complete(trial_id, body.lease_token, body.value, body.metrics)
     return _json(_TRIAL, view)
+
+
+@router.post(
+    "/trials/{trial_id}/complete-and-claim",
+    dependencies=[WorkerAuth],
+    response_model=CompleteAndClaimOut,
+)
+def complete_and_claim(trial_id: int, body: CompleteAndClaimBody, service: ServiceDep) -> Any:
+    """Complete this trial and claim the worker's next one, in one request (a worker that goes
+    on saves a round trip per trial). A retry of one whose answer was lost completes nothing
+    twice and hands out the same next trial again."""
+    view, lease = service.dispatch.complete_and_claim(
+        trial_id,
+        body.lease_token,
+        body.value,
+        body.metrics,
+        body.worker_id,
+        host=body.host,
+        devices=tuple(body.devices),
+    )
+    return _json(_COMPLETE_AND_CLAIM, CompleteAndClaimOut(trial=view, next=lease))
 
 
 @router.post("/trials/{trial_id}/fail", dependencies=[WorkerAuth], response_model=TrialView)

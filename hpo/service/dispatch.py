@@ -356,6 +356,59 @@ class Dispatcher:
     ) -> TrialView:
         """Record the final value. Idempotent: repeating a complete that already landed
         (same token and value) returns the trial unchanged."""
+        return self._complete(trial_id, token, value, metrics)[0]
+
+    def complete_and_claim(
+        self,
+        trial_id: int,
+        token: str,
+        value: float,
+        metrics: Mapping[str, Any] | None,
+        worker_id: str,
+        *,
+        host: str = "",
+        devices: tuple[str, ...] = (),
+    ) -> tuple[TrialView, Lease | None]:
+        """`complete`, then `claim` for the same worker: one request per trial instead of two
+        for a worker that goes on (its next trial, or None: no work right now).
+
+        Idempotent as `complete` is: when the complete is a retry of one that already landed
+        (the answer was lost on the way), the trial that the first attempt claimed for this
+        worker, if its lease is still live, is handed out again rather than a second one,
+        which would sit leased to nobody until its lease expired."""
+        view, retried = self._complete(trial_id, token, value, metrics)
+        if retried:
+            held = self._held_lease(worker_id)
+            if held is not None:
+                return view, held
+        return view, self.claim(worker_id, host=host, devices=devices)
+
+    def _held_lease(self, worker_id: str) -> Lease | None:
+        """The newest running trial leased to `worker_id`, as its lease; None if there is
+        none or its lease has expired. (A worker runs one trial at a time: one it holds while
+        completing another is one whose claim's answer it never got.)"""
+        with self.db.transaction(write=False) as session:
+            trial = repo.running_trial_of_worker(session, worker_id)
+            if trial is None or trial.lease_token is None or trial.lease_expires_at is None:
+                return None
+            if trial.lease_expires_at <= self.clock():
+                return None
+            study = repo.get_study(session, trial.study_id)
+            return Lease(
+                trial_id=trial.id,
+                study_id=trial.study_id,
+                number=trial.number,
+                attempt=trial.attempt,
+                params=dict(trial.params),
+                config=training_config(study.spec, trial.params),
+                lease_token=trial.lease_token,
+                lease_expires_at=trial.lease_expires_at,
+            )
+
+    def _complete(
+        self, trial_id: int, token: str, value: float, metrics: Mapping[str, Any] | None
+    ) -> tuple[TrialView, bool]:
+        """`complete`, and whether it was a retry of a complete that already landed."""
         if not math.isfinite(value):
             raise ValidationError(
                 f"value {value!r} is not finite: fail the trial with failure_class "
@@ -378,10 +431,10 @@ class Dispatcher:
             # 404, a wrong or stale token, a trial not running, or a retry of a complete that
             # already landed (returns the trial unchanged).
             with self.db.transaction() as session:
-                return self._complete_other(session, trial_id, token, value)
+                return self._complete_other(session, trial_id, token, value), True
         self.metrics.inc("hpo_trials_completed_total")
         self._result_of(row.study_id, state, sampler)
-        return view
+        return view, False
 
     def _complete_other(
         self, session: Session, trial_id: int, token: str, value: float

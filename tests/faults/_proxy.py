@@ -134,7 +134,9 @@ class FaultyProxy:
 
     def _choose(self, chunk: bytes) -> str | None:
         line = chunk.split(b"\r\n", 1)[0].decode("latin-1")
-        is_complete = line.startswith("POST ") and "/complete " in line
+        is_complete = line.startswith("POST ") and (
+            "/complete " in line or "/complete-and-claim " in line
+        )
         r = self._rng.random()
         rates = self.rates
         drop_response = rates.drop_response + (rates.drop_complete_response if is_complete else 0)

@@ -1,6 +1,7 @@
 """A simulated worker over the real client: claim, "train" a few instant steps with reports,
-complete with a value that is a pure function of the params. Used by the fault tests and the
-load benchmark, where a real trainer would only add CPU time.
+complete with a value that is a pure function of the params, as `hpo worker` does: the result
+goes with the claim of the next trial (`complete-and-claim`; `--separate`: two requests).
+Used by the fault tests and the load benchmark, where a real trainer would only add CPU time.
 
 With `--kill-rate p`, at each phase (claim, train, report, complete) it arms, with
 probability p, a real SIGKILL of itself a few milliseconds later, so the kill lands before,
@@ -48,6 +49,7 @@ def work(
     kill_rate: float = 0.0,
     seed: int = 0,
     stop: threading.Event | None = None,
+    combined: bool = True,
 ) -> int:
     """The worker loop until `stop`, or `max_seconds`; returns how many trials it completed."""
     rng = random.Random(f"{seed}-{os.getpid()}-{name}")
@@ -62,15 +64,18 @@ def work(
             time.sleep(delay + 1.0)  # phases after this one never run: the kill lands first
 
     deadline = time.monotonic() + max_seconds
+    lease: dict[str, Any] | None = None  # handed out with the previous result
     while time.monotonic() < deadline and not stop.is_set():
-        maybe_kill("claim")
-        lease = client.claim(name, host="sim", devices=["cpu"])
         if lease is None:
-            stop.wait(poll_seconds)
-            continue
+            maybe_kill("claim")
+            lease = client.claim(name, host="sim", devices=["cpu"])
+            if lease is None:
+                stop.wait(poll_seconds)
+                continue
         trial_id, token = int(lease["trial_id"]), str(lease["lease_token"])
         value = objective(lease["params"])
         journal.write("claimed", trial_id=trial_id, attempt=lease["attempt"])
+        lease = None
         try:
             for step in range(1, steps + 1):
                 maybe_kill("train")
@@ -78,7 +83,12 @@ def work(
                 maybe_kill("report")
                 client.report(trial_id, token, step, value * step / steps)
             maybe_kill("complete")
-            client.complete(trial_id, token, value, {"sim": True})
+            if combined:
+                _, lease = client.complete_and_claim(
+                    trial_id, token, value, {"sim": True}, name, "sim", ["cpu"]
+                )
+            else:
+                client.complete(trial_id, token, value, {"sim": True})
             journal.write("completed", trial_id=trial_id, value=value)
             completed += 1
         except ApiError as e:
@@ -102,6 +112,7 @@ def run(args: argparse.Namespace) -> None:
         max_seconds=args.max_seconds,
         kill_rate=args.kill_rate,
         seed=args.seed,
+        combined=not args.separate,
     )
 
 
@@ -116,6 +127,9 @@ def main() -> None:
     parser.add_argument("--step-seconds", type=float, default=0.01)
     parser.add_argument("--poll-seconds", type=float, default=0.1)
     parser.add_argument("--max-seconds", type=float, default=600.0)
+    parser.add_argument(
+        "--separate", action="store_true", help="claim and complete as two requests"
+    )
     run(parser.parse_args())
 
 

@@ -49,6 +49,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/trials/{trial_id}/heartbeat"): "worker",
     ("POST", "/api/v1/trials/{trial_id}/reports"): "worker",
     ("POST", "/api/v1/trials/{trial_id}/complete"): "worker",
+    ("POST", "/api/v1/trials/{trial_id}/complete-and-claim"): "worker",
     ("POST", "/api/v1/trials/{trial_id}/fail"): "worker",
     # comparisons: creating one creates studies; changing or deleting one changes them
     ("POST", "/api/v1/comparisons"): "admin",

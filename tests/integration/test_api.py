@@ -99,6 +99,7 @@ ROUTES = [
     ("POST", "/api/v1/trials/{trial}/heartbeat", "worker"),
     ("POST", "/api/v1/trials/{trial}/reports", "worker"),
     ("POST", "/api/v1/trials/{trial}/complete", "worker"),
+    ("POST", "/api/v1/trials/{trial}/complete-and-claim", "worker"),
     ("POST", "/api/v1/trials/{trial}/fail", "worker"),
     ("GET", "/api/v1/studies", "open"),
     ("GET", "/api/v1/studies/{study}", "open"),
@@ -164,6 +165,38 @@ def test_worker_protocol_over_http(client: TestClient) -> None:
     client.patch(f"/api/v1/studies/{study['id']}", json={"n_trials": 1}, headers=auth(ADMIN))
     none_left = client.post("/api/v1/workers/claim", json={"worker_id": "w1"}, headers=w)
     assert none_left.status_code == 204
+
+
+def test_complete_and_claim_over_http(client: TestClient) -> None:
+    """One request per trial for a worker that goes on: the result, and the next lease (null
+    when there is no work); the same 409 as complete for a stale token."""
+    study = client.post("/api/v1/studies", json=SPEC, headers=auth(ADMIN)).json()
+    w = auth(WORKER)
+    lease = client.post("/api/v1/workers/claim", json={"worker_id": "w1"}, headers=w).json()
+    numbers = [lease["number"]]
+    for value in (0.1, 0.2, 0.3, 0.4):
+        body = {"lease_token": lease["lease_token"], "value": value, "worker_id": "w1"}
+        answer = client.post(
+            f"/api/v1/trials/{lease['trial_id']}/complete-and-claim", json=body, headers=w
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["trial"]["value"] == value
+        assert answer.json()["trial"]["state"] == "completed"
+        lease = answer.json()["next"]
+        assert lease["config"]["task"]["model"] == "mlp"
+        numbers.append(lease["number"])
+    assert numbers == [0, 1, 2, 3, 4]
+    stale = {"lease_token": "stale", "value": 0.5, "worker_id": "w1"}
+    refused = client.post(
+        f"/api/v1/trials/{lease['trial_id']}/complete-and-claim", json=stale, headers=w
+    )
+    assert refused.status_code == 409 and "lease token" in refused.json()["detail"]
+    last = {"lease_token": lease["lease_token"], "value": 0.5, "worker_id": "w1"}
+    answer = client.post(
+        f"/api/v1/trials/{lease['trial_id']}/complete-and-claim", json=last, headers=w
+    ).json()
+    assert answer["next"] is None  # n_trials 5: the budget is used
+    assert client.get(f"/api/v1/studies/{study['id']}").json()["state"] == "completed"
 
 
 def test_openapi_lists_every_path(client: TestClient) -> None:

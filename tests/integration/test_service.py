@@ -291,3 +291,55 @@ def test_failed_and_diverged_history_does_not_break_samplers(db: Database) -> No
             else:
                 service.dispatch.complete(lease.trial_id, lease.lease_token, float(i))
         assert service.studies.get(study.id).state == "completed"
+
+
+def test_complete_and_claim_hands_out_the_next_trial_and_none_at_the_end(db: Database) -> None:
+    service = Service(db)
+    study = service.studies.create(spec(budget={"n_trials": 3, "max_parallel": 1}))
+    lease = service.dispatch.claim("w")
+    assert lease is not None
+    seen = [lease.trial_id]
+    for _ in range(2):
+        done, following = service.dispatch.complete_and_claim(
+            lease.trial_id, lease.lease_token, 0.5, {"epochs": 1}, "w", host="h", devices=("cpu",)
+        )
+        assert (done.id, done.state, done.value) == (lease.trial_id, "completed", 0.5)
+        assert following is not None and following.trial_id not in seen
+        lease = following
+        seen.append(lease.trial_id)
+    done, following = service.dispatch.complete_and_claim(
+        lease.trial_id, lease.lease_token, 0.25, None, "w"
+    )
+    assert following is None  # budget used: no work
+    assert service.studies.get(study.id).state == "completed"
+    # A wrong token completes nothing and claims nothing.
+    with pytest.raises(LeaseError):
+        service.dispatch.complete_and_claim(lease.trial_id, "forged", 0.1, None, "w")
+
+
+def test_a_retried_complete_and_claim_hands_out_the_same_next_trial(db: Database) -> None:
+    """The answer to a complete-and-claim was lost and the worker retries: the result is not
+    recorded twice and the worker gets the trial the first attempt claimed for it, not a
+    second one that would sit leased to nobody; once that lease is gone, a new claim."""
+    clock = Clock()
+    service = Service(db, lease_seconds=60, clock=clock)
+    study = service.studies.create(spec(budget={"n_trials": 10, "max_parallel": 4}))
+    lease = service.dispatch.claim("w")
+    assert lease is not None
+    first = service.dispatch.complete_and_claim(lease.trial_id, lease.lease_token, 0.5, None, "w")
+    again = service.dispatch.complete_and_claim(lease.trial_id, lease.lease_token, 0.5, None, "w")
+    assert first == again
+    assert first[1] is not None
+    assert service.studies.get(study.id).counts["running"] == 1
+    # Another worker's held trial is never handed to this one.
+    other = service.dispatch.claim("other")
+    assert other is not None
+    third = service.dispatch.complete_and_claim(lease.trial_id, lease.lease_token, 0.5, None, "w")
+    assert third[1] == first[1]
+    # The held lease expired (and was requeued): a retry claims afresh.
+    clock.advance(61)
+    assert service.dispatch.reap() == 2
+    fourth = service.dispatch.complete_and_claim(lease.trial_id, lease.lease_token, 0.5, None, "w")
+    assert fourth[1] is not None and fourth[1].lease_token != first[1].lease_token
+    with pytest.raises(ConflictError):  # a different value is not a retry
+        service.dispatch.complete_and_claim(lease.trial_id, lease.lease_token, 0.9, None, "w")

@@ -46,6 +46,7 @@ from hpo.storage.repositories.trials import (
     next_queued_trial,
     next_trial_number,
     params_hash,
+    running_trial_of_worker,
 )
 from hpo.storage.repositories.workers import list_workers, touch_worker, upsert_worker
 
@@ -82,6 +83,7 @@ __all__ = [
     "next_trial_number",
     "params_hash",
     "record_report",
+    "running_trial_of_worker",
     "study_reports",
     "touch_worker",
     "upsert_worker",
