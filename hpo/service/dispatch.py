@@ -12,7 +12,7 @@ import hmac
 import math
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +29,7 @@ from hpo.service._common import (
     target_trials,
     training_config,
 )
+from hpo.service.combining import Combiner
 from hpo.service.metrics import Metrics
 from hpo.service.prefetch import Prefetcher
 from hpo.service.sampling import CHEAP_SAMPLERS, ActiveTrials, SamplerCache, read_active
@@ -54,6 +55,13 @@ RETRIED = frozenset({FailureClass.LOST})
 # A worker's row (host, devices, last seen) is refreshed by its claims at most this often:
 # every claim of a busy worker would otherwise add an upsert (two statements) to the claim.
 WORKER_SEEN_INTERVAL_S = 5.0
+
+
+@dataclass(frozen=True)
+class _ClaimRequest:
+    worker_id: str
+    host: str
+    devices: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,7 @@ class Dispatcher:
         # back-to-back rows of bench/suggest_path.py).
         self.prefetcher = Prefetcher(self._prepare) if prepare_suggestions else None
         self._seen: dict[str, _Seen] = {}
+        self._claims: Combiner[_ClaimRequest, Lease | None] = Combiner(self._claim_batch)
 
     # -- claiming ------------------------------------------------------------------------
     def claim(
@@ -106,57 +115,78 @@ class Dispatcher:
 
         Studies are tried least-busy first (fair sharing); a study locked by another claimer
         is skipped, not waited for (PostgreSQL SKIP LOCKED), so claimers spread over studies.
+        Claims that arrive while another is running are served together by the next one,
+        in one transaction (see `hpo.service.combining`).
         """
-        seen = _Seen(time.monotonic(), host, tuple(devices))
-        touch = self._worker_row_stale(worker_id, seen)
+        return self._claims.submit(_ClaimRequest(worker_id, host, tuple(devices)))
+
+    def _claim_batch(self, requests: Sequence[_ClaimRequest]) -> list[Lease | None]:
+        """Serve claims in one transaction: one lock and one sampler ask per study for all."""
+        stale: dict[str, _Seen] = {}
+        for request in requests:
+            seen = _Seen(time.monotonic(), request.host, request.devices)
+            if self._worker_row_stale(request.worker_id, seen):
+                stale[request.worker_id] = seen
         with self.db.transaction() as session:
             _commit_without_flush_wait(session)
             now = self.clock()
-            if touch:
-                repo.touch_worker(session, worker_id, host=host, devices=list(devices), now=now)
-            lease = self._claim_any(session, worker_id, devices, now)
-        if touch:
-            self._seen[worker_id] = seen  # committed: the row is at most this old
-        self.metrics.inc("hpo_claims_total" if lease else "hpo_claims_empty_total")
-        return lease
+            for worker_id, seen in stale.items():
+                repo.touch_worker(
+                    session, worker_id, host=seen.host, devices=list(seen.devices), now=now
+                )
+            leases = self._claim_any(session, requests, now)
+        self._seen.update(stale)  # committed: the rows are at most this old
+        given = sum(1 for lease in leases if lease is not None)
+        self.metrics.inc("hpo_claims_total", given)
+        self.metrics.inc("hpo_claims_empty_total", len(leases) - given)
+        self.metrics.inc("hpo_claim_batches_total")
+        return leases
 
     def _claim_any(
-        self, session: Session, worker_id: str, devices: tuple[str, ...], now: datetime
-    ) -> Lease | None:
+        self, session: Session, requests: Sequence[_ClaimRequest], now: datetime
+    ) -> list[Lease | None]:
+        leases: list[Lease | None] = [None] * len(requests)
+        served = 0
+
+        def take(study: Study) -> None:
+            nonlocal served
+            for lease in self._claim_in(session, study, requests[served:], now):
+                leases[served] = lease
+                served += 1
+
         # The common case in one statement: lock the least busy claimable study that no other
         # claimer holds; when every one is held, wait for the least busy (a burst of workers
         # on one study would otherwise mostly get 204s and poll while there is work).
-        tried: set[int] = set()
         study = lock_least_busy_study(session, skip_locked=True)
         if study is None and not self.db.is_sqlite:  # SQLite locks nothing per study
             study = lock_least_busy_study(session, skip_locked=False)
         if study is None:
-            return None  # no claimable study
-        lease = self._claim_in(session, study, worker_id, devices, now)
-        if lease is not None:
-            return lease
-        # That study had no trial to give (budget used, grid exhausted, or full since the
-        # statement's snapshot): try the others, least busy first, as above.
-        tried.add(study.id)
+            return leases  # no claimable study
+        take(study)
+        if served == len(requests):
+            return leases
+        # That study had no trial (or not enough) to give: budget used, grid exhausted, or
+        # full. Try the others, least busy first, as above.
+        tried = {study.id}
         skipped: list[int] = []
         for study_id in repo.claimable_study_ids(session):
             if study_id in tried:
                 continue
-            study = lock_study_snapshot(session, study_id, skip_locked=True)
-            if study is None:
+            locked = lock_study_snapshot(session, study_id, skip_locked=True)
+            if locked is None:
                 skipped.append(study_id)
                 continue
-            lease = self._claim_in(session, study, worker_id, devices, now)
-            if lease is not None:
-                return lease
+            take(locked)
+            if served == len(requests):
+                return leases
         for study_id in skipped:
-            study = lock_study_snapshot(session, study_id, skip_locked=False)
-            if study is None:
+            locked = lock_study_snapshot(session, study_id, skip_locked=False)
+            if locked is None:
                 continue  # deleted meanwhile
-            lease = self._claim_in(session, study, worker_id, devices, now)
-            if lease is not None:
-                return lease
-        return None
+            take(locked)
+            if served == len(requests):
+                return leases
+        return leases
 
     def _worker_row_stale(self, worker_id: str, seen: _Seen) -> bool:
         last = self._seen.get(worker_id)
@@ -178,89 +208,103 @@ class Dispatcher:
             study = lock_study(session, study_id)
             if study.state is not StudyState.RUNNING:
                 raise ConflictError(f"study {study_id} is {study.state}: nothing to ask")
-            lease = self._claim_in(session, study, worker_id, (), self.clock(), lease_seconds)
-            if lease is None:
+            request = _ClaimRequest(worker_id, "", ())
+            leases = self._claim_in(session, study, [request], self.clock(), lease_seconds)
+            if not leases:
                 raise ConflictError(
                     f"study {study_id} has no trial to hand out: its budget is used, its grid "
                     "is exhausted, or max_parallel trials are running (tell results first)"
                 )
-            return lease
+            return leases[0]
 
     def _claim_in(
         self,
         session: Session,
         study: Study,
-        worker_id: str,
-        devices: tuple[str, ...],
+        requests: Sequence[_ClaimRequest],
         now: datetime,
         lease_seconds: float | None = None,
-    ) -> Lease | None:
-        """Under the study lock: a queued trial if any, else a new one from the sampler.
-        Reads O(active trials) rows, never the whole history (see `read_active`). `study`
-        may be a transient snapshot (`lock_study_snapshot`): it is only read here."""
-        if study.state is not StudyState.RUNNING:
-            return None
+    ) -> list[Lease]:
+        """Under the study lock: leases for the first of `requests`, as many as the study has
+        room for: queued trials first, then new ones from one sampler ask. Reads O(active
+        trials) rows, never the whole history (see `read_active`). `study` may be a transient
+        snapshot (`lock_study_snapshot`): it is only read here."""
+        if study.state is not StudyState.RUNNING or not requests:
+            return []
         active = read_active(session, study.id)
-        if active.running >= study.max_parallel:
-            return None
+        wanted = min(len(requests), study.max_parallel - active.running)
+        if wanted <= 0:
+            return []
         expiry = now + (timedelta(seconds=lease_seconds) if lease_seconds else self.lease)
-        lease_columns: dict[str, Any] = {
-            "lease_token": secrets.token_urlsafe(24),
-            "lease_expires_at": expiry,
-            "worker_id": worker_id,
-            "device": devices[0] if devices else None,
-            "started_at": now,
-        }
-        trial = repo.next_queued_trial(session, study.id) if active.queued else None
-        if trial is not None:
+
+        def lease_columns(request: _ClaimRequest) -> dict[str, Any]:
+            return {
+                "lease_token": secrets.token_urlsafe(24),
+                "lease_expires_at": expiry,
+                "worker_id": request.worker_id,
+                "device": request.devices[0] if request.devices else None,
+                "started_at": now,
+            }
+
+        leases: list[Lease] = []
+        for _ in range(min(wanted, active.queued)):
+            trial = repo.next_queued_trial(session, study.id)
+            if trial is None:
+                break
+            columns = lease_columns(requests[len(leases)])
             trial.state = TrialState.RUNNING
-            for name, value in lease_columns.items():
+            for name, value in columns.items():
                 setattr(trial, name, value)
             session.flush()
-        else:
-            if active.created >= target_trials(study):
-                self._finish_in_claim(session, study.id)
-                return None
-            params = self._suggest(session, study, active)
-            if params is None:
-                self._finish_in_claim(session, study.id)
-                return None
-            token = str(lease_columns["lease_token"])
+            leases.append(
+                Lease(
+                    trial_id=trial.id,
+                    study_id=study.id,
+                    number=trial.number,
+                    attempt=trial.attempt,
+                    params=dict(trial.params),
+                    config=training_config(study.spec, trial.params),
+                    lease_token=str(columns["lease_token"]),
+                    lease_expires_at=expiry,
+                )
+            )
+        new = min(wanted - len(leases), target_trials(study) - active.created)
+        suggested = self._suggest(session, study, active, new) if new > 0 else []
+        if not leases and not suggested:
+            self._finish_in_claim(session, study.id)  # budget used or sampler exhausted
+            return []
+        rows = []
+        for i, params in enumerate(suggested):
             digest = repo.params_hash(params)
-            trial_id = hot.insert_running_trial(
-                session,
+            rows.append(
                 {
                     "study_id": study.id,
-                    "number": active.created,
+                    "number": active.created + i,
                     "params": params,
                     "params_hash": digest,
                     "dedup_key": digest if study.sampler == "grid" else None,
                     "state": TrialState.RUNNING,
                     "attempt": 1,
-                    **lease_columns,
-                },
+                    **lease_columns(requests[len(leases) + i]),
+                }
             )
+        trial_ids = hot.insert_running_trials(session, rows) if rows else []
+        for trial_id, row in zip(trial_ids, rows, strict=True):
+            params = row["params"]
             self.samplers.claimed(study.id, trial_id, params)
-            return Lease(
-                trial_id=trial_id,
-                study_id=study.id,
-                number=active.created,
-                attempt=1,
-                params=dict(params),
-                config=training_config(study.spec, params),
-                lease_token=token,
-                lease_expires_at=expiry,
+            leases.append(
+                Lease(
+                    trial_id=trial_id,
+                    study_id=study.id,
+                    number=row["number"],
+                    attempt=1,
+                    params=dict(params),
+                    config=training_config(study.spec, params),
+                    lease_token=str(row["lease_token"]),
+                    lease_expires_at=expiry,
+                )
             )
-        return Lease(
-            trial_id=trial.id,
-            study_id=study.id,
-            number=trial.number,
-            attempt=trial.attempt,
-            params=dict(trial.params),
-            config=training_config(study.spec, trial.params),
-            lease_token=str(lease_columns["lease_token"]),
-            lease_expires_at=expiry,
-        )
+        return leases
 
     def _finish_in_claim(self, session: Session, study_id: int) -> None:
         """A claim found the study's budget used or its sampler exhausted: complete it if
@@ -272,17 +316,18 @@ class Dispatcher:
             self.samplers.forget(study_id)
 
     def _suggest(
-        self, session: Session, study: Study, active: ActiveTrials
-    ) -> dict[str, Any] | None:
-        """One configuration from the study's sampler, told the whole history with the
-        pending trials (so parallel workers get distinct suggestions); see `sampling`."""
+        self, session: Session, study: Study, active: ActiveTrials, n: int
+    ) -> list[dict[str, Any]]:
+        """Up to `n` distinct configurations from the study's sampler, told the whole history
+        with the pending trials (so parallel workers get distinct suggestions); fewer (none)
+        when the sampler is exhausted. See `sampling`."""
         started = time.perf_counter()
         used_before = self.samplers.prepared_used
-        params = self.samplers.suggest(session, study, active)
+        suggested = self.samplers.suggest(session, study, active, n)
         self.metrics.observe("hpo_ask_seconds", time.perf_counter() - started)
         if self.samplers.prepared_used != used_before:
             self.metrics.inc("hpo_suggestions_prepared_used_total")
-        return params
+        return suggested
 
     def _result_in(self, study: Study) -> None:
         self._result_of(study.id, study.state, study.sampler)

@@ -174,19 +174,20 @@ class SamplerCache:
             return study_id in self._entries
 
     def suggest(
-        self, session: Session, study: Study, active: ActiveTrials
-    ) -> dict[str, Any] | None:
-        """One configuration for `study` (call under its lock, with `active` read under it),
-        or None when the sampler is exhausted."""
+        self, session: Session, study: Study, active: ActiveTrials, n: int = 1
+    ) -> list[dict[str, Any]]:
+        """Up to `n` distinct configurations for `study` (call under its lock, with `active`
+        read under it); fewer, or none, when the sampler is exhausted. A prepared suggestion
+        serves a single ask (`n` = 1) of its version."""
         entry = self._entry(study)
         try:
             with entry.lock:
                 version, pending = self._refresh(session, study.id, entry, active)
                 prepared, entry.prepared = entry.prepared, None
-                if prepared is not None and prepared[0] == version:
+                if n == 1 and prepared is not None and prepared[0] == version:
                     self.prepared_used += 1
-                    return None if prepared[1] is None else dict(prepared[1])
-                return self._ask(entry, pending)
+                    return [] if prepared[1] is None else [dict(prepared[1])]
+                return self._ask(entry, pending, n)
         finally:
             self._shrink(study.id)
 
@@ -200,7 +201,8 @@ class SamplerCache:
                 version, pending = self._refresh(session, study.id, entry, active)
                 if entry.prepared is not None and entry.prepared[0] == version:
                     return False
-                entry.prepared = (version, self._ask(entry, pending))
+                asked = self._ask(entry, pending, 1)
+                entry.prepared = (version, asked[0] if asked else None)
                 return True
         finally:
             self._shrink(study.id)
@@ -247,7 +249,7 @@ class SamplerCache:
                     )
 
     @staticmethod
-    def _ask(entry: _Entry, pending: list[dict[str, Any]]) -> dict[str, Any] | None:
+    def _ask(entry: _Entry, pending: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
         sampler = entry.sampler
         if isinstance(sampler, BaseSampler):
             if entry.fresh:
@@ -257,9 +259,9 @@ class SamplerCache:
             entry.history, entry.fresh = [], False
         else:
             sampler.tell(entry.history, pending)
-        suggestions = sampler.ask(1)
+        suggestions = sampler.ask(n)
         _weigh(entry)
-        return dict(suggestions[0]) if suggestions else None
+        return [dict(params) for params in suggestions[:n]]
 
     def _entry(self, study: Study) -> _Entry:
         spec = study.spec

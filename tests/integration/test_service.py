@@ -343,3 +343,58 @@ def test_a_retried_complete_and_claim_hands_out_the_same_next_trial(db: Database
     assert fourth[1] is not None and fourth[1].lease_token != first[1].lease_token
     with pytest.raises(ConflictError):  # a different value is not a retry
         service.dispatch.complete_and_claim(lease.trial_id, lease.lease_token, 0.9, None, "w")
+
+
+def _claim_together(service: Service, workers: list[str]) -> list[Lease | None]:
+    """Claims served as one batch, as the combiner serves claims that arrived together."""
+    from hpo.service.dispatch import _ClaimRequest
+
+    return service.dispatch._claim_batch([_ClaimRequest(w, "host", ("cpu",)) for w in workers])
+
+
+def test_claims_served_together_fill_the_least_busy_study_then_the_next(db: Database) -> None:
+    service = Service(db)
+    small = service.studies.create(spec(name="small", budget={"n_trials": 50, "max_parallel": 3}))
+    large = service.studies.create(spec(name="large", budget={"n_trials": 50, "max_parallel": 9}))
+    config = {"lr": 0.01, "width": 64, "activation": "tanh"}
+    queued, _ = service.studies.enqueue(small.id, config)
+    leases = _claim_together(service, [f"w{i}" for i in range(5)])
+    assert all(lease is not None for lease in leases)
+    got = [lease for lease in leases if lease is not None]
+    # Both studies idle: the older first, up to its max_parallel; its queued trial first.
+    assert [lease.study_id for lease in got] == [small.id] * 3 + [large.id] * 2
+    assert got[0].trial_id == queued.id and got[0].params == config
+    assert [lease.number for lease in got] == [0, 1, 2, 0, 1]
+    assert len({lease.lease_token for lease in got}) == 5
+    for study_id in (small.id, large.id):
+        params = [str(lease.params) for lease in got if lease.study_id == study_id]
+        assert len(set(params)) == len(params)  # distinct within a study
+    # Each lease belongs to the worker that asked, in order.
+    by_id = {
+        t.id: t.worker_id
+        for study_id in (small.id, large.id)
+        for t in service.studies.trials(study_id)[0]
+    }
+    assert [by_id[lease.trial_id] for lease in got] == [f"w{i}" for i in range(5)]
+    metrics = service.dispatch.metrics.render()
+    assert "hpo_claim_batches_total 1" in metrics
+    assert "hpo_claims_total 5" in metrics
+
+
+def test_claims_served_together_stop_at_the_grid_and_budget(db: Database) -> None:
+    service = Service(db)
+    grid = {"a": {"type": "int", "low": 0, "high": 3}}
+    study = service.studies.create(
+        spec(space=grid, sampler="grid", budget={"n_trials": 100, "max_parallel": 10})
+    )
+    leases = _claim_together(service, [f"w{i}" for i in range(6)])
+    got = [lease for lease in leases if lease is not None]
+    assert sorted(lease.params["a"] for lease in got) == [0, 1, 2, 3]
+    assert leases[4:] == [None, None]  # the grid has 4 points
+    for lease in got:
+        service.dispatch.complete(lease.trial_id, lease.lease_token, 0.5)
+    assert service.studies.get(study.id).state == "completed"
+    budget = service.studies.create(spec(name="b", budget={"n_trials": 2, "max_parallel": 10}))
+    leases = _claim_together(service, ["x", "y", "z"])
+    assert [lease is not None for lease in leases] == [True, True, False]
+    assert {lease.study_id for lease in leases if lease is not None} == {budget.id}

@@ -75,7 +75,8 @@ _FINISHED_ABOVE_OR_IN = (
 )
 _PARAMS_OF = select(_T.c.id, _T.c.params).where(_T.c.id.in_(bindparam("ids", expanding=True)))
 
-_INSERT_RUNNING = insert(_T).returning(_T.c.id)
+# Rows come back in the order given (one statement for several rows: "insertmanyvalues").
+_INSERT_RUNNING = insert(_T).returning(_T.c.id, sort_by_parameter_order=True)
 
 # Completes a running trial and returns its row, its lease token (for the caller to compare in
 # constant time, rolling back on a mismatch) and its study's progress, in one round trip.
@@ -143,10 +144,14 @@ def params_of(session: Session, trial_ids: Sequence[int]) -> dict[int, dict[str,
     return {int(i): dict(p) for i, p in rows}
 
 
-def insert_running_trial(session: Session, values: Mapping[str, Any]) -> int:
-    """INSERT one trial (every column given, defaults applied) and return its id. Raises
-    IntegrityError on a duplicate dedup_key, as the ORM insert does."""
-    return int(session.connection().execute(_INSERT_RUNNING, dict(values)).scalar_one())
+def insert_running_trials(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """INSERT trials (every column given, defaults applied) in one statement and return their
+    ids in order. Raises IntegrityError on a duplicate dedup_key, as the ORM insert does."""
+    connection = session.connection()
+    if len(rows) == 1:
+        return [int(connection.execute(_INSERT_RUNNING, dict(rows[0])).scalar_one())]
+    result = connection.execute(_INSERT_RUNNING, [dict(row) for row in rows])
+    return [int(trial_id) for trial_id in result.scalars()]
 
 
 def complete_running(

@@ -1,0 +1,96 @@
+"""Serving concurrent requests in batches: one thread runs a batch for everyone waiting.
+
+Claims of one study serialize on its lock. Measured on bench/dispatch_throughput.py (32 workers,
+PostgreSQL): a dozen claimers waited on the study's row lock at any moment, while its holder
+was mostly waiting for its own Python thread to get the interpreter back between statements.
+The lock's throughput was the service's. So the claims that arrive while one is running are
+taken together by the next one: one transaction, one lock, one read of the active trials,
+one sampler ask for all, one multi-row INSERT, one commit.
+
+This is flat combining, with no timer: a request that finds nobody running runs at once (a
+batch of one, as before); requests that arrive meanwhile queue, and when the running batch
+ends, the first of them runs the next batch for all queued (up to `max_batch`) while the others
+sleep until their answer is ready. No request waits for more than the batch before it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+Request = TypeVar("Request")
+Result = TypeVar("Result")
+
+
+@dataclass
+class _Slot(Generic[Request, Result]):
+    request: Request
+    ready: threading.Event = field(default_factory=threading.Event)
+    lead: bool = False  # woken to run the next batch, not with an answer
+    result: Result | None = None
+    error: BaseException | None = None
+
+
+class Combiner(Generic[Request, Result]):
+    """`submit(request)` returns `run_batch([..., request, ...])`'s answer for it.
+
+    `run_batch` gets the requests in arrival order and returns one result per request, in the
+    same order; if it raises, every request of that batch gets the exception. It runs in the
+    thread of one of the batch's requests, never in two threads at once.
+    """
+
+    def __init__(
+        self, run_batch: Callable[[Sequence[Request]], Sequence[Result]], max_batch: int = 32
+    ) -> None:
+        self._run_batch = run_batch
+        self.max_batch = max_batch
+        self._mutex = threading.Lock()
+        self._queue: list[_Slot[Request, Result]] = []
+        self._running = False
+        self.batches = 0  # batches run (tests, metrics)
+        self.requests = 0  # requests served
+
+    def submit(self, request: Request) -> Result:
+        slot: _Slot[Request, Result] = _Slot(request)
+        with self._mutex:
+            self._queue.append(slot)
+            lead = not self._running
+            self._running = True
+        if not lead:
+            slot.ready.wait()
+            lead = slot.lead
+        if lead:
+            self._lead()
+        if slot.error is not None:
+            raise slot.error
+        return slot.result  # type: ignore[return-value]  # set by the batch that ran it
+
+    def _lead(self) -> None:
+        """Run one batch of the queue (this thread's own request is first in it), answer it,
+        then hand the lead to the first request still queued, if any."""
+        with self._mutex:
+            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+        try:
+            results = self._run_batch([slot.request for slot in batch])
+            if len(results) != len(batch):
+                raise RuntimeError(f"a batch of {len(batch)} requests got {len(results)} answers")
+            for slot, result in zip(batch, results, strict=True):
+                slot.result = result
+        except BaseException as e:  # every request of the batch gets it, this one re-raises
+            for slot in batch:
+                slot.error = e
+        finally:
+            with self._mutex:
+                self.batches += 1
+                self.requests += len(batch)
+                following = self._queue[0] if self._queue else None
+                if following is None:
+                    self._running = False
+                else:
+                    following.lead = True
+            for slot in batch[1:]:
+                slot.ready.set()
+            if following is not None:
+                following.ready.set()

@@ -1,0 +1,132 @@
+"""The combiner: requests that arrive while a batch runs are served by the next batch."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import pytest
+
+from hpo.service.combining import Combiner
+
+
+class Gate:
+    """A batch function whose first batch waits until the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.first_started = threading.Event()
+        self.open = threading.Event()
+
+    def __call__(self, requests: Sequence[int]) -> list[int]:
+        self.batches.append(list(requests))
+        if len(self.batches) == 1:
+            self.first_started.set()
+            assert self.open.wait(10)
+        return [r * 10 for r in requests]
+
+
+def test_a_lone_request_runs_at_once_as_a_batch_of_one() -> None:
+    def plus_one(requests: Sequence[int]) -> list[int]:
+        return [r + 1 for r in requests]
+
+    combiner: Combiner[int, int] = Combiner(plus_one)
+    assert combiner.submit(1) == 2
+    assert combiner.submit(5) == 6
+    assert (combiner.batches, combiner.requests) == (2, 2)
+
+
+def test_requests_arriving_during_a_batch_are_served_together_by_the_next() -> None:
+    gate = Gate()
+    combiner: Combiner[int, int] = Combiner(gate)
+    answers: dict[int, int] = {}
+
+    def submit(value: int) -> None:
+        answers[value] = combiner.submit(value)
+
+    first = threading.Thread(target=submit, args=(0,))
+    first.start()
+    assert gate.first_started.wait(10)
+    others = [threading.Thread(target=submit, args=(v,)) for v in range(1, 9)]
+    for t in others:
+        t.start()
+    # Wait until all eight are queued behind the running batch.
+    for _ in range(1000):
+        if len(combiner._queue) == 8:
+            break
+        threading.Event().wait(0.01)
+    assert len(combiner._queue) == 8
+    gate.open.set()
+    for t in [first, *others]:
+        t.join(10)
+    assert answers == {v: v * 10 for v in range(9)}
+    assert gate.batches[0] == [0]
+    assert sorted(gate.batches[1]) == list(range(1, 9))
+    assert (combiner.batches, combiner.requests) == (2, 9)
+
+
+def test_batches_are_capped_and_the_lead_passes_on_until_the_queue_is_empty() -> None:
+    gate = Gate()
+    combiner: Combiner[int, int] = Combiner(gate, max_batch=3)
+    answers: dict[int, int] = {}
+
+    def submit(value: int) -> None:
+        answers[value] = combiner.submit(value)
+
+    first = threading.Thread(target=submit, args=(0,))
+    first.start()
+    assert gate.first_started.wait(10)
+    others = [threading.Thread(target=submit, args=(v,)) for v in range(1, 8)]
+    for t in others:
+        t.start()
+    for _ in range(1000):
+        if len(combiner._queue) == 7:
+            break
+        threading.Event().wait(0.01)
+    gate.open.set()
+    for t in [first, *others]:
+        t.join(10)
+    assert answers == {v: v * 10 for v in range(8)}
+    assert [len(b) for b in gate.batches] == [1, 3, 3, 1]
+    assert not combiner._running and not combiner._queue
+
+
+def test_an_error_reaches_every_request_of_its_batch_and_the_next_batch_still_runs() -> None:
+    calls: list[list[int]] = []
+
+    def flaky(requests: Sequence[int]) -> list[int]:
+        calls.append(list(requests))
+        if len(calls) == 1:
+            raise ValueError("database unavailable")
+        return list(requests)
+
+    combiner: Combiner[int, int] = Combiner(flaky)
+    with pytest.raises(ValueError, match="unavailable"):
+        combiner.submit(1)
+    assert combiner.submit(2) == 2
+
+
+def test_a_wrong_number_of_answers_is_an_error_not_a_silent_mismatch() -> None:
+    combiner: Combiner[int, int] = Combiner(lambda requests: [])
+    with pytest.raises(RuntimeError, match="1 requests got 0 answers"):
+        combiner.submit(1)
+
+
+def test_many_threads_each_get_their_own_answer() -> None:
+    combiner: Combiner[int, int] = Combiner(lambda requests: [r * r for r in requests])
+    answers: dict[int, int] = {}
+    lock = threading.Lock()
+
+    def submit(value: int) -> None:
+        for k in range(50):
+            got = combiner.submit(value * 100 + k)
+            with lock:
+                answers[value * 100 + k] = got
+
+    threads = [threading.Thread(target=submit, args=(v,)) for v in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert answers == {v: v * v for v in answers} and len(answers) == 800
+    assert combiner.requests == 800
