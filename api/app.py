@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 import hpo
 from api.errors import install_error_handlers
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
                 svc.db.dispose()
 
     app = FastAPI(
+        telemetry=None if settings.opentelemetry else _NO_TELEMETRY,
         title="hpo",
         version=hpo.__version__,
         description="Hyperparameter optimization as a service: studies, workers, leaderboards.",
@@ -67,9 +69,19 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     return app
 
 
+# FastAPI's native OpenTelemetry, off unless HPO_OPENTELEMETRY=1 (see `Settings.opentelemetry`).
+_NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+
+
 def _build_service(settings: Settings) -> Service:
+    pool: dict[str, int] = {}
+    if not settings.database_url.startswith("sqlite"):
+        pool = {
+            "pool_size": settings.database_pool_size,
+            "max_overflow": settings.database_max_overflow,
+        }
     engine = create_engine_for(
-        settings.database_url, sqlite_busy_timeout_s=settings.sqlite_busy_timeout_seconds
+        settings.database_url, sqlite_busy_timeout_s=settings.sqlite_busy_timeout_seconds, **pool
     )
     if settings.migrate_on_start:
         migrate(engine)

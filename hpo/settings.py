@@ -66,6 +66,17 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=1_048_576, gt=0)
     # How long a SQLite writer waits for the database lock before giving up (503).
     sqlite_busy_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Connections the API keeps to PostgreSQL, and how many more it may open under a burst.
+    # Request threads (40) each hold one while they work; with SQLAlchemy's default of 5 kept,
+    # a busy server opened and closed connections all the time (a PostgreSQL backend process
+    # each: bench/dispatch_throughput.py). Each API replica may hold up to the sum: keep
+    # replicas x sum under PostgreSQL's max_connections (100 by default). Ignored for SQLite.
+    database_pool_size: int = Field(default=20, ge=1)
+    database_max_overflow: int = Field(default=20, ge=0)
+    # FastAPI's native OpenTelemetry (traces, metrics, logs to the providers you configure).
+    # Off by default: its per-request check alone was ~7% of the server's CPU on the worker
+    # protocol, and /metrics already exports hpo's own figures in Prometheus format.
+    opentelemetry: bool = False
     # Apply pending migrations when the server starts (the embedded default needs no set-up).
     migrate_on_start: bool = True
     log_level: str = "info"

@@ -203,3 +203,19 @@ def test_openapi_lists_every_path(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     for _, template, _ in ROUTES:
         assert template.replace("{study}", "{study_id}").replace("{trial}", "{trial_id}") in paths
+
+
+def test_the_server_keeps_a_pool_sized_for_its_threads_and_telemetry_off(
+    database_url: str, backend: str
+) -> None:
+    """PostgreSQL: 20 kept connections (+20 in a burst) instead of SQLAlchemy's 5, which a
+    busy server kept opening and closing; FastAPI's OpenTelemetry only when asked for."""
+    settings = Settings(database_url=database_url, database_pool_size=7)  # type: ignore[arg-type]
+    app = create_app(settings)
+    with TestClient(app):
+        pool = app.state.service.db.engine.pool
+        if backend == "postgresql":
+            assert (pool.size(), pool._max_overflow) == (7, 20)
+    assert app._telemetry["tracing"] is False and app._telemetry["metrics"] is False
+    traced = create_app(Settings(database_url=database_url, opentelemetry=True))  # type: ignore[arg-type]
+    assert traced._telemetry["tracing"] is True
