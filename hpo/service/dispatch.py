@@ -256,18 +256,7 @@ class Dispatcher:
             for name, value in columns.items():
                 setattr(trial, name, value)
             session.flush()
-            leases.append(
-                Lease(
-                    trial_id=trial.id,
-                    study_id=study.id,
-                    number=trial.number,
-                    attempt=trial.attempt,
-                    params=dict(trial.params),
-                    config=training_config(study.spec, trial.params),
-                    lease_token=str(columns["lease_token"]),
-                    lease_expires_at=expiry,
-                )
-            )
+            leases.append(_lease_of(trial, study.spec))
         new = min(wanted - len(leases), target_trials(study) - active.created)
         suggested = self._suggest(session, study, active, new) if new > 0 else []
         if not leases and not suggested:
@@ -438,17 +427,7 @@ class Dispatcher:
                 return None
             if trial.lease_expires_at <= self.clock():
                 return None
-            study = repo.get_study(session, trial.study_id)
-            return Lease(
-                trial_id=trial.id,
-                study_id=trial.study_id,
-                number=trial.number,
-                attempt=trial.attempt,
-                params=dict(trial.params),
-                config=training_config(study.spec, trial.params),
-                lease_token=trial.lease_token,
-                lease_expires_at=trial.lease_expires_at,
-            )
+            return _lease_of(trial, repo.get_study(session, trial.study_id).spec)
 
     def _complete(
         self, trial_id: int, token: str, value: float, metrics: Mapping[str, Any] | None
@@ -559,6 +538,21 @@ class Dispatcher:
         if study_state is StudyState.CANCELLED:
             raise ConflictError(f"study {trial.study_id} was cancelled: stop this trial")
         return trial
+
+
+def _lease_of(trial: Trial, spec: Mapping[str, Any]) -> Lease:
+    """The lease of a running trial (its token and expiry set)."""
+    assert trial.lease_token is not None and trial.lease_expires_at is not None
+    return Lease(
+        trial_id=trial.id,
+        study_id=trial.study_id,
+        number=trial.number,
+        attempt=trial.attempt,
+        params=dict(trial.params),
+        config=training_config(spec, trial.params),
+        lease_token=trial.lease_token,
+        lease_expires_at=trial.lease_expires_at,
+    )
 
 
 class _NotThisLease(Exception):

@@ -36,9 +36,11 @@ def test_a_lone_request_runs_at_once_as_a_batch_of_one() -> None:
     assert (combiner.batches, combiner.requests) == (2, 2)
 
 
-def test_requests_arriving_during_a_batch_are_served_together_by_the_next() -> None:
-    gate = Gate()
-    combiner: Combiner[int, int] = Combiner(gate)
+def _run_queued_behind_a_blocked_batch(
+    combiner: Combiner[int, int], gate: Gate, n: int
+) -> dict[int, int]:
+    """Request 0 starts a batch that blocks; requests 1..n queue behind it; then the gate
+    opens. Returns every request's answer."""
     answers: dict[int, int] = {}
 
     def submit(value: int) -> None:
@@ -47,18 +49,24 @@ def test_requests_arriving_during_a_batch_are_served_together_by_the_next() -> N
     first = threading.Thread(target=submit, args=(0,))
     first.start()
     assert gate.first_started.wait(10)
-    others = [threading.Thread(target=submit, args=(v,)) for v in range(1, 9)]
+    others = [threading.Thread(target=submit, args=(v,)) for v in range(1, n + 1)]
     for t in others:
         t.start()
-    # Wait until all eight are queued behind the running batch.
-    for _ in range(1000):
-        if len(combiner._queue) == 8:
+    for _ in range(1000):  # until all of them are queued behind the running batch
+        if len(combiner._queue) == n:
             break
         threading.Event().wait(0.01)
-    assert len(combiner._queue) == 8
+    assert len(combiner._queue) == n
     gate.open.set()
     for t in [first, *others]:
         t.join(10)
+    return answers
+
+
+def test_requests_arriving_during_a_batch_are_served_together_by_the_next() -> None:
+    gate = Gate()
+    combiner: Combiner[int, int] = Combiner(gate)
+    answers = _run_queued_behind_a_blocked_batch(combiner, gate, 8)
     assert answers == {v: v * 10 for v in range(9)}
     assert gate.batches[0] == [0]
     assert sorted(gate.batches[1]) == list(range(1, 9))
@@ -68,24 +76,7 @@ def test_requests_arriving_during_a_batch_are_served_together_by_the_next() -> N
 def test_batches_are_capped_and_the_lead_passes_on_until_the_queue_is_empty() -> None:
     gate = Gate()
     combiner: Combiner[int, int] = Combiner(gate, max_batch=3)
-    answers: dict[int, int] = {}
-
-    def submit(value: int) -> None:
-        answers[value] = combiner.submit(value)
-
-    first = threading.Thread(target=submit, args=(0,))
-    first.start()
-    assert gate.first_started.wait(10)
-    others = [threading.Thread(target=submit, args=(v,)) for v in range(1, 8)]
-    for t in others:
-        t.start()
-    for _ in range(1000):
-        if len(combiner._queue) == 7:
-            break
-        threading.Event().wait(0.01)
-    gate.open.set()
-    for t in [first, *others]:
-        t.join(10)
+    answers = _run_queued_behind_a_blocked_batch(combiner, gate, 7)
     assert answers == {v: v * 10 for v in range(8)}
     assert [len(b) for b in gate.batches] == [1, 3, 3, 1]
     assert not combiner._running and not combiner._queue
