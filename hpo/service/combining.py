@@ -7,10 +7,12 @@ The lock's throughput was the service's. So the claims that arrive while one is 
 taken together by the next one: one transaction, one lock, one read of the active trials,
 one sampler ask for all, one multi-row INSERT, one commit.
 
-This is flat combining, with no timer: a request that finds nobody running runs at once (a
-batch of one, as before); requests that arrive meanwhile queue, and when the running batch
-ends, the first of them runs the next batch for all queued (up to `max_batch`) while the others
-sleep until their answer is ready. No request waits for more than the batch before it.
+This is flat combining, with no timer: a request that finds fewer than `max_running` batches
+running runs at once (a batch of one, as before); requests that arrive meanwhile queue, and
+when a running batch ends, the first of them runs the next batch for all queued (up to
+`max_batch`) while the others sleep until their answer is ready. Several batches may run at
+once (`max_running`) so that one slow batch (a model-based sampler's ask on a big study, under
+its lock) does not hold up the claims of other studies: the next batch skips the locked study.
 """
 
 from __future__ import annotations
@@ -38,40 +40,50 @@ class Combiner(Generic[Request, Result]):
 
     `run_batch` gets the requests in arrival order and returns one result per request, in the
     same order; if it raises, every request of that batch gets the exception. It runs in the
-    thread of one of the batch's requests, never in two threads at once.
+    thread of one of the batch's requests, in at most `max_running` threads at once.
     """
 
     def __init__(
-        self, run_batch: Callable[[Sequence[Request]], Sequence[Result]], max_batch: int = 32
+        self,
+        run_batch: Callable[[Sequence[Request]], Sequence[Result]],
+        max_batch: int = 32,
+        max_running: int = 1,
     ) -> None:
         self._run_batch = run_batch
         self.max_batch = max_batch
+        self.max_running = max_running
         self._mutex = threading.Lock()
         self._queue: list[_Slot[Request, Result]] = []
-        self._running = False
+        self._running = 0  # batches running now
         self.batches = 0  # batches run (tests, metrics)
         self.requests = 0  # requests served
 
     def submit(self, request: Request) -> Result:
         slot: _Slot[Request, Result] = _Slot(request)
         with self._mutex:
+            lead = self._running < self.max_running
+            if lead:
+                self._running += 1
             self._queue.append(slot)
-            lead = not self._running
-            self._running = True
         if not lead:
             slot.ready.wait()
             lead = slot.lead
         if lead:
-            self._lead()
+            self._lead(slot)
         if slot.error is not None:
             raise slot.error
         return slot.result  # type: ignore[return-value]  # set by the batch that ran it
 
-    def _lead(self) -> None:
-        """Run one batch of the queue (this thread's own request is first in it), answer it,
-        then hand the lead to the first request still queued, if any."""
+    def _lead(self, own: _Slot[Request, Result]) -> None:
+        """Run one batch of the queue (this thread's own request in it), answer it, then hand
+        the lead to the first request still queued, if any."""
         with self._mutex:
-            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+            # Our own slot, and those queued not yet handed the lead of a batch of their own
+            # (another batch ending may have promoted one just before we took ours).
+            others = [q for q in self._queue if q is not own and not q.lead]
+            batch = [own, *others[: self.max_batch - 1]]
+            taken = {id(q) for q in batch}
+            self._queue = [q for q in self._queue if id(q) not in taken]
         try:
             results = self._run_batch([slot.request for slot in batch])
             if len(results) != len(batch):
@@ -85,12 +97,13 @@ class Combiner(Generic[Request, Result]):
             with self._mutex:
                 self.batches += 1
                 self.requests += len(batch)
-                following = self._queue[0] if self._queue else None
+                following = next((q for q in self._queue if not q.lead), None)
                 if following is None:
-                    self._running = False
+                    self._running -= 1
                 else:
                     following.lead = True
-            for slot in batch[1:]:
-                slot.ready.set()
+            for slot in batch:
+                if slot is not own:
+                    slot.ready.set()
             if following is not None:
                 following.ready.set()

@@ -57,6 +57,12 @@ RETRIED = frozenset({FailureClass.LOST})
 WORKER_SEEN_INTERVAL_S = 5.0
 
 
+# Claim batches one process runs at once (see `hpo.service.combining`): more than one, so that a
+# batch stuck in a slow ask (GP on a big study, under that study's lock) does not hold up the
+# claims of other studies, which the next batch serves by skipping the locked study.
+CLAIM_BATCHES_AT_ONCE = 4
+
+
 @dataclass(frozen=True)
 class _ClaimRequest:
     worker_id: str
@@ -105,7 +111,9 @@ class Dispatcher:
         # back-to-back rows of bench/suggest_path.py).
         self.prefetcher = Prefetcher(self._prepare) if prepare_suggestions else None
         self._seen: dict[str, _Seen] = {}
-        self._claims: Combiner[_ClaimRequest, Lease | None] = Combiner(self._claim_batch)
+        self._claims: Combiner[_ClaimRequest, Lease | None] = Combiner(
+            self._claim_batch, max_running=CLAIM_BATCHES_AT_ONCE
+        )
 
     # -- claiming ------------------------------------------------------------------------
     def claim(

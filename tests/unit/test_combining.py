@@ -121,3 +121,48 @@ def test_many_threads_each_get_their_own_answer() -> None:
         t.join(30)
     assert answers == {v: v * v for v in answers} and len(answers) == 800
     assert combiner.requests == 800
+
+
+def test_a_slow_batch_does_not_hold_up_others_when_several_may_run() -> None:
+    """With max_running 2, a request arriving while one batch is stuck runs at once (a slow
+    sampler's ask on one study must not stop the claims of the others); with 1 it queues."""
+    gate = Gate()
+    combiner: Combiner[int, int] = Combiner(gate, max_running=2)
+    stuck = threading.Thread(target=combiner.submit, args=(0,))
+    stuck.start()
+    assert gate.first_started.wait(10)
+    assert combiner.submit(1) == 10  # served while batch 0 is still blocked
+    assert combiner.submit(2) == 20
+    gate.open.set()
+    stuck.join(10)
+    assert gate.batches == [[0], [1], [2]]
+    assert combiner._running == 0
+
+
+def test_many_threads_with_several_leaders_each_get_their_own_answer_once() -> None:
+    served: list[int] = []
+    lock = threading.Lock()
+
+    def square(requests: Sequence[int]) -> list[int]:
+        with lock:
+            served.extend(requests)
+        threading.Event().wait(0.001)  # let others queue
+        return [r * r for r in requests]
+
+    combiner: Combiner[int, int] = Combiner(square, max_batch=4, max_running=3)
+    answers: dict[int, int] = {}
+
+    def submit(value: int) -> None:
+        for k in range(40):
+            got = combiner.submit(value * 100 + k)
+            with lock:
+                answers[value * 100 + k] = got
+
+    threads = [threading.Thread(target=submit, args=(v,)) for v in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert answers == {v: v * v for v in answers} and len(answers) == 480
+    assert sorted(served) == sorted(answers)  # each request in exactly one batch
+    assert combiner.requests == 480 and combiner._running == 0 and not combiner._queue
