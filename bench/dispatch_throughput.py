@@ -103,6 +103,15 @@ class Tally:
     seconds: float = 0.0
     server_cpu_s: float = 0.0  # CPU time of the server process (user + system) while loaded
 
+    def record(self, ms: float, response: httpx.Response, what: str) -> None:
+        """One request that brings a result (call under the lock)."""
+        self.requests += 1
+        self.latencies_ms.append(ms)
+        if response.status_code == 200:
+            self.done += 1
+        else:
+            self.error(f"{what} {response.status_code}: {response.text[:200]}")
+
     def error(self, message: str) -> None:
         self.errors += 1
         if len(self.first_errors) < 5:
@@ -140,12 +149,7 @@ def ours_worker(url: str, name: str, deadline: float, tally: Tally, lock: thread
                 c = http.post(f"/api/v1/trials/{lease['trial_id']}/complete-and-claim", json=body)
                 ms = (time.perf_counter() - t0) * 1e3
                 with lock:
-                    tally.requests += 1
-                    tally.latencies_ms.append(ms)
-                    if c.status_code == 200:
-                        tally.done += 1
-                    else:
-                        tally.error(f"complete-and-claim {c.status_code}: {c.text[:200]}")
+                    tally.record(ms, c, "complete-and-claim")
                 lease = c.json()["next"] if c.status_code == 200 else None
             except httpx.HTTPError as e:
                 lease = None
@@ -206,12 +210,7 @@ def baseline_worker(
                 r = http.post("/insert", json={"worker": name, "value": float(i)})
                 ms = (time.perf_counter() - t0) * 1e3
                 with lock:
-                    tally.requests += 1
-                    tally.latencies_ms.append(ms)
-                    if r.status_code == 200:
-                        tally.done += 1
-                    else:
-                        tally.error(f"insert {r.status_code}: {r.text[:200]}")
+                    tally.record(ms, r, "insert")
             except httpx.HTTPError as e:
                 with lock:
                     tally.error(f"{type(e).__name__}: {e}")

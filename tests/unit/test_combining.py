@@ -103,22 +103,28 @@ def test_a_wrong_number_of_answers_is_an_error_not_a_silent_mismatch() -> None:
         combiner.submit(1)
 
 
-def test_many_threads_each_get_their_own_answer() -> None:
-    combiner: Combiner[int, int] = Combiner(lambda requests: [r * r for r in requests])
+def _hammer(combiner: Combiner[int, int], threads: int, each: int) -> dict[int, int]:
+    """`threads` threads submitting `each` requests one after the other; every answer."""
     answers: dict[int, int] = {}
     lock = threading.Lock()
 
     def submit(value: int) -> None:
-        for k in range(50):
+        for k in range(each):
             got = combiner.submit(value * 100 + k)
             with lock:
                 answers[value * 100 + k] = got
 
-    threads = [threading.Thread(target=submit, args=(v,)) for v in range(16)]
-    for t in threads:
+    workers = [threading.Thread(target=submit, args=(v,)) for v in range(threads)]
+    for t in workers:
         t.start()
-    for t in threads:
-        t.join(30)
+    for t in workers:
+        t.join(60)
+    return answers
+
+
+def test_many_threads_each_get_their_own_answer() -> None:
+    combiner: Combiner[int, int] = Combiner(lambda requests: [r * r for r in requests])
+    answers = _hammer(combiner, 16, 50)
     assert answers == {v: v * v for v in answers} and len(answers) == 800
     assert combiner.requests == 800
 
@@ -150,19 +156,7 @@ def test_many_threads_with_several_leaders_each_get_their_own_answer_once() -> N
         return [r * r for r in requests]
 
     combiner: Combiner[int, int] = Combiner(square, max_batch=4, max_running=3)
-    answers: dict[int, int] = {}
-
-    def submit(value: int) -> None:
-        for k in range(40):
-            got = combiner.submit(value * 100 + k)
-            with lock:
-                answers[value * 100 + k] = got
-
-    threads = [threading.Thread(target=submit, args=(v,)) for v in range(12)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    answers = _hammer(combiner, 12, 40)
     assert answers == {v: v * v for v in answers} and len(answers) == 480
     assert sorted(served) == sorted(answers)  # each request in exactly one batch
     assert combiner.requests == 480 and combiner._running == 0 and not combiner._queue
