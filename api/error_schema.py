@@ -17,13 +17,13 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, Field
 
-from api.deps import require_admin, require_worker
+from api.deps import TOKEN_CHECKS
 
 _REF = "#/components/schemas/ErrorBody"
 _WHY = {
     400: "Invalid input (the message says which field and what is allowed).",
     401: "Missing or wrong bearer token.",
-    403: "A worker token on an admin route.",
+    403: "A token without this right (worker, read or another study's client token).",
     404: "No such study, trial or comparison.",
     409: "Conflicts with the current state: a stale lease, a finished trial, a full study.",
     413: "Request body larger than HPO_MAX_REQUEST_BYTES.",
@@ -52,7 +52,7 @@ def document_errors(app: FastAPI) -> None:
 
 def _protected_operations(app: FastAPI) -> set[tuple[str, str]]:
     """(path, method) of every route that depends on a token check."""
-    checks = {require_admin, require_worker}
+    checks = TOKEN_CHECKS
     protected = set()
     for context in iter_route_contexts(app.routes):
         dependant = getattr(context, "dependant", None)
@@ -78,7 +78,8 @@ def _rewrite(schema: dict[str, Any], protected: set[tuple[str, str]]) -> None:
         components.setdefault("securitySchemes", {})["bearer"] = {
             "type": "http",
             "scheme": "bearer",
-            "description": "HPO_API_TOKEN (admin) or, on the worker routes, HPO_WORKER_TOKEN.",
+            "description": "HPO_API_TOKEN (admin); HPO_READ_TOKEN on reads; HPO_WORKER_TOKEN on "
+            "the worker routes; a study's client token on its ask, tell, heartbeat, reports.",
         }
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():

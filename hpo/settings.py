@@ -48,9 +48,14 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL: sqlite:///path.db or postgresql://user@host/db (psycopg 3).",
     )
 
-    # Authentication: with neither set, the server must bind to loopback (see `host`).
+    # Authentication: without an admin token, the server must bind to loopback (see `host`).
+    # Scopes (api/deps.py): admin writes and reads; worker claims and reports; read reads.
     api_token: SecretStr | None = None
     worker_token: SecretStr | None = None
+    read_token: SecretStr | None = None
+    # With an admin or read token set, reads need one of them; this opens them to anyone
+    # again, on purpose (`hpo serve --public-read` says so at start).
+    public_read: bool = False
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -92,4 +97,12 @@ class Settings(BaseSettings):
     @property
     def auth_enabled(self) -> bool:
         """True when any bearer token is configured."""
-        return self.api_token is not None or self.worker_token is not None
+        return any(t is not None for t in (self.api_token, self.worker_token, self.read_token))
+
+    @property
+    def reads_need_a_token(self) -> bool:
+        """With an admin or read token set, reads need one of them, unless public_read. With
+        neither (no token, the loopback default, or only a worker token, where writes are open
+        too) nobody could read with a token, so reads stay open."""
+        can_read = self.api_token is not None or self.read_token is not None
+        return can_read and not self.public_read

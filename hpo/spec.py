@@ -124,6 +124,9 @@ class StudySpec(_Frozen):
     pruner: PrunerSpec = Field(default_factory=PrunerSpec)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     seed: int = Field(default=0, ge=0, le=2**31 - 1, strict=True)
+    # Ask for a per-study client token (ask, tell, report, heartbeat for this study only): an
+    # instruction to the creation, answered once with the token, not part of the stored spec.
+    client_token: bool = Field(default=False, strict=True)
 
     @field_validator("name")
     @classmethod
@@ -193,8 +196,9 @@ class StudySpec(_Frozen):
         return space_from_dict(self.space)
 
     def to_dict(self) -> dict[str, Any]:
-        """The spec as plain JSON-able data, with every default filled in."""
-        return self.model_dump(mode="json")
+        """The spec as plain JSON-able data, with every default filled in (`client_token`
+        left out: it is what the creation did, not what the study is)."""
+        return self.model_dump(mode="json", exclude={"client_token"})
 
 
 # Bidirectional overrides and isolates reorder how a name reads on screen ("Trojan source").

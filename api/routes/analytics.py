@@ -1,5 +1,5 @@
 """/api/v1/studies/{id}/plots, /curves and /importance: what the web UI plots, aggregated on
-the server (hpo.service.analytics). Reads, so open like the other reads (api/deps.py)."""
+the server (hpo.service.analytics). Reads, so they take the read scope (api/deps.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from api.deps import Read
 from hpo.service.analytics import StudyAnalytics, StudyCurves, StudyPlots
 from hpo.service.importance import ImportanceView
 
-router = APIRouter(prefix="/api/v1/studies", tags=["analytics"])
+router = APIRouter(prefix="/api/v1/studies", tags=["analytics"], dependencies=[Read])
 
 
 def get_analytics(request: Request) -> StudyAnalytics:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from api.deps import Admin, ServiceDep
+from api.deps import Admin, Read, ServiceDep
 from api.schemas import ComparisonPatch, FinalResultBody
 from hpo.comparison_spec import ComparisonSpec
 from hpo.service import ComparisonSummary, ComparisonView, FinalResult
@@ -19,7 +19,7 @@ def create_comparison(spec: ComparisonSpec, service: ServiceDep) -> ComparisonVi
     return service.comparisons.create(spec)
 
 
-@router.get("")
+@router.get("", dependencies=[Read])
 def list_comparisons(
     service: ServiceDep,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -28,7 +28,7 @@ def list_comparisons(
     return service.comparisons.list_comparisons(offset=offset, limit=limit)
 
 
-@router.get("/{comparison_id}")
+@router.get("/{comparison_id}", dependencies=[Read])
 def get_comparison(comparison_id: int, service: ServiceDep) -> ComparisonView:
     return service.comparisons.get(comparison_id)
 

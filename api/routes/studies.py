@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal
 import yaml
 from fastapi import APIRouter, Query, Response, status
 
-from api.deps import Admin, ServiceDep
+from api.deps import Admin, Read, ServiceDep
 from api.schemas import EnqueueBody, StudyPatch, TrialPage
-from hpo.service import BestConfig, StudyView, TrialView
+from hpo.service import BestConfig, CreatedStudy, StudyView, TrialView
 from hpo.spec import StudySpec
 from hpo.storage import StudyState, TrialState
 
@@ -17,11 +17,12 @@ router = APIRouter(prefix="/api/v1/studies", tags=["studies"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, dependencies=[Admin])
-def create_study(spec: StudySpec, service: ServiceDep) -> StudyView:
+def create_study(spec: StudySpec, service: ServiceDep) -> CreatedStudy:
+    """With `client_token: true`, the answer carries the study's client token, once."""
     return service.studies.create(spec)
 
 
-@router.get("")
+@router.get("", dependencies=[Read])
 def list_studies(
     service: ServiceDep,
     state: StudyState | None = None,
@@ -31,7 +32,7 @@ def list_studies(
     return service.studies.list_studies(state=state, offset=offset, limit=limit)
 
 
-@router.get("/{study_id}")
+@router.get("/{study_id}", dependencies=[Read])
 def get_study(study_id: int, service: ServiceDep) -> StudyView:
     return service.studies.get(study_id)
 
@@ -47,7 +48,7 @@ def delete_study(study_id: int, service: ServiceDep) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{study_id}/trials")
+@router.get("/{study_id}/trials", dependencies=[Read])
 def list_trials(
     study_id: int,
     service: ServiceDep,
@@ -59,14 +60,14 @@ def list_trials(
     return TrialPage(items=views, total=total, offset=offset, limit=limit)
 
 
-@router.get("/{study_id}/leaderboard")
+@router.get("/{study_id}/leaderboard", dependencies=[Read])
 def leaderboard(
     study_id: int, service: ServiceDep, k: Annotated[int, Query(ge=1, le=1000)] = 10
 ) -> list[TrialView]:
     return service.studies.leaderboard(study_id, k)
 
 
-@router.get("/{study_id}/best", response_model=BestConfig)
+@router.get("/{study_id}/best", response_model=BestConfig, dependencies=[Read])
 def best(study_id: int, service: ServiceDep, format: Literal["json", "yaml"] = "json") -> Any:
     best = service.studies.best(study_id)
     if format == "yaml":

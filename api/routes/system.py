@@ -1,4 +1,5 @@
-"""/healthz and /metrics."""
+"""/healthz (public: a load balancer has no token) and /metrics (the read scope: trial counts
+and request figures are reads like the others; give Prometheus HPO_READ_TOKEN)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
 import hpo
-from api.deps import ServiceDep
+from api.deps import Read, ServiceDep
 from api.schemas import Health
 
 router = APIRouter(tags=["system"])
@@ -19,7 +20,7 @@ def healthz(service: ServiceDep) -> Health:
     return Health(status="ok", version=hpo.__version__, database=service.db.engine.dialect.name)
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
+@router.get("/metrics", response_class=PlainTextResponse, dependencies=[Read])
 def metrics(service: ServiceDep) -> str:
     totals = service.studies.trial_state_totals()
     series: dict[tuple[tuple[str, str], ...], float] = {

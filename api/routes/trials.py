@@ -1,4 +1,5 @@
-"""The worker protocol (claim, heartbeat, report, complete, fail) and ask/tell.
+"""The worker protocol (claim, heartbeat, report, complete, fail) and ask/tell. Ask, tell,
+heartbeat and reports also take the study's client token (api/deps.py).
 
 The worker routes answer with JSON they serialize themselves (`_json`), through the same
 pydantic serializer FastAPI would use, so the bytes are the same and the declared
@@ -15,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Response, status
 from pydantic import TypeAdapter
 
-from api.deps import Admin, ServiceDep, WorkerAuth
+from api.deps import Asker, ServiceDep, Teller, WorkerAuth, WorkerOrClient
 from api.schemas import (
     AskBody,
     ClaimBody,
@@ -58,13 +59,15 @@ def claim(body: ClaimBody, service: ServiceDep) -> Any:
     return _json(_LEASE, lease)
 
 
-@router.post("/trials/{trial_id}/heartbeat", dependencies=[WorkerAuth], response_model=HeartbeatOut)
+@router.post(
+    "/trials/{trial_id}/heartbeat", dependencies=[WorkerOrClient], response_model=HeartbeatOut
+)
 def heartbeat(trial_id: int, body: TokenBody, service: ServiceDep) -> Any:
     expires = service.dispatch.heartbeat(trial_id, body.lease_token)
     return _json(_HEARTBEAT, HeartbeatOut(lease_expires_at=expires))
 
 
-@router.post("/trials/{trial_id}/reports", dependencies=[WorkerAuth], response_model=ReportOut)
+@router.post("/trials/{trial_id}/reports", dependencies=[WorkerOrClient], response_model=ReportOut)
 def report(trial_id: int, body: ReportBody, service: ServiceDep) -> Any:
     prune = service.dispatch.report(trial_id, body.lease_token, body.step, body.value)
     return _json(_REPORT, ReportOut(should_prune=prune))
@@ -103,13 +106,13 @@ def fail(trial_id: int, body: FailBody, service: ServiceDep) -> Any:
     return _json(_TRIAL, view)
 
 
-@router.post("/studies/{study_id}/ask", status_code=status.HTTP_201_CREATED, dependencies=[Admin])
+@router.post("/studies/{study_id}/ask", status_code=status.HTTP_201_CREATED, dependencies=[Asker])
 def ask(study_id: int, service: ServiceDep, body: AskBody | None = None) -> Lease:
     lease = service.dispatch.ask(study_id, lease_seconds=body.lease_seconds if body else None)
     return lease
 
 
-@router.post("/trials/{trial_id}/tell", dependencies=[Admin])
+@router.post("/trials/{trial_id}/tell", dependencies=[Teller])
 def tell(trial_id: int, body: TellBody, service: ServiceDep) -> TrialView:
     if body.state == "completed":
         if body.value is None:

@@ -36,7 +36,15 @@ SHIPPED_SPEC = Path(__file__).resolve().parents[2] / "search_spaces" / "compare_
 DEMO_SAMPLERS = "grid,random,tpe,lipo"
 # Environment the demo's children must not inherit: the demo is its own SQLite database on
 # loopback, with no tokens, whatever the user's shell has configured for a real deployment.
-_NOT_INHERITED = ("HPO_DATABASE_URL", "HPO_API_TOKEN", "HPO_WORKER_TOKEN", "HPO_HOST", "HPO_PORT")
+_NOT_INHERITED = (
+    "HPO_DATABASE_URL",
+    "HPO_API_TOKEN",
+    "HPO_WORKER_TOKEN",
+    "HPO_READ_TOKEN",
+    "HPO_PUBLIC_READ",
+    "HPO_HOST",
+    "HPO_PORT",
+)
 
 
 class DemoError(HpoError):

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from hpo.errors import ValidationError
+
+if TYPE_CHECKING:
+    from hpo.settings import Settings
 
 
 def _is_loopback(host: str) -> bool:
@@ -31,15 +35,28 @@ def _is_loopback(host: str) -> bool:
     help="Bind a non-loopback address without HPO_API_TOKEN (anyone who reaches it is admin).",
 )
 @click.option(
+    "--public-read",
+    is_flag=True,
+    envvar="HPO_PUBLIC_READ",
+    help="Let anyone read studies, trials and comparisons (and the web pages' data) without "
+    "a token, as when no token is set; writes still need theirs.",
+)
+@click.option(
     "--log-level",
     envvar="HPO_LOG_LEVEL",
     default="warning",
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"]),
-    help="info adds one access-log line per request (never headers, so never tokens).",
+    help="info adds one access-log line per request (never headers, and secret-looking query "
+    "values redacted, so never tokens).",
 )
 def serve(
-    database_url: str | None, host: str, port: int, allow_unauthenticated: bool, log_level: str
+    database_url: str | None,
+    host: str,
+    port: int,
+    allow_unauthenticated: bool,
+    public_read: bool,
+    log_level: str,
 ) -> None:
     """Start the API (and the web UI) with its reaper; migrates the database first."""
     import logging
@@ -58,10 +75,16 @@ def serve(
     # Opt-in tracemalloc reports (HPO_DEBUG_TRACEMALLOC, see hpo.memprobe); off by default.
     probe = start_from_env(os.environ)
 
+    from api.access_log import uvicorn_log_config
     from api.app import create_app
     from hpo.settings import Settings
 
-    overrides: dict[str, object] = {"host": host, "port": port, "log_level": log_level}
+    overrides: dict[str, object] = {
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "public_read": public_read,
+    }
     if database_url:
         overrides["database_url"] = database_url
     settings = Settings(**overrides)  # type: ignore[arg-type]
@@ -80,6 +103,7 @@ def serve(
             f"{host}:{port}" + (" (loopback only)" if _is_loopback(host) else ""),
             err=True,
         )
+    click.echo(_read_access_line(settings), err=True)
     click.echo(f"hpo: database {_redact(settings.database_url)}", err=True)
     click.echo(f"hpo: serving on http://{host}:{port}  (API docs at /docs)", err=True)
     # Keep idle connections open longer than a worker's poll interval: with uvicorn's default
@@ -87,7 +111,12 @@ def serve(
     # reuses it, and the request fails with a read error (the client retries, but the load
     # test counts them: 4 in 20 s at 64 workers).
     uvicorn.run(
-        create_app(settings), host=host, port=port, log_level=log_level, timeout_keep_alive=75
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=log_level,
+        log_config=uvicorn_log_config(),
+        timeout_keep_alive=75,
     )
     if probe is not None:
         probe.stop()
@@ -114,6 +143,18 @@ def migrate(database_url: str | None) -> None:
         )
     finally:
         engine.dispose()
+
+
+def _read_access_line(settings: Settings) -> str:
+    """Who may read, said once at start: --public-read must never open reads unnoticed."""
+    if settings.public_read:
+        return (
+            "hpo: --public-read: anyone who can reach the server reads every study, trial "
+            "(worker ids, failure messages) and comparison without a token"
+        )
+    if settings.reads_need_a_token:
+        return "hpo: reads need HPO_READ_TOKEN or the admin token (--public-read opens them)"
+    return "hpo: no admin or read token set: reads are open to anyone who can reach the server"
 
 
 def _redact(url: str) -> str:

@@ -17,6 +17,12 @@ api_option = click.option(
     "--api", envvar="HPO_API_URL", default="http://127.0.0.1:8000", show_default=True
 )
 token_option = click.option("--token", envvar="HPO_API_TOKEN", help="Admin bearer token.")
+# Reads take the read or the admin token (whichever the environment has, read first).
+read_token_option = click.option(
+    "--token",
+    envvar=["HPO_READ_TOKEN", "HPO_API_TOKEN"],
+    help="Read (or admin) bearer token; default $HPO_READ_TOKEN, else $HPO_API_TOKEN.",
+)
 
 
 def _client(api: str, token: str | None) -> Client:
@@ -34,6 +40,12 @@ def study() -> None:
 @click.option("--trials", type=click.IntRange(1), help="Override the budget's n_trials.")
 @click.option("--name", help="Override the study name.")
 @click.option("--seed", type=click.IntRange(0), help="Override the seed.")
+@click.option(
+    "--client-token",
+    is_flag=True,
+    help="Also make the study's client token (ask/tell from your own code without the admin "
+    "token) and print it: it is shown this once.",
+)
 @api_option
 @token_option
 def create(
@@ -42,10 +54,11 @@ def create(
     trials: int | None,
     name: str | None,
     seed: int | None,
+    client_token: bool,
     api: str,
     token: str | None,
 ) -> None:
-    """Create a study from a YAML/JSON spec file; prints its id."""
+    """Create a study from a YAML/JSON spec file; prints its id (and its client token)."""
     from hpo.space import read_mapping
     from hpo.spec import parse_study_spec
 
@@ -58,20 +71,29 @@ def create(
         overrides["name"] = name
     if seed is not None:
         overrides["seed"] = seed
+    if client_token:
+        overrides["client_token"] = True
     spec = parse_study_spec(read_mapping(spec_file), overrides=overrides)  # fails before HTTP
-    created = _client(api, token).create_study(spec.to_dict())
+    body = {**spec.to_dict(), "client_token": spec.client_token}
+    created = _client(api, token).create_study(body)
     click.echo(
         f"created study {created['id']} ({created['name']}, sampler {created['sampler']}, "
         f"{created['n_trials']} trials)"
     )
+    if created.get("client_token"):
+        click.echo(
+            f"client token (shown once; ask/tell for study {created['id']} only): "
+            f"{created['client_token']}"
+        )
 
 
 @study.command("list")
 @click.option("--state", type=click.Choice(["running", "paused", "completed", "cancelled"]))
 @api_option
-def list_(state: str | None, api: str) -> None:
+@read_token_option
+def list_(state: str | None, api: str, token: str | None) -> None:
     """List studies with their progress and best value."""
-    studies = _client(api, None).list_studies(state)
+    studies = _client(api, token).list_studies(state)
     table = Table(title="studies")
     for column in ("id", "name", "state", "sampler", "progress", "best"):
         table.add_column(column)
@@ -88,9 +110,10 @@ def list_(state: str | None, api: str) -> None:
 @study.command("show")
 @click.argument("study_id", type=int)
 @api_option
-def show(study_id: int, api: str) -> None:
+@read_token_option
+def show(study_id: int, api: str, token: str | None) -> None:
     """Show one study as JSON."""
-    click.echo(json.dumps(_client(api, None).get_study(study_id), indent=2, default=str))
+    click.echo(json.dumps(_client(api, token).get_study(study_id), indent=2, default=str))
 
 
 def _action(action: str) -> click.Command:
@@ -144,9 +167,10 @@ def _fmt(value: Any) -> str:
 @click.option("-k", default=10, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--watch", is_flag=True, help="Refresh every 2 s until the study finishes.")
 @api_option
-def leaderboard(study_id: int, k: int, watch: bool, api: str) -> None:
+@read_token_option
+def leaderboard(study_id: int, k: int, watch: bool, api: str, token: str | None) -> None:
     """The top k completed trials of a study, best first."""
-    client = _client(api, None)
+    client = _client(api, token)
     console = Console()
     if not watch:
         console.print(leaderboard_table(client, study_id, k))
@@ -163,9 +187,10 @@ def leaderboard(study_id: int, k: int, watch: bool, api: str) -> None:
     "--format", "fmt", type=click.Choice(["json", "yaml"]), default="yaml", show_default=True
 )
 @api_option
-def best(study_id: int, fmt: str, api: str) -> None:
+@read_token_option
+def best(study_id: int, fmt: str, api: str, token: str | None) -> None:
     """The best trial's training config (YAML, ready for `hpo train --final`) or JSON."""
-    client = _client(api, None)
+    client = _client(api, token)
     if fmt == "yaml":
         click.echo(client.best_yaml(study_id), nl=False)
     else:

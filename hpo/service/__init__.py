@@ -14,13 +14,14 @@ from collections.abc import Callable
 from datetime import datetime
 
 from hpo.samplers import SamplerRegistry
+from hpo.service.client_tokens import ClientTokens
 from hpo.service.comparison_views import ComparisonSummary, ComparisonView
 from hpo.service.comparisons import ComparisonService, FinalResult
 from hpo.service.dispatch import Dispatcher
 from hpo.service.metrics import Metrics
 from hpo.service.reaper import Reaper
 from hpo.service.studies import StudyAction, StudyService
-from hpo.service.views import BestConfig, Lease, StudyView, TrialView
+from hpo.service.views import BestConfig, CreatedStudy, Lease, StudyView, TrialView
 from hpo.storage import Database, utcnow
 
 
@@ -49,6 +50,7 @@ class Service:
         # A study completed, cancelled or deleted leaves the sampler cache.
         self.studies = StudyService(db, on_over=self.dispatch.samplers.forget)
         self.comparisons = ComparisonService(db, on_over=self.dispatch.samplers.forget)
+        self.client_tokens = ClientTokens(db)
 
 
 __all__ = [
@@ -56,6 +58,7 @@ __all__ = [
     "ComparisonService",
     "ComparisonSummary",
     "ComparisonView",
+    "CreatedStudy",
     "Dispatcher",
     "FinalResult",
     "Lease",

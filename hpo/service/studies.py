@@ -18,7 +18,8 @@ from hpo.service._common import (
     study_space,
     training_config,
 )
-from hpo.service.views import BestConfig, StudyView, TrialView
+from hpo.service.client_tokens import new_client_token
+from hpo.service.views import BestConfig, CreatedStudy, StudyView, TrialView
 from hpo.spec import StudySpec
 from hpo.storage import (
     Database,
@@ -35,7 +36,13 @@ from hpo.storage import repositories as repo
 StudyAction = Literal["pause", "resume", "cancel"]
 
 
-def insert_study(session: Session, spec: StudySpec, *, comparison_id: int | None = None) -> Study:
+def insert_study(
+    session: Session,
+    spec: StudySpec,
+    *,
+    comparison_id: int | None = None,
+    client_token_hash: str | None = None,
+) -> Study:
     """Store a validated spec as a new running study, inside the caller's transaction (a
     comparison creates all its studies in one)."""
     # Pruner options are checked here, not in the spec schema, so that hpo.spec does not
@@ -53,6 +60,7 @@ def insert_study(session: Session, spec: StudySpec, *, comparison_id: int | None
         max_attempts=spec.budget.max_attempts,
         seed=spec.seed,
         comparison_id=comparison_id,
+        client_token_hash=client_token_hash,
     )
 
 
@@ -69,11 +77,16 @@ class StudyService:
         if self.on_over is not None:
             self.on_over(study_id)
 
-    def create(self, spec: StudySpec, *, comparison_id: int | None = None) -> StudyView:
-        """Store a validated spec as a new running study."""
+    def create(self, spec: StudySpec, *, comparison_id: int | None = None) -> CreatedStudy:
+        """Store a validated spec as a new running study; with `spec.client_token`, make the
+        study's client token (returned here, once; only its hash is stored)."""
+        token, token_hash = new_client_token() if spec.client_token else (None, None)
         with self.db.transaction() as session:
-            study = insert_study(session, spec, comparison_id=comparison_id)
-            return StudyView.of(study, dict.fromkeys(TrialState, 0))
+            study = insert_study(
+                session, spec, comparison_id=comparison_id, client_token_hash=token_hash
+            )
+            view = StudyView.of(study, dict.fromkeys(TrialState, 0))
+        return CreatedStudy(**vars(view), client_token=token)
 
     def get(self, study_id: int) -> StudyView:
         with self.db.transaction(write=False) as session:

@@ -113,6 +113,14 @@ class StudyView:
 
 
 @dataclass(frozen=True)
+class CreatedStudy(StudyView):
+    """The answer to a creation: the study, and its client token when one was asked for
+    (`client_token: true`). The token is shown here only: the server keeps its hash."""
+
+    client_token: str | None = None
+
+
+@dataclass(frozen=True)
 class Lease:
     """A trial handed to a worker (or an ask/tell client): everything it needs to train it
     and to report back. `config` is the full training config: {task, params, seed}."""

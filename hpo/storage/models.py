@@ -109,6 +109,9 @@ class Study(Base):
     # one to an existing SQLite table means recreating it, and dropping the old table would
     # cascade to the trials; the comparison service deletes a comparison's studies itself.
     comparison_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    # sha256 (hex) of the study's client token, when it was created with `client_token: true`:
+    # the token itself is shown once, in the creation's answer, and never stored.
+    client_token_hash: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

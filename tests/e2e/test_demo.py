@@ -28,6 +28,8 @@ def demo_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     # A token or database in the user's shell must not leak into the demo's server.
     env = {**os.environ, "HPO_CACHE_DIR": str(cache), "COLUMNS": "160"}
     env.update(HPO_API_TOKEN="not-for-the-demo", HPO_DATABASE_URL="sqlite:////nonexistent/x.db")
+    # A read token would close the demo server's reads to the demo's own (tokenless) client.
+    env.update(HPO_READ_TOKEN="not-for-the-demo-either")
     return env
 
 

@@ -61,7 +61,7 @@ def test_bad_specs_answer_4xx_with_a_message_and_create_nothing(client: TestClie
         response = client.post("/api/v1/studies", json=body, headers=auth(ADMIN))
         assert response.status_code in (400, 422), response.text
         assert needle.lower() in response.json()["detail"].lower(), (needle, response.text)
-    assert client.get("/api/v1/studies").json() == []
+    assert client.get("/api/v1/studies", headers=auth(ADMIN)).json() == []
 
 
 def test_unknown_ids_are_404_with_a_message(client: TestClient) -> None:
@@ -101,18 +101,19 @@ ROUTES = [
     ("POST", "/api/v1/trials/{trial}/complete", "worker"),
     ("POST", "/api/v1/trials/{trial}/complete-and-claim", "worker"),
     ("POST", "/api/v1/trials/{trial}/fail", "worker"),
-    ("GET", "/api/v1/studies", "open"),
-    ("GET", "/api/v1/studies/{study}", "open"),
-    ("GET", "/api/v1/studies/{study}/trials", "open"),
-    ("GET", "/api/v1/studies/{study}/leaderboard", "open"),
+    # Reads take the read scope (this server has no read token: the admin's).
+    ("GET", "/api/v1/studies", "read"),
+    ("GET", "/api/v1/studies/{study}", "read"),
+    ("GET", "/api/v1/studies/{study}/trials", "read"),
+    ("GET", "/api/v1/studies/{study}/leaderboard", "read"),
     ("GET", "/healthz", "open"),
-    ("GET", "/metrics", "open"),
+    ("GET", "/metrics", "read"),
 ]
 
 
 def test_tokens_are_enforced_on_every_route(client: TestClient) -> None:
-    """Every route x every kind of token: admin routes take only the admin token, worker
-    routes either token, open routes none; refusals say which token is needed."""
+    """Every route x every kind of token: admin routes and reads take only the admin token
+    here, worker routes either token, open routes none; refusals say which token is needed."""
     study = client.post("/api/v1/studies", json=SPEC, headers=auth(ADMIN)).json()
     checked = 0
     for method, template, kind in ROUTES:
@@ -154,12 +155,12 @@ def test_worker_protocol_over_http(client: TestClient) -> None:
     assert client.post(f"/api/v1/trials/{trial}/complete", json=stale, headers=w).status_code == 409
     done = {"lease_token": lease["lease_token"], "value": 0.5}
     assert client.post(f"/api/v1/trials/{trial}/complete", json=done, headers=w).status_code == 200
-    board = client.get(f"/api/v1/studies/{study['id']}/leaderboard").json()
+    board = client.get(f"/api/v1/studies/{study['id']}/leaderboard", headers=auth(ADMIN)).json()
     assert [row["value"] for row in board] == [0.5]
-    best_yaml = client.get(f"/api/v1/studies/{study['id']}/best?format=yaml")
+    best_yaml = client.get(f"/api/v1/studies/{study['id']}/best?format=yaml", headers=auth(ADMIN))
     assert best_yaml.headers["content-type"].startswith("application/yaml")
     assert "params:" in best_yaml.text
-    metrics = client.get("/metrics").text
+    metrics = client.get("/metrics", headers=auth(ADMIN)).text
     assert 'hpo_trials{state="completed"} 1' in metrics
     assert "hpo_claims_total 1" in metrics
     client.patch(f"/api/v1/studies/{study['id']}", json={"n_trials": 1}, headers=auth(ADMIN))
@@ -196,7 +197,8 @@ def test_complete_and_claim_over_http(client: TestClient) -> None:
         f"/api/v1/trials/{lease['trial_id']}/complete-and-claim", json=last, headers=w
     ).json()
     assert answer["next"] is None  # n_trials 5: the budget is used
-    assert client.get(f"/api/v1/studies/{study['id']}").json()["state"] == "completed"
+    final = client.get(f"/api/v1/studies/{study['id']}", headers=auth(ADMIN)).json()
+    assert final["state"] == "completed"
 
 
 def test_openapi_lists_every_path(client: TestClient) -> None:

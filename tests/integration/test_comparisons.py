@@ -284,8 +284,11 @@ def test_bad_comparisons_answer_4xx_with_a_message_and_create_nothing(
             created += 1
             continue
         assert needle.lower() in response.json()["detail"].lower(), (needle, response.text)
-    assert len(client.get("/api/v1/comparisons").json()) == created
-    assert len(client.get("/api/v1/studies", params={"limit": 1000}).json()) == 100 * created
+    assert len(client.get("/api/v1/comparisons", headers=AUTH).json()) == created
+    assert (
+        len(client.get("/api/v1/studies", params={"limit": 1000}, headers=AUTH).json())
+        == 100 * created
+    )
 
 
 def test_comparison_routes(client: TestClient) -> None:
@@ -303,9 +306,9 @@ def test_comparison_routes(client: TestClient) -> None:
         "n_finished", "test_metric", "test_metric_sd",
     }  # fmt: skip
     study_id = view["studies"][0]["id"]
-    assert client.get(f"/api/v1/studies/{study_id}").json()["comparison_id"] == cid
+    assert client.get(f"/api/v1/studies/{study_id}", headers=AUTH).json()["comparison_id"] == cid
 
-    [row] = client.get("/api/v1/comparisons").json()
+    [row] = client.get("/api/v1/comparisons", headers=AUTH).json()
     assert row == {
         "id": cid, "name": "cmp", "state": "running", "samplers": ["random", "grid"],
         "n_trials": 3, "repeats": 3, "created_at": row["created_at"], "n_finished": 0,
@@ -342,4 +345,4 @@ def test_comparison_routes(client: TestClient) -> None:
         response = client.request(method, path, headers=AUTH, json=body)
         assert response.status_code == 404, (method, response.text)
         assert f"comparison {cid} not found" in response.json()["detail"]
-    assert client.get(f"/api/v1/studies/{study_id}").status_code == 404
+    assert client.get(f"/api/v1/studies/{study_id}", headers=AUTH).status_code == 404

@@ -20,18 +20,132 @@ const HPO = (() => {
     }
   }
 
-  // GET a JSON document from our API; a 4xx/5xx becomes an ApiError carrying its detail.
-  async function api(path) {
-    const response = await fetch(path, { headers: { Accept: "application/json" } });
-    if (!response.ok) {
-      let detail = `${response.status} ${response.statusText}`;
-      try {
-        detail = (await response.json()).detail || detail;
-      } catch (_) { /* not JSON: keep the status line */ }
-      throw new ApiError(response.status, detail);
+  // Sign-in: when the server's reads need a token (HPO_READ_TOKEN, or the admin token), the
+  // page asks for it once and keeps it in this tab's sessionStorage (gone when the tab closes,
+  // never in a cookie or a URL); every API fetch sends it as a bearer token.
+  const TOKEN_KEY = "hpo.token";
+
+  function storedToken() {
+    try {
+      return sessionStorage.getItem(TOKEN_KEY);
+    } catch (_) {
+      return null;  // storage disabled: reads only work where they are open
     }
-    return response.json();
   }
+
+  function authHeaders(token) {
+    const headers = { Accept: "application/json" };
+    if (token) headers.Authorization = `Bearer ${token}`;
+    return headers;
+  }
+
+  async function failure(response) {
+    let detail = `${response.status} ${response.statusText}`;
+    try {
+      detail = (await response.json()).detail || detail;
+    } catch (_) { /* not JSON: keep the status line */ }
+    return new ApiError(response.status, detail);
+  }
+
+  // GET from our API with the stored token; a 4xx/5xx becomes an ApiError carrying its
+  // detail, and a 401/403 (no token, a wrong one, one that may not read) shows the sign-in
+  // form with the server's message.
+  async function fetchApi(path) {
+    const response = await fetch(path, { headers: authHeaders(storedToken()) });
+    if (!response.ok) {
+      const error = await failure(response);
+      if (response.status === 401 || response.status === 403) showLogin(error.message);
+      throw error;
+    }
+    return response;
+  }
+
+  async function api(path) {
+    return (await fetchApi(path)).json();
+  }
+
+  // Saves what `path` answers as a file (the best config): a plain link would not carry the
+  // token.
+  async function download(path, filename) {
+    const blob = await (await fetchApi(path)).blob();
+    const url = URL.createObjectURL(blob);
+    const link = el("a", { href: url, download: filename, class: "hidden" });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  }
+
+  function loginShown() {
+    return document.body.classList.contains("login-needed");
+  }
+
+  function loginForm() {
+    let form = document.getElementById("login");
+    if (form) return form;
+    form = el("form", { id: "login", class: "card login", autocomplete: "off" },
+      el("h1", {}, "Sign in"),
+      el("p", { class: "sub" }, "This server's data needs a token: the read token ",
+        el("code", {}, "HPO_READ_TOKEN"), " or the admin token. It is kept in this browser ",
+        "tab only, until you sign out or close the tab."),
+      el("div", { id: "login-error", class: "error hidden", role: "alert" }),
+      el("label", { for: "login-token" }, "Token"),
+      el("input", { id: "login-token", name: "token", type: "password", required: true,
+        autocomplete: "current-password", spellcheck: "false" }),
+      el("button", { id: "login-submit", type: "submit", class: "button primary" }, "Sign in"));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const token = document.getElementById("login-token").value.trim();
+      if (!token) return;
+      // Checked with a small read before it is kept: a wrong token shows the server's
+      // message here and is not stored.
+      const response = await fetch("/api/v1/studies?limit=1", { headers: authHeaders(token) });
+      if (!response.ok) {
+        loginMessage((await failure(response)).message);
+        return;
+      }
+      sessionStorage.setItem(TOKEN_KEY, token);
+      window.location.reload();
+    });
+    document.querySelector("main").prepend(form);
+    return form;
+  }
+
+  function loginMessage(message) {
+    const box = document.getElementById("login-error");
+    box.textContent = message || "";
+    box.classList.toggle("hidden", !message);
+  }
+
+  function showLogin(message) {
+    const first = !loginShown();
+    loginForm();
+    // A stored token the server refuses (changed, or not a read token) is dropped.
+    if (storedToken()) sessionStorage.removeItem(TOKEN_KEY);
+    showError("");
+    document.body.classList.add("login-needed");
+    loginMessage(message);
+    updateLogout();
+    if (first) document.getElementById("login-token").focus();
+  }
+
+  // A "Sign out" link in the header while a token is kept.
+  function updateLogout() {
+    const header = document.querySelector("header.top");
+    if (!header) return;
+    let link = document.getElementById("logout");
+    if (!link) {
+      link = el("a", { id: "logout", class: "logout", href: "#" }, "Sign out");
+      link.addEventListener("click", (event) => {
+        event.preventDefault();
+        sessionStorage.removeItem(TOKEN_KEY);
+        window.location.reload();
+      });
+      header.append(link);
+    }
+    link.classList.toggle("hidden", !storedToken());
+  }
+  document.addEventListener("DOMContentLoaded", updateLogout);
 
   // el("td", {class: "num"}, "1.5") -> <td class="num">1.5</td>; children may be nodes or text.
   function el(tag, attrs, ...children) {
@@ -99,6 +213,7 @@ const HPO = (() => {
   function showError(message) {
     const box = document.getElementById("error");
     if (!box) return;
+    if (message && loginShown()) return;  // the sign-in form says what is wrong
     box.textContent = message;
     box.classList.toggle("hidden", !message);
   }
@@ -141,7 +256,8 @@ const HPO = (() => {
   function poll(tick, ms) {
     const marker = document.getElementById("live");
     async function loop() {
-      if (!document.hidden) {
+      // Paused while the sign-in form is up: signing in reloads the page.
+      if (!document.hidden && !loginShown()) {
         try {
           await tick();
           if (marker) marker.classList.remove("stale");
@@ -156,7 +272,7 @@ const HPO = (() => {
   }
 
   return {
-    ApiError, STATE_COLORS, PALETTE, api, el, esc, num, duration, when, badge, progress, paramsCell,
+    ApiError, STATE_COLORS, PALETTE, api, download, el, esc, num, duration, when, badge, progress, paramsCell,
     finished, showError, chart, disposeChart, chartMessage, baseGrid, axisName, poll,
   };
 })();

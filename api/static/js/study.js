@@ -6,7 +6,7 @@
 "use strict";
 
 (() => {
-  const { api, el, num, duration, badge, paramsCell, finished, showError, poll } = HPO;
+  const { api, download, el, num, duration, badge, paramsCell, finished, showError, poll } = HPO;
   const studyId = Number(window.location.pathname.split("/").filter(Boolean).pop());
   const PAGE = 25;
   const POLL_MS = 1000;
@@ -132,6 +132,13 @@
     showError("");
   }
 
+  // Through fetch, so the download carries the sign-in token like every other read.
+  document.getElementById("download-best").addEventListener("click", (event) => {
+    event.preventDefault();
+    const link = event.currentTarget;
+    download(link.getAttribute("href"), link.getAttribute("download"))
+      .catch((error) => showError(error.message));
+  });
   document.getElementById("state-filter").addEventListener("change", (event) => {
     page.state = event.target.value;
     page.offset = 0;

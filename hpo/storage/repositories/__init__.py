@@ -32,6 +32,8 @@ from hpo.storage.repositories.studies import (
     delete_study,
     get_study,
     list_studies,
+    study_of_client_token,
+    study_of_trial,
 )
 from hpo.storage.repositories.trials import (
     best_trial,
@@ -84,6 +86,8 @@ __all__ = [
     "params_hash",
     "record_report",
     "running_trial_of_worker",
+    "study_of_client_token",
+    "study_of_trial",
     "study_reports",
     "touch_worker",
     "upsert_worker",

@@ -26,6 +26,7 @@ def create_study(
     seed: int | None = None,
     pruner: str = "none",
     comparison_id: int | None = None,
+    client_token_hash: str | None = None,
 ) -> Study:
     """Insert a study in state `running` and return it with its id. The spec is stored as
     given: validate it before (hpo.space / the API schemas)."""
@@ -41,6 +42,7 @@ def create_study(
         max_attempts=max_attempts,
         seed=seed,
         comparison_id=comparison_id,
+        client_token_hash=client_token_hash,
     )
     session.add(study)
     session.flush()  # assigns the id
@@ -53,6 +55,16 @@ def get_study(session: Session, study_id: int) -> Study:
     if study is None:
         raise NotFoundError(f"study {study_id} not found; list studies with GET /api/v1/studies")
     return study
+
+
+def study_of_client_token(session: Session, token_hash: str) -> int | None:
+    """The id of the study whose client token hashes to `token_hash` (unique, indexed)."""
+    found = session.execute(select(Study.id).where(Study.client_token_hash == token_hash))
+    return found.scalar_one_or_none()
+
+
+def study_of_trial(session: Session, trial_id: int) -> int | None:
+    return session.execute(select(Trial.study_id).where(Trial.id == trial_id)).scalar_one_or_none()
 
 
 def list_studies(
