@@ -1,10 +1,11 @@
 """A typed HTTP client for the hpo API, used by the worker, the CLI and users.
 
-For your own training code (ask/tell)::
+For your own training code (ask/tell), with the study's client token (`hpo study create
+--client-token`; it asks, tells, reports and heartbeats for that study only)::
 
     from hpo.client import Client
 
-    client = Client("http://127.0.0.1:8000", token="...")
+    client = Client("http://127.0.0.1:8000", token="hpoc_...")
     study = client.study(3)
     trial = study.ask()                      # params to try
     for epoch in range(10):

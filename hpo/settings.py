@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     # single study above it is rebuilt on every claim, so keep it above your largest
     # model-based study.
     sampler_cache_max_observations: int = Field(default=200_000, ge=0)
+
+    @field_validator("read_token", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        # docker-compose passes an unset optional token as "" (`${HPO_READ_TOKEN:-}`).
+        return None if value == "" else value
 
     @property
     def auth_enabled(self) -> bool:

@@ -28,9 +28,14 @@ def hpo_argv(*args: str) -> list[str]:
 
 @contextmanager
 def running_server(
-    tmp_path: Path, cache_dir: Path, *, lease_seconds: float
+    tmp_path: Path,
+    cache_dir: Path,
+    *,
+    lease_seconds: float,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[tuple[str, dict[str, str]]]:
-    """`hpo serve` on a free loopback port with its own SQLite database; yields (url, env)."""
+    """`hpo serve` on a free loopback port with its own SQLite database; yields (url, env).
+    `extra_env` adds settings (tokens) to the server's environment."""
     port = free_port()
     env = {
         **os.environ,
@@ -38,6 +43,7 @@ def running_server(
         "HPO_CACHE_DIR": str(cache_dir),
         "HPO_LEASE_SECONDS": str(lease_seconds),
         "HPO_REAPER_INTERVAL_SECONDS": "0.5",
+        **(extra_env or {}),
     }
     log = (tmp_path / "serve.log").open("wb")
     argv = hpo_argv("serve", "--port", str(port))

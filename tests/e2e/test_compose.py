@@ -57,6 +57,9 @@ def test_services_and_their_wiring(compose: dict[str, Any]) -> None:
     # Tokens come from the environment and are required (`:?` fails `compose up` without).
     for name in ("HPO_API_TOKEN", "HPO_WORKER_TOKEN"):
         assert re.fullmatch(r"\$\{" + name + r":\?.+\}", env[name]), env[name]
+    # An optional read token for the team's browsers and dashboards (empty: none).
+    assert env["HPO_READ_TOKEN"] == "${HPO_READ_TOKEN:-}"
+    assert "HPO_READ_TOKEN" not in services["worker"]["environment"]
     assert "/healthz" in " ".join(api["healthcheck"]["test"])
     assert _command(api).startswith("hpo migrate && ")  # migrate, then serve
 
@@ -153,7 +156,9 @@ def test_the_compose_commands_run_natively_on_postgresql(
             shlex.split(worker_cmd), env=worker_env, capture_output=True, text=True, timeout=180
         )
         assert worker.returncode == 0, worker.stderr
-        study = httpx.get(f"{url}/api/v1/studies/{created.json()['id']}").json()
+        # Reads need a token too (the admin's here; HPO_READ_TOKEN is optional).
+        assert httpx.get(f"{url}/api/v1/studies").status_code == 401
+        study = httpx.get(f"{url}/api/v1/studies/{created.json()['id']}", headers=admin).json()
         assert study["state"] == "completed", study
         assert study["counts"]["completed"] == 2
     finally:

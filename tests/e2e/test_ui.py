@@ -333,3 +333,78 @@ def test_comparison_page_shows_ranking_and_banded_curves(
     tab.goto(url + "/")
     tab.click(f"#comparisons tr[data-comparison-id='{comparison}'] a")
     tab.wait_for_selector("body[data-ready='true']")
+
+
+ADMIN, READ = "ui-admin-4f1c9e", "ui-read-8b2d6a"
+
+
+@pytest.fixture
+def guarded(tmp_path: Path) -> Iterator[tuple[str, httpx.Client]]:
+    """`hpo serve` with admin and read tokens: reads need a token. Yields (url, an admin
+    client)."""
+    tokens = {"HPO_API_TOKEN": ADMIN, "HPO_READ_TOKEN": READ}
+    with (
+        running_server(tmp_path, tmp_path / "cache", lease_seconds=60, extra_env=tokens) as (
+            url,
+            _env,
+        ),
+        httpx.Client(
+            base_url=url, timeout=30, headers={"Authorization": f"Bearer {ADMIN}"}
+        ) as client,
+    ):
+        yield url, client
+
+
+def test_sign_in_keeps_the_token_for_the_session_and_every_page_uses_it(
+    browser: Any, guarded: tuple[str, httpx.Client], screenshots: Path
+) -> None:
+    """With a read token set, the pages ask for it: a wrong one shows the server's message, the
+    right one shows the data, a reload keeps the session, the study page (and its download)
+    use it, and signing out forgets it."""
+    url, client = guarded
+    study = data.create_study(client, data.study_spec("signed-in", 6))
+    data.run_workers(client, 6, ("w0",))
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, accept_downloads=True)
+    try:
+        tab = context.new_page()
+        tab.set_default_timeout(20_000)
+        console = Console(tab)
+        tab.goto(url + "/")
+        tab.wait_for_selector("#login", state="visible")
+        assert "need a token" in tab.locator("#login-error").inner_text()
+        assert not tab.locator("#studies").is_visible()  # nothing behind the form
+        tab.screenshot(path=str(screenshots / "sign-in.png"))
+
+        tab.fill("#login-token", "not-the-token")
+        tab.click("#login-submit")
+        tab.wait_for_function(
+            "() => document.querySelector('#login-error').textContent.includes('wrong token')"
+        )
+        assert tab.evaluate("sessionStorage.getItem('hpo.token')") is None
+        assert tab.locator("#login").is_visible()
+
+        tab.fill("#login-token", READ)
+        tab.click("#login-submit")
+        tab.wait_for_selector(f"#studies tr[data-study-id='{study}']")
+        assert not tab.locator("#login").is_visible()
+        assert tab.evaluate("sessionStorage.getItem('hpo.token')") == READ
+        tab.reload()
+        tab.wait_for_selector(f"#studies tr[data-study-id='{study}']")
+        assert not tab.locator("#login").is_visible()
+
+        tab.click(f"#studies tr[data-study-id='{study}'] a")
+        tab.wait_for_selector("body[data-ready='true']")
+        assert len(_leaderboard_numbers(tab)) > 0
+        with tab.expect_download() as download:
+            tab.click("#download-best")
+        config = yaml.safe_load(Path(download.value.path()).read_text())
+        assert config == client.get(f"/api/v1/studies/{study}/best").json()["config"]
+
+        tab.click("#logout")
+        tab.wait_for_selector("#login", state="visible")
+        assert tab.evaluate("sessionStorage.getItem('hpo.token')") is None
+        # The browser logs each refused fetch (401) as a console error; nothing else may be.
+        unexpected = [e for e in console.errors if "status of 401" not in e]
+        assert unexpected == []
+    finally:
+        context.close()

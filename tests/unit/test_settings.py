@@ -45,3 +45,25 @@ def test_out_of_range_values_are_refused(field: str) -> None:
     values: dict[str, Any] = {field: 0}
     with pytest.raises(ValidationError):
         Settings(**values)
+
+
+@pytest.mark.parametrize(
+    ("env", "reads_need_a_token"),
+    [
+        ({}, False),  # no token: the loopback default, everything open as before
+        ({"HPO_WORKER_TOKEN": "w"}, False),  # no token that can read: reads stay open
+        ({"HPO_API_TOKEN": "a"}, True),
+        ({"HPO_READ_TOKEN": "r"}, True),
+        ({"HPO_READ_TOKEN": ""}, False),  # compose's `${HPO_READ_TOKEN:-}` when unset
+        ({"HPO_API_TOKEN": "a", "HPO_READ_TOKEN": "r", "HPO_PUBLIC_READ": "1"}, False),
+    ],
+)
+def test_when_reads_need_a_token(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], reads_need_a_token: bool
+) -> None:
+    for name in ("HPO_API_TOKEN", "HPO_WORKER_TOKEN", "HPO_READ_TOKEN", "HPO_PUBLIC_READ"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert settings.reads_need_a_token is reads_need_a_token
