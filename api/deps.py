@@ -192,30 +192,43 @@ async def require_worker(request: Request, settings: SettingsDep) -> None:
     await _refuse_non_worker(request, settings, given, kind)
 
 
-async def require_worker_or_client(trial_id: int, request: Request, settings: SettingsDep) -> None:
+def _path_id(request: Request, name: str) -> int | None:
+    # Read here, only for a client token, rather than declared as a parameter: a declared one
+    # is validated on every worker heartbeat and report. Not a number: the route's own
+    # validation answers 422.
+    try:
+        return int(request.path_params[name])
+    except (KeyError, ValueError):
+        return None
+
+
+async def require_worker_or_client(request: Request, settings: SettingsDep) -> None:
     """Heartbeat and reports: a worker, or the client token of the trial's study."""
     given = _bearer(request)
     kind = _kind(given, settings)
     if kind in ("worker", "admin"):
         return
+    trial_id = _path_id(request, "trial_id")
     if given is not None and kind is None and await _client_may(request, given, trial_id=trial_id):
         return
     await _refuse_non_worker(request, settings, given, kind)
 
 
-async def require_asker(study_id: int, request: Request, settings: SettingsDep) -> None:
+async def require_asker(request: Request, settings: SettingsDep) -> None:
     """Ask: the admin, or this study's client token."""
     given = _bearer(request)
-    client = given is not None and _kind(given, settings) is None
+    study_id = _path_id(request, "study_id")
+    client = given is not None and study_id is not None and _kind(given, settings) is None
     if client and given is not None and await _client_may(request, given, study_id=study_id):
         return
     await _refuse_non_admin(request, settings, given)
 
 
-async def require_teller(trial_id: int, request: Request, settings: SettingsDep) -> None:
+async def require_teller(request: Request, settings: SettingsDep) -> None:
     """Tell: the admin, or the client token of the trial's study."""
     given = _bearer(request)
-    client = given is not None and _kind(given, settings) is None
+    trial_id = _path_id(request, "trial_id")
+    client = given is not None and trial_id is not None and _kind(given, settings) is None
     if client and given is not None and await _client_may(request, given, trial_id=trial_id):
         return
     await _refuse_non_admin(request, settings, given)
