@@ -27,7 +27,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 
 from hpo.client import Client
-from hpo.commands.study import api_option, token_option
+from hpo.commands.study import api_option, watch_token_option
 from hpo.errors import HpoError, ValidationError
 
 # States after which a comparison changes no more (a paused one may still be resumed).
@@ -75,7 +75,7 @@ _OVER = ("completed", "cancelled")
 )
 @click.option("--poll-seconds", type=click.FloatRange(0.05), default=2.0, show_default=True)
 @api_option
-@token_option
+@watch_token_option
 def compare(
     spec_file: str | None,
     comparison_id: int | None,

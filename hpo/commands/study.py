@@ -18,6 +18,13 @@ api_option = click.option(
 )
 token_option = click.option("--token", envvar="HPO_API_TOKEN", help="Admin bearer token.")
 # Reads take the read or the admin token (whichever the environment has, read first).
+# `hpo compare`: creating needs the admin token; watching one (--id N) only reads.
+watch_token_option = click.option(
+    "--token",
+    envvar=["HPO_API_TOKEN", "HPO_READ_TOKEN"],
+    help="Admin bearer token (the read token is enough to watch --id N); default "
+    "$HPO_API_TOKEN, else $HPO_READ_TOKEN.",
+)
 read_token_option = click.option(
     "--token",
     envvar=["HPO_READ_TOKEN", "HPO_API_TOKEN"],
