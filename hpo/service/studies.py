@@ -64,6 +64,13 @@ def insert_study(
     )
 
 
+def pause_study(study: Study, reason: str) -> None:
+    """Pause one locked, running study and say why (the service pauses a study that cannot
+    make progress: a sampler failing at claim time, a run of config errors)."""
+    study.state = StudyState.PAUSED
+    study.paused_reason = reason[:1000]
+
+
 class StudyService:
     """Everything a user does with studies. The worker protocol lives in `Dispatcher`."""
 
@@ -154,11 +161,12 @@ class StudyService:
         if action == "pause":
             if state is not StudyState.RUNNING:
                 raise ConflictError(f"study {study.id} is {state}: only a running study pauses")
-            study.state = StudyState.PAUSED
+            pause_study(study, "paused by a user")
         elif action == "resume":
             if state is not StudyState.PAUSED:
                 raise ConflictError(f"study {study.id} is {state}: only a paused study resumes")
             study.state = StudyState.RUNNING
+            study.paused_reason = None
         elif action == "cancel":
             if state in (StudyState.COMPLETED, StudyState.CANCELLED):
                 raise ConflictError(f"study {study.id} is already {state}")

@@ -83,6 +83,7 @@ class StudyView:
     updated_at: datetime
     counts: dict[str, int] = field(default_factory=dict)
     best: TrialView | None = None
+    paused_reason: str | None = None
 
     @classmethod
     def of(
@@ -105,6 +106,7 @@ class StudyView:
             updated_at=study.updated_at,
             counts={str(state): n for state, n in (counts or {}).items()},
             best=TrialView.of(best) if best is not None else None,
+            paused_reason=study.paused_reason,
         )
 
     @property

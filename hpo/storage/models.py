@@ -112,6 +112,8 @@ class Study(Base):
     # sha256 (hex) of the study's client token, when it was created with `client_token: true`:
     # the token itself is shown once, in the creation's answer, and never stored.
     client_token_hash: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
+    # Set whenever the study is paused (by a user or by the service), cleared on resume.
+    paused_reason: Mapped[str | None] = mapped_column(String(1000))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -223,11 +223,11 @@ def test_asha_prunes_through_reports_and_a_pruned_trial_counts(db: Database) -> 
 def test_study_life_cycle_pause_resume_cancel_and_budget(db: Database) -> None:
     service = Service(db)
     study = service.studies.create(spec(budget={"n_trials": 2, "max_parallel": 2}))
-    service.studies.update(study.id, action="pause")
+    assert service.studies.update(study.id, action="pause").paused_reason == "paused by a user"
     assert service.dispatch.claim("w") is None
     with pytest.raises(ConflictError):
         service.studies.update(study.id, action="pause")
-    service.studies.update(study.id, action="resume")
+    assert service.studies.update(study.id, action="resume").paused_reason is None
     for _ in range(2):
         lease = service.dispatch.claim("w")
         assert lease is not None
