@@ -22,6 +22,14 @@ _HELP = {
     "hpo_trials_requeued_total": "Trial attempts requeued (lost worker or expired lease).",
     "hpo_lease_expiries_total": "Leases that expired and were reaped.",
     "hpo_ask_seconds": "Time to rebuild a sampler from history and ask it for one trial.",
+    "hpo_suggestions_prepared_total": "Suggestions asked in the background ahead of a claim.",
+    "hpo_suggestions_prepared_used_total": "Claims served by a suggestion prepared ahead.",
+    "hpo_suggestions_current_total": "Background preparations that found theirs still current.",
+    "hpo_suggestions_skipped_no_room_total": (
+        "Background preparations skipped: queued trials wait, the budget is handed out, or "
+        "max_parallel trials run."
+    ),
+    "hpo_suggestion_prepare_cpu_seconds_total": "CPU seconds of background preparation.",
     "hpo_http_requests_total": "HTTP requests served.",
 }
 
