@@ -30,9 +30,10 @@ from hpo.spec import (
     MAX_ATTEMPTS,
     MAX_PARALLEL,
     MAX_TRIALS,
+    FixedField,
     PrunerSpec,
     SamplerSpec,
-    Scalar,
+    SpaceField,
     StudySpec,
     TaskSpec,
     _Frozen,
@@ -60,8 +61,8 @@ class ComparisonCell:
 class ComparisonSpec(_Frozen):
     name: str = Field(default="comparison", min_length=1, max_length=150)
     task: TaskSpec
-    space: dict[str, dict[str, Any]]
-    fixed: dict[str, Scalar] = Field(default_factory=dict)
+    space: SpaceField
+    fixed: FixedField = Field(default_factory=dict)
     samplers: list[SamplerSpec] = Field(min_length=1, max_length=20)
     n_trials: int = Field(ge=1, le=MAX_TRIALS)
     repeats: int = Field(default=3, ge=1, le=MAX_REPEATS)

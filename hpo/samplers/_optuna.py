@@ -47,6 +47,7 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
+from hpo.errors import ValidationError
 from hpo.samplers._base import BaseSampler, Direction, Observation, params_key, taken_key
 from hpo.space import Categorical, Float, Params, SearchSpace
 
@@ -73,6 +74,7 @@ def _quiet() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", FutureWarning)  # deprecations of options we pass on
         yield
 
 
@@ -125,6 +127,13 @@ class _OptunaAdapter(BaseSampler):
         self._dirty = False  # CMA-ES: the last ask left trials that a rebuild would not have
         self._scratch: list[int] = []  # RUNNING trials to close before the study is extended
         self.rebuilds = 0  # how many times the study was rebuilt (for tests and tuning)
+        # Build the Optuna sampler once now, so options Optuna refuses fail at creation (a
+        # study spec is checked by building its sampler), not at every later ask.
+        try:
+            with _quiet():
+                self._optuna_sampler(seed % 2**32)
+        except (TypeError, ValueError, ImportError) as e:
+            raise ValidationError(f"Optuna refused the options {dict(self.options)}: {e}") from e
 
     def _optuna_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
         raise NotImplementedError
