@@ -25,7 +25,8 @@ from typing import Any, Literal
 import pydantic
 from pydantic import Field, field_validator, model_validator
 
-from hpo.errors import ValidationError
+from hpo.errors import HpoError, ValidationError
+from hpo.samplers import check_options
 from hpo.spec import (
     MAX_ATTEMPTS,
     MAX_PARALLEL,
@@ -96,6 +97,13 @@ class ComparisonSpec(_Frozen):
             # One place for the direction from here on: the task, as in a study spec.
             task = self.task.model_copy(update={"direction": self.direction})
             object.__setattr__(self, "task", task)
+        for sampler in self.samplers:
+            # Each sampler's options against its rules (types, ranges), before the studies
+            # are expanded; `cells()` then builds every sampler on the space.
+            try:
+                check_options(sampler.name, sampler.options)
+            except HpoError as e:
+                raise ValueError(f"sampler {sampler.name}: {e}") from e
         names = [s.name for s in self.samplers]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
