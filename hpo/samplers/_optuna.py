@@ -50,6 +50,7 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
+from hpo.errors import ValidationError
 from hpo.samplers._base import BaseSampler, Direction, Observation, taken_key
 from hpo.samplers._optuna_storage import ScratchStorage
 from hpo.space import Categorical, Float, Params, SearchSpace
@@ -77,6 +78,7 @@ def _quiet() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", FutureWarning)  # deprecations of options we pass on
         yield
 
 
@@ -127,6 +129,13 @@ class _OptunaAdapter(BaseSampler):
         self._had_failure = False
         self._storage = ScratchStorage()  # the study's; its scratch tail is this ask's trials
         self.rebuilds = 0  # how many times the study was rebuilt (for tests and tuning)
+        # Build the Optuna sampler once now, so options Optuna refuses fail at creation (a
+        # study spec is checked by building its sampler), not at every later ask.
+        try:
+            with _quiet():
+                self._optuna_sampler(seed % 2**32)
+        except (TypeError, ValueError, ImportError) as e:
+            raise ValidationError(f"Optuna refused the options {dict(self.options)}: {e}") from e
 
     def _optuna_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
         raise NotImplementedError
