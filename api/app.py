@@ -89,4 +89,5 @@ def _build_service(settings: Settings) -> Service:
         Database(engine),
         lease_seconds=settings.lease_seconds,
         sampler_cache_max_observations=settings.sampler_cache_max_observations,
+        dataset_roots=settings.dataset_root_list,
     )

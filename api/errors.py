@@ -14,6 +14,7 @@ from hpo.errors import (
     DatabaseUnavailable,
     HpoError,
     NotFoundError,
+    SpecRejected,
     StorageError,
     ValidationError,
 )
@@ -23,6 +24,7 @@ log = logging.getLogger("hpo.api")
 _STATUS: list[tuple[type[HpoError], int]] = [
     (NotFoundError, 404),
     (ConflictError, 409),  # LeaseError and AlreadyExistsError included
+    (SpecRejected, 422),
     (ValidationError, 400),
     (DatabaseUnavailable, 503),
     (StorageError, 500),

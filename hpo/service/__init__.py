@@ -36,7 +36,10 @@ class Service:
         registry: SamplerRegistry | None = None,
         clock: Callable[[], datetime] = utcnow,
         sampler_cache_max_observations: int = 200_000,
+        dataset_roots: tuple[str, ...] = (),
     ) -> None:
+        """`dataset_roots`: where a study's dataset may name an absolute path (see
+        hpo.dataset_location)."""
         self.db = db
         self.metrics = Metrics()
         self.dispatch = Dispatcher(
@@ -48,8 +51,9 @@ class Service:
             sampler_cache_max_observations=sampler_cache_max_observations,
         )
         # A study completed, cancelled or deleted leaves the sampler cache.
-        self.studies = StudyService(db, on_over=self.dispatch.samplers.forget)
-        self.comparisons = ComparisonService(db, on_over=self.dispatch.samplers.forget)
+        forget = self.dispatch.samplers.forget
+        self.studies = StudyService(db, on_over=forget, dataset_roots=dataset_roots)
+        self.comparisons = ComparisonService(db, on_over=forget, dataset_roots=dataset_roots)
         self.client_tokens = ClientTokens(db)
 
 
