@@ -120,7 +120,7 @@ class Worker:
         # Claims and results: retried until the API answers (or the worker gives up).
         self.client = client or self._client(retries=None)
         # Heartbeats and reports: a few tries, then training goes on.
-        self.reporter = client or self._client(retries=3)
+        self.reporter = client or self._client(retries=2)
         self.worker_id = (
             options.worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         )
@@ -182,6 +182,10 @@ class Worker:
             if heartbeat.lease_lost.is_set():
                 abandoned = True
                 return True
+            if self.outage.seconds > 0:
+                # The API is unreachable: no epoch waits on a report. The heartbeat sees when
+                # it is back; the result is retried until it lands.
+                return self.stop.requested.is_set()
             try:
                 pruned = self.reporter.report(trial_id, token, epoch, value)
             except ApiError as e:

@@ -6,11 +6,12 @@ generator (never its downloading `get_dataset`) and cached as `.npz` so the seco
 
 from __future__ import annotations
 
+import codecs
 import csv
 import os
 import random
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -200,18 +201,28 @@ def _csv(path: Path, label: str) -> RawData:
     # Messages name the file, the line and the column, never a value: a failure message is
     # published with the trial, and the file is not the message's to show.
     reader: Any = None
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:  # -sig: Excel writes a BOM
-            reader = csv.reader(handle)
+    with path.open("rb") as handle:
+        try:
+            reader = csv.reader(_utf8_lines(path, handle))
             return _csv_rows(path, reader, label)
-    except UnicodeDecodeError:
-        line = reader.line_num + 1 if reader is not None else 1
-        raise ConfigError(f"{path}:{line}: not UTF-8 text; save the file as UTF-8 CSV") from None
-    except csv.Error:
-        line = reader.line_num if reader is not None else 1
-        raise ConfigError(
-            f"{path}:{line}: malformed CSV (an unclosed quote, a NUL byte or an over-long field)"
-        ) from None
+        except csv.Error:
+            raise ConfigError(
+                f"{path}:{reader.line_num}: malformed CSV (an unclosed quote, a NUL byte or an "
+                "over-long field)"
+            ) from None
+
+
+def _utf8_lines(path: Path, handle: Any) -> Iterator[str]:
+    """The file's lines as text, decoded one by one so that an error can name its line."""
+    for number, raw in enumerate(handle, start=1):
+        if number == 1:
+            raw = raw.removeprefix(codecs.BOM_UTF8)  # Excel writes a BOM
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(
+                f"{path}:{number}: not UTF-8 text; save the file as UTF-8 CSV"
+            ) from None
 
 
 def _csv_rows(path: Path, reader: Any, label: str) -> RawData:
