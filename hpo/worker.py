@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
+from hpo.claim_backoff import ClaimBackoff, claim_answer_is_retried
 from hpo.client import ApiError, Client
 from hpo.errors import HpoError
 
@@ -48,6 +49,8 @@ class WorkerOptions:
     heartbeat_seconds: float = 20.0
     worker_id: str = ""
     cache_dir: str | None = None
+    claim_backoff_seconds: float = 1.0  # first wait after a claim the API failed (doubles)
+    max_claim_backoff_seconds: float = 60.0
 
 
 class _Stop:
@@ -101,6 +104,9 @@ class Worker:
         self.host = socket.gethostname()
         self.stop = _Stop()
         self.trials_done = 0
+        self.backoff = ClaimBackoff(
+            options.claim_backoff_seconds, options.max_claim_backoff_seconds
+        )
 
     def run(self) -> int:
         """Loop until stopped, out of work (exit_when_idle) or max_trials. Returns 0."""
@@ -112,7 +118,14 @@ class Worker:
             if self._at_max_trials():
                 break
             if lease is None:
-                lease = self.client.claim(self.worker_id, host=self.host, devices=[device])
+                try:
+                    lease = self.client.claim(self.worker_id, host=self.host, devices=[device])
+                except ApiError as e:
+                    if not claim_answer_is_retried(e):
+                        raise
+                    self.stop.requested.wait(self.backoff.after(e))
+                    continue
+                self.backoff.reset()
             if lease is None:
                 if self.options.exit_when_idle:
                     break
@@ -202,9 +215,17 @@ class Worker:
         following: list[dict[str, Any] | None] = [None]
 
         def complete_and_claim() -> None:
-            _, following[0] = self.client.complete_and_claim(
-                trial_id, token, float(value), metrics, self.worker_id, self.host, [device]
-            )
+            try:
+                _, following[0] = self.client.complete_and_claim(
+                    trial_id, token, float(value), metrics, self.worker_id, self.host, [device]
+                )
+            except ApiError as e:
+                if not claim_answer_is_retried(e):
+                    raise
+                # The claim half may be what failed: send the result alone (a retry of a
+                # complete that landed is a no-op); the loop claims, backing off.
+                log.warning("complete-and-claim answered %s: sending the result alone", e.status)
+                self.client.complete(trial_id, token, float(value), metrics)
 
         if not self._finish(complete_and_claim):
             # The result was refused (lease lost): nothing was claimed; the loop claims.

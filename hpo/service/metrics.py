@@ -21,6 +21,7 @@ _HELP = {
     "hpo_trials_failed_total": "Trials failed for good.",
     "hpo_trials_requeued_total": "Trial attempts requeued (lost worker or expired lease).",
     "hpo_lease_expiries_total": "Leases that expired and were reaped.",
+    "hpo_sampler_failures_total": "Sampler asks that raised; each paused its study.",
     "hpo_ask_seconds": "Time to rebuild a sampler from history and ask it for one trial.",
     "hpo_http_requests_total": "HTTP requests served.",
 }
