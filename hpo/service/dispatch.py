@@ -65,6 +65,10 @@ WORKER_SEEN_INTERVAL_S = 5.0
 # claims of other studies, which the next batch serves by skipping the locked study.
 CLAIM_BATCHES_AT_ONCE = 4
 
+# A claim that meets studies whose sampler fails pauses each and tries again (see
+# `sampler_failures`); past this many in one claim, it answers no work (204) this time.
+MAX_STUDIES_PAUSED_PER_CLAIM = 32
+
 
 @dataclass(frozen=True)
 class _ClaimRequest:
@@ -139,7 +143,16 @@ class Dispatcher:
         return self._claims.submit(_ClaimRequest(worker_id, host, tuple(devices)))
 
     def _claim_batch(self, requests: Sequence[_ClaimRequest]) -> list[Lease | None]:
-        """Serve claims in one transaction: one lock and one sampler ask per study for all."""
+        """Serve claims in one transaction: one lock and one sampler ask per study for all.
+        A study whose sampler fails is paused, and the claims are served again without it."""
+        for _ in range(MAX_STUDIES_PAUSED_PER_CLAIM):
+            try:
+                return self._claim_batch_once(requests)
+            except SamplerFailed as failure:  # rolled back: pause it, then serve the claims
+                pause_for_sampler_failure(self.db, failure, self.metrics)
+        return [None] * len(requests)
+
+    def _claim_batch_once(self, requests: Sequence[_ClaimRequest]) -> list[Lease | None]:
         stale: dict[str, _Seen] = {}
         for request in requests:
             seen = _Seen(time.monotonic(), request.host, request.devices)
@@ -224,19 +237,18 @@ class Dispatcher:
     ) -> Lease:
         """A trial of one study for the user's own code (ask/tell). 409 when the study has no
         room: paused, finished, at max_parallel, or its budget used."""
-        with self.db.transaction() as session:
-            _commit_without_flush_wait(session)
-            study = lock_study(session, study_id)
-            if study.state is not StudyState.RUNNING:
-                raise ConflictError(f"study {study_id} is {study.state}: nothing to ask")
-            request = _ClaimRequest(worker_id, "", ())
-            leases = self._claim_in(session, study, [request], self.clock(), lease_seconds)
-            paused_reason = study.paused_reason  # set if its sampler failed just now
-        # Raised once committed: what the attempt changed (a study finished, or paused for
-        # its sampler) stays.
-        if not leases and paused_reason:
-            raise ConflictError(f"study {study_id} cannot hand out a trial: {paused_reason}")
-        if not leases:
+        try:
+            with self.db.transaction() as session:
+                _commit_without_flush_wait(session)
+                study = lock_study(session, study_id)
+                if study.state is not StudyState.RUNNING:
+                    raise ConflictError(f"study {study_id} is {study.state}: nothing to ask")
+                request = _ClaimRequest(worker_id, "", ())
+                leases = self._claim_in(session, study, [request], self.clock(), lease_seconds)
+        except SamplerFailed as failure:
+            reason = pause_for_sampler_failure(self.db, failure, self.metrics)
+            raise ConflictError(f"study {study_id} cannot hand out a trial: {reason}") from None
+        if not leases:  # raised once committed: a study found finished stays so
             raise ConflictError(
                 f"study {study_id} has no trial to hand out: its budget is used, its grid "
                 "is exhausted, or max_parallel trials are running (tell results first)"
@@ -284,11 +296,8 @@ class Dispatcher:
             session.flush()
             leases.append(lease_of(trial, study.spec))
         new = min(wanted - len(leases), target_trials(study) - active.created)
-        try:
-            suggested = self._suggest(session, study, active, new) if new > 0 else []
-        except SamplerFailed as failure:  # paused: the claim goes on with other studies
-            pause_for_sampler_failure(session, failure, self.metrics)
-            return leases
+        # Raises `SamplerFailed` out of the claim's transaction (see `_claim_batch`).
+        suggested = self._suggest(session, study, active, new) if new > 0 else []
         if not leases and not suggested:
             self._finish_in_claim(session, study.id)  # budget used or sampler exhausted
             return []

@@ -4,22 +4,20 @@ A sampler is user configuration run inside the claim (its options, its space, it
 an exception from it, left alone, would fail the claim's whole batch (other workers, other
 studies) and do so again on every later claim, while the workers that got the error stop or
 spin. So `SamplerCache` raises `SamplerFailed` for any exception from building or asking a
-sampler (never for a database error: those keep their own meaning), and the dispatcher pauses
-that study, with the reason in `studies.paused_reason` (the study view, the CLI and the page
-show it), logs it, counts it (`hpo_sampler_failures_total`), and serves the claim from another
-study. Resuming the study (after fixing what the reason says) tries its sampler again.
+sampler (never for a database error: those keep their own meaning); the claim rolls back,
+pauses that study with the reason in `studies.paused_reason` (the study view, the CLI and the
+page show it), logs it, counts it (`hpo_sampler_failures_total`), and is served again from
+the other studies (see `pause_for_sampler_failure` for why in that order). Resuming the study
+(after fixing what the reason says) tries its sampler again.
 """
 
 from __future__ import annotations
 
 import logging
 
-from sqlalchemy.orm import Session
-
 from hpo.service.metrics import Metrics
 from hpo.service.studies import pause_study
-from hpo.storage import StudyState
-from hpo.storage import repositories as repo
+from hpo.storage import Database, StudyState, lock_study
 
 log = logging.getLogger("hpo.service.sampler_failures")
 
@@ -35,16 +33,21 @@ class SamplerFailed(Exception):
         self.sampler = sampler
 
 
-def pause_for_sampler_failure(session: Session, failure: SamplerFailed, metrics: Metrics) -> str:
-    """Pause the failed study (locked by the claim that asked it) and say why; returns the
-    reason. The pause commits with the claim's transaction."""
+def pause_for_sampler_failure(db: Database, failure: SamplerFailed, metrics: Metrics) -> str:
+    """Pause the failed study and say why, in a transaction of its own; returns the reason.
+
+    The claim that met the failure has rolled back first (the caller lets `SamplerFailed`
+    out of its transaction, then reruns the claim): a batch that kept the broken study's lock
+    while it went on to wait for another study's could deadlock with a batch doing the same
+    the other way round. Here the one lock taken is the broken study's."""
     reason = (
         f"paused by the service: {failure}. Fix the study's sampler options (or pick another "
         "sampler in a new study), then resume it"
     )
-    study = repo.get_study(session, failure.study_id)
-    if study.state is StudyState.RUNNING:
-        pause_study(study, reason)
+    with db.transaction() as session:
+        study = lock_study(session, failure.study_id)
+        if study.state is StudyState.RUNNING:
+            pause_study(study, reason)
     metrics.inc(METRIC)
     log.error("study %s: %s", failure.study_id, reason, exc_info=failure.__cause__)
     return reason
