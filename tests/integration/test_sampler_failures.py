@@ -16,7 +16,7 @@ import pytest
 from hpo.errors import ConflictError
 from hpo.samplers import Sampler, default_registry
 from hpo.samplers._random import RandomSampler
-from hpo.service import Service
+from hpo.service import Lease, Service
 from hpo.space import Params
 from hpo.spec import parse_study_spec
 from hpo.storage import Database
@@ -88,6 +88,6 @@ def test_concurrent_claims_never_see_a_broken_studys_failure(fresh_db: Database)
     results = run_together(12, lambda i: service.dispatch.claim(f"w{i}"))
     for result in results:
         assert not isinstance(result, Exception), result
-        assert result is not None and result.study_id == healthy.id
+        assert isinstance(result, Lease) and result.study_id == healthy.id
     for study in broken:
         assert service.studies.get(study.id).state == "paused"
