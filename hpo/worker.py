@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
+from hpo.claim_backoff import ClaimBackoff, claim_answer_is_retried
 from hpo.client import ApiError, ApiUnreachable, Client
 from hpo.errors import HpoError
 from hpo.outage import Outage
@@ -62,6 +63,8 @@ class WorkerOptions:
     first_backoff_seconds: float = 1.0  # an unreachable API: wait this, doubling, ...
     max_backoff_seconds: float = 30.0  # ... up to this between attempts
     give_up_after_seconds: float | None = None  # exit after this long unreachable; None: never
+    claim_backoff_seconds: float = 1.0  # first wait after a claim the API failed (doubles)
+    max_claim_backoff_seconds: float = 60.0
 
 
 class _Stop:
@@ -127,6 +130,9 @@ class Worker:
         self.host = socket.gethostname()
         self.stop = _Stop(api_unreachable=lambda: self.outage.seconds > 0)
         self.trials_done = 0
+        self.backoff = ClaimBackoff(
+            options.claim_backoff_seconds, options.max_claim_backoff_seconds
+        )
 
     def _client(self, retries: int | None) -> Client:
         options = self.options
@@ -149,7 +155,14 @@ class Worker:
             if self._at_max_trials():
                 break
             if lease is None:
-                lease = self.client.claim(self.worker_id, host=self.host, devices=[device])
+                try:
+                    lease = self.client.claim(self.worker_id, host=self.host, devices=[device])
+                except ApiError as e:
+                    if not claim_answer_is_retried(e):
+                        raise
+                    self.stop.requested.wait(self.backoff.after(e))
+                    continue
+                self.backoff.reset()
             if lease is None:
                 if self.options.exit_when_idle:
                     break
@@ -247,9 +260,17 @@ class Worker:
         following: list[dict[str, Any] | None] = [None]
 
         def complete_and_claim() -> None:
-            _, following[0] = self.client.complete_and_claim(
-                trial_id, token, float(value), metrics, self.worker_id, self.host, [device]
-            )
+            try:
+                _, following[0] = self.client.complete_and_claim(
+                    trial_id, token, float(value), metrics, self.worker_id, self.host, [device]
+                )
+            except ApiError as e:
+                if not claim_answer_is_retried(e):
+                    raise
+                # The claim half may be what failed: send the result alone (a retry of a
+                # complete that landed is a no-op); the loop claims, backing off.
+                log.warning("complete-and-claim answered %s: sending the result alone", e.status)
+                self.client.complete(trial_id, token, float(value), metrics)
 
         if not self._finish(complete_and_claim):
             # The result was refused (lease lost): nothing was claimed; the loop claims.
