@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from hpo.commands._ports import ensure_port_free
 from hpo.errors import HpoError
 
 SHIPPED_SPEC = Path(__file__).resolve().parents[2] / "search_spaces" / "compare_mlp_mnist1d.yaml"
@@ -121,8 +121,7 @@ def demo(
 
     overrides = cli_overrides(samplers, trials, repeats, None, "demo")
     spec = read_comparison_spec(spec_path, {**overrides, "task": {"epochs": epochs}})
-    if _port_in_use(port):
-        raise DemoError(f"port {port} is in use (another hpo serve?): pass --port N")
+    ensure_port_free(port)
     data_dir.mkdir(parents=True, exist_ok=True)
     url = f"http://127.0.0.1:{port}"
     console = Console()
@@ -200,11 +199,6 @@ def _print_next_steps(console: Console, url: str, view: dict[str, Any]) -> None:
         "--final",
         soft_wrap=True,
     )
-
-
-def _port_in_use(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 @contextmanager
