@@ -25,11 +25,12 @@ from typing import Any
 
 import click
 import httpx
-from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from hpo.commands._demo_steps import NextSteps
 from hpo.commands._ports import ensure_port_free
+from hpo.commands._tables import Column, Sheet, rich_table
 from hpo.errors import HpoError
 
 SHIPPED_SPEC = Path(__file__).resolve().parents[2] / "search_spaces" / "compare_mlp_mnist1d.yaml"
@@ -115,6 +116,8 @@ def demo(
     from hpo.commands.compare import (
         cli_overrides,
         comparison_table,
+        final_training,
+        print_verdict,
         read_comparison_spec,
         watch_comparison,
     )
@@ -143,9 +146,17 @@ def demo(
                 client, int(view["id"]), console, poll_seconds=1.0, on_poll=children.check
             )
             finished = True
-            console.print(leaderboard_table(client, view))
+            console.print(leaderboard_table(client, view, console))
+            if view["results"] and view["results"][0]["median_best"] is not None:
+                # The ranking's winner, retrained on train + validation: its test accuracy
+                # lands in the comparison's final column (and on the page).
+                winner = str(view["results"][0]["sampler"])
+                final_training(client, view, console, samplers=[winner])
+                view = client.get_comparison(int(view["id"]))
             console.print(comparison_table(view))
-            _print_next_steps(console, url, view)
+            print_verdict(view, console)
+            steps = NextSteps(url, port, data_dir, view)
+            console.print(steps.closing(serving=not exit_when_done), soft_wrap=True)
             if not exit_when_done:
                 console.print(f"serving {url}/ until Ctrl-C")
                 while True:
@@ -157,48 +168,30 @@ def demo(
         sys.exit(130)
 
 
-def leaderboard_table(client: Any, view: dict[str, Any], k: int = 10) -> Table:
+def leaderboard_table(client: Any, view: dict[str, Any], console: Console, k: int = 10) -> Table:
     """The top k completed trials over every study of the comparison, best first."""
     rows = []
     for study in view["studies"]:
         for trial in client.leaderboard(int(study["id"]), k):
             rows.append((study, trial))
     rows.sort(key=lambda r: r[1]["value"], reverse=view["direction"] == "maximize")
-    table = Table(
-        title=f"leaderboard: the top {k} trials of comparison {view['id']}", box=box.SIMPLE_HEAD
-    )
-    table.add_column("#", justify="right")
-    table.add_column("sampler", no_wrap=True)
-    table.add_column("seed", justify="right")
-    table.add_column("trial", justify="right")
-    table.add_column(view["objective"], justify="right", no_wrap=True)
-    table.add_column("params")
+    sheet = Sheet(
+        title=f"leaderboard: the top {k} trials of comparison {view['id']}",
+        columns=[Column("#", "right", key=True), Column("sampler", key=True),
+                 Column("seed", "right", key=True), Column("study", "right", key=True),
+                 Column("trial", "right", key=True),
+                 Column(view["objective"], "right", key=True), Column("params")],
+        simple_box=True,
+    )  # fmt: skip
     for rank, (study, trial) in enumerate(rows[:k], 1):
         params = ", ".join(f"{n}={_short(v)}" for n, v in trial["params"].items())
-        table.add_row(str(rank), study["sampler"], str(study["seed"]), str(trial["number"]),
-                      f"{trial['value']:.4f}", params)  # fmt: skip
-    return table
+        sheet.add(str(rank), study["sampler"], str(study["seed"]), str(study["id"]),
+                  str(trial["number"]), f"{trial['value']:.4f}", params)  # fmt: skip
+    return rich_table(sheet, console)
 
 
 def _short(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
-
-
-def _print_next_steps(console: Console, url: str, view: dict[str, Any]) -> None:
-    winner = view["results"][0]["sampler"] if view["results"] else None
-    studies = [s for s in view["studies"] if s["sampler"] == winner and s["best_value"]]
-    if not studies:
-        return
-    maximize = view["direction"] == "maximize"
-    best = (max if maximize else min)(studies, key=lambda s: s["best_value"])
-    console.print(
-        f"web page: {url}/\n"
-        f"retrain the winner: hpo best {best['id']} --api {url} > best.yaml && "
-        "hpo train best.yaml --final\n"
-        f"test metric of every sampler's winner: hpo compare --id {view['id']} --api {url} "
-        "--final",
-        soft_wrap=True,
-    )
 
 
 @contextmanager
