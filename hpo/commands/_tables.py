@@ -72,7 +72,8 @@ def rich_table(sheet: Sheet, console: Console) -> Table:
     wide = _table(sheet, fold_params=False)
     if not any(c.param for c in sheet.columns):
         return wide
-    width = Measurement.get(console, console.options, wide).maximum
+    # Measured without the console's limit: what the table needs to show every cell whole.
+    width = Measurement.get(console, console.options.update_width(100_000), wide).maximum
     return wide if width <= console.width else _table(sheet, fold_params=True)
 
 
@@ -82,12 +83,16 @@ def emit(
     as_json: bool = False,
     records: Any = None,
     console: Console | None = None,
+    tsv_title: bool = False,
 ) -> None:
-    """Print the sheet: JSON records with `as_json`, TSV when stdout is not a terminal,
-    else a rich table."""
+    """Print the sheet: JSON records with `as_json`, TSV when stdout is not a terminal
+    (after the title on a line of its own with `tsv_title`: for reports such as `hpo
+    compare`'s, whose title says what was compared), else a rich table."""
     if as_json:
         click.echo(json.dumps(records, indent=2, default=str))
     elif not is_terminal():
+        if tsv_title:
+            click.echo(sheet.title)
         click.echo(tsv(sheet), nl=False)
     else:
         out = console or Console()

@@ -134,7 +134,7 @@ def compare(
     if final:
         final_training(client, view, console, seeds=final_seeds, device=final_device, out=final_out)
         view = client.get_comparison(comparison_id)
-    emit(comparison_sheet(view), as_json=as_json, records=view, console=console)
+    emit(comparison_sheet(view), as_json=as_json, records=view, console=console, tsv_title=True)
     if not as_json:
         print_verdict(view, console)
 
