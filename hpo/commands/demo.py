@@ -42,6 +42,8 @@ _NOT_INHERITED = (
     "HPO_API_TOKEN",
     "HPO_WORKER_TOKEN",
     "HPO_READ_TOKEN",
+    "HPO_TOKEN",
+    "HPO_API_URL",
     "HPO_PUBLIC_READ",
     "HPO_HOST",
     "HPO_PORT",

@@ -9,8 +9,18 @@ import click
 
 
 @click.command()
-@click.option("--api", envvar="HPO_API_URL", default="http://127.0.0.1:8000", show_default=True)
-@click.option("--token", envvar="HPO_WORKER_TOKEN", help="Worker (or admin) bearer token.")
+@click.option(
+    "--api",
+    envvar="HPO_API_URL",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    help="The API's URL; default $HPO_API_URL.",
+)
+@click.option(
+    "--token",
+    envvar=["HPO_TOKEN", "HPO_WORKER_TOKEN"],
+    help="Worker (or admin) bearer token; default $HPO_TOKEN, else $HPO_WORKER_TOKEN.",
+)
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N")
 @click.option("--gpus", default="all", show_default=True, help="all | 0,1 | none (GPU slots)")
 @click.option("--slots-per-device", default=1, show_default=True, type=click.IntRange(1, 64))

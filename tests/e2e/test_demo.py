@@ -30,7 +30,7 @@ def demo_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     env = {**os.environ, "HPO_CACHE_DIR": str(cache), "COLUMNS": "160"}
     env.update(HPO_API_TOKEN="not-for-the-demo", HPO_DATABASE_URL="sqlite:////nonexistent/x.db")
     # A read token would close the demo server's reads to the demo's own (tokenless) client.
-    env.update(HPO_READ_TOKEN="not-for-the-demo-either")
+    env.update(HPO_READ_TOKEN="not-for-the-demo-either", HPO_TOKEN="nor-this-one")
     return env
 
 
