@@ -80,7 +80,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def service(db: Database, clock: Clock) -> Service:
-    return Service(db, clock=clock)
+    return Service(db, prepare_suggestions=False, clock=clock)
 
 
 def approx(values: list[float | None]) -> list[Any]:
@@ -346,3 +346,4 @@ def test_comparison_routes(client: TestClient) -> None:
         assert response.status_code == 404, (method, response.text)
         assert f"comparison {cid} not found" in response.json()["detail"]
     assert client.get(f"/api/v1/studies/{study_id}", headers=AUTH).status_code == 404
+
