@@ -135,6 +135,7 @@ class StudyService:
                 session,
                 states=[state] if state else None,
                 comparison_id=comparison_id,
+                standalone=standalone,
                 offset=offset,
                 limit=limit,
             )
