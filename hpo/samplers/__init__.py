@@ -16,7 +16,6 @@ contract suite every sampler passes, for a sampler of your own too.
 from __future__ import annotations
 
 from hpo.samplers._base import (
-    DIRECTIONS,
     BaseSampler,
     Direction,
     Observation,
@@ -29,6 +28,7 @@ from hpo.samplers._base import (
 from hpo.samplers._feed import IncrementalSampler, SamplerFeed
 from hpo.samplers._options import OPTION_RULES, Option, check_options
 from hpo.samplers._registry import BUILTIN_SAMPLERS, SamplerRegistry, default_registry
+from hpo.states import DIRECTIONS
 
 __all__ = [
     "BUILTIN_SAMPLERS",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from hpo.storage import TrialState
-from hpo.storage.repositories import hot
+from hpo.storage.repositories import claim_path
 
 
 @dataclass(frozen=True)
@@ -37,5 +37,5 @@ def read_active(session: Session, study_id: int) -> ActiveTrials:
     active trials, from one snapshot (what makes the incremental loading in `SamplerCache`
     complete: no trial numbered at most the top can be missing from both the active trials
     and the finished ones)."""
-    top, rows = hot.active_trials(session, study_id)
+    top, rows = claim_path.active_trials(session, study_id)
     return ActiveTrials(-1 if top is None else top, tuple(rows))

@@ -3,7 +3,7 @@
 A claim walks: `Claims.claim` -> the combiner (claims that arrive together share one
 transaction) -> `_claim_any` (the least busy claimable study, locked) -> `_claim_in` (queued
 trials first, then `Suggestions.suggest` for new ones) -> one repository insert of the new
-running trials (`hot.insert_running_trials`).
+running trials (`claim_path.insert_running_trials`).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from hpo.storage import (
     lock_study_snapshot,
 )
 from hpo.storage import repositories as repo
-from hpo.storage.repositories import hot
+from hpo.storage.repositories import claim_path
 
 # Claim batches one process runs at once (see `combining`): more than one, so that a batch
 # stuck in a slow ask (GP on a big study, under that study's lock) does not hold up the
@@ -258,7 +258,7 @@ class Claims:
                     **columns_for(requests[len(leases) + i]),
                 }
             )
-        trial_ids = hot.insert_running_trials(session, rows) if rows else []
+        trial_ids = claim_path.insert_running_trials(session, rows) if rows else []
         for trial_id, row in zip(trial_ids, rows, strict=True):
             params = row["params"]
             self.suggestions.claimed(study.id, trial_id, params)

@@ -2,7 +2,7 @@
 reaper's requeue of trials whose lease expired.
 
 A result walks: `Results.complete` -> one repository statement that completes the running
-trial and reads the study's progress (`hot.complete_running`) -> the lease check on what it
+trial and reads the study's progress (`claim_path.complete_running`) -> the lease check on what it
 returned (rolled back when the token is wrong) -> `Suggestions.result_in` after the commit.
 A retried complete that already landed (same token, same value) is a no-op.
 """
@@ -25,7 +25,7 @@ from hpo.service.metrics import Metrics
 from hpo.service.views import TrialView
 from hpo.storage import Database, FailureClass, Study, StudyState, Trial, TrialState
 from hpo.storage import repositories as repo
-from hpo.storage.repositories import hot
+from hpo.storage.repositories import claim_path
 
 
 class Results:
@@ -100,7 +100,9 @@ class Results:
             )
         try:
             with self.db.transaction() as session:
-                row = hot.complete_running(session, trial_id, value, metrics or {}, self.clock())
+                row = claim_path.complete_running(
+                    session, trial_id, value, metrics or {}, self.clock()
+                )
                 if row is None or not token_matches(row.lease_token, token):
                     raise _NotThisLease  # rolls the update back
                 state, sampler = StudyState(row.study_state), str(row.sampler)

@@ -66,8 +66,8 @@ from hpo.service._common import study_space, to_observation
 from hpo.service.dispatch.active_trials import ActiveTrials, read_active
 from hpo.service.dispatch.sampler_failures import SamplerFailed
 from hpo.storage import Study
-from hpo.storage.repositories import counts, hot
-from hpo.storage.repositories.hot import TrialRow
+from hpo.storage.repositories import claim_path, counts
+from hpo.storage.repositories.claim_path import TrialRow
 
 # The logger keeps its name from before the dispatch package (log configurations name it).
 log = logging.getLogger("hpo.service.sampling")
@@ -279,7 +279,7 @@ class SamplerCache:
         return self.registry.create(
             study.sampler,
             study_space(study),
-            direction=str(study.direction),  # type: ignore[arg-type]
+            direction=study.direction,
             seed=int(spec.get("seed") or 0),
             options=(spec.get("sampler") or {}).get("options") or {},
         )
@@ -292,7 +292,7 @@ class SamplerCache:
         entry.refreshes += 1
         if entry.refreshes % self.recount_every == 0:
             self._recount(session, study_id, entry)
-        finished = hot.finished_candidates(
+        finished = claim_path.finished_candidates(
             session, study_id, entry.top_number, sorted(entry.active_ids)
         )
         self._append(entry, finished)
@@ -310,7 +310,7 @@ class SamplerCache:
         entry.weight = entry.feed.weight
         missing = [i for i in active_ids if i not in entry.pending_params]
         if missing:
-            entry.pending_params.update(hot.params_of(session, missing))
+            entry.pending_params.update(claim_path.params_of(session, missing))
         for stale in [i for i in entry.pending_params if i not in entry.active_ids]:
             del entry.pending_params[stale]
         version = (entry.loaded, tuple(active_ids))

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hpo.storage.models import Trial, TrialState
+from hpo.states import TrialState
+from hpo.storage.models import Trial
 
 
 def count_numbered_up_to(
