@@ -173,7 +173,7 @@ def non_ascii_token(t: Target) -> Result:
     sid = t.study("ascii")
     trial = t.claim("w-ascii")["trial_id"]
     asked = t.call("POST", f"/api/v1/studies/{sid}/ask", json={}).json()["trial_id"]
-    bodies = {
+    bodies: dict[str, dict[str, Any]] = {
         "heartbeat": {}, "reports": {"step": 1, "value": 0.5}, "complete": {"value": 0.5},
         "complete-and-claim": {"value": 0.5, "worker_id": "w"},
         "fail": {"failure_class": "user"},
