@@ -13,6 +13,7 @@ from hpo.errors import (
     ConflictError,
     DatabaseUnavailable,
     HpoError,
+    LimitError,
     NotFoundError,
     StorageError,
     ValidationError,
@@ -23,6 +24,7 @@ log = logging.getLogger("hpo.api")
 _STATUS: list[tuple[type[HpoError], int]] = [
     (NotFoundError, 404),
     (ConflictError, 409),  # LeaseError and AlreadyExistsError included
+    (LimitError, 422),  # before ValidationError, its base
     (ValidationError, 400),
     (DatabaseUnavailable, 503),
     (StorageError, 500),

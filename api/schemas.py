@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from hpo.jsonlimits import BoundedJsonObject
 from hpo.service.views import Lease, TrialView
 from hpo.storage import FailureClass
 
-
-def _finite_json(value: Any, where: str = "metrics") -> Any:
-    """Refuse NaN and infinities anywhere inside `value`: JSON has no spelling for them, so
-    one stored in a trial's metrics would break every later read of the trial."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{where} is {value}: report finite numbers only (or null)")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _finite_json(item, f"{where}.{key}")
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            _finite_json(item, f"{where}[{i}]")
-    return value
-
-
-# Free-form metrics a worker attaches to a result: any JSON, but finite.
-Metrics = Annotated[dict[str, Any], AfterValidator(_finite_json)]
+# Free-form metrics a worker attaches to a result: any JSON within the limits of
+# hpo.jsonlimits (depth, size, finite numbers, no NUL).
+Metrics = BoundedJsonObject
 
 
 class _Body(BaseModel):
@@ -47,7 +33,7 @@ class TrialPage(BaseModel):
 
 
 class EnqueueBody(_Body):
-    params: dict[str, Any]
+    params: BoundedJsonObject
 
 
 class ClaimBody(_Body):

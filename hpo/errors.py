@@ -14,6 +14,10 @@ class ValidationError(HpoError):
     """Input (a search space, a spec, a config) is invalid. Maps to HTTP 400/422."""
 
 
+class LimitError(ValidationError):
+    """Input within the schema but beyond a server cap (a budget, a size). HTTP 422."""
+
+
 class SearchSpaceError(ValidationError):
     """A search space is malformed: bad bounds, unknown type, empty choices, grid too large..."""
 

@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     # single study above it is rebuilt on every claim, so keep it above your largest
     # model-based study.
     sampler_cache_max_observations: int = Field(default=200_000, ge=0)
+    # Caps on what one request may book (hpo.service.budgets): a study's n_trials (at
+    # creation and when a PATCH raises it), and a comparison's samplers x repeats. Past them
+    # the request gets a 422; the cost of reading a comparison grows with its studies.
+    max_trials_per_study: int = Field(default=100_000, ge=1)
+    max_studies_per_comparison: int = Field(default=100, ge=1)
 
     @field_validator("read_token", mode="before")
     @classmethod

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from hpo.samplers import SamplerRegistry
+from hpo.service.budgets import BudgetLimits
 from hpo.service.client_tokens import ClientTokens
 from hpo.service.comparison_views import ComparisonSummary, ComparisonView
 from hpo.service.comparisons import ComparisonService, FinalResult
@@ -36,6 +37,7 @@ class Service:
         registry: SamplerRegistry | None = None,
         clock: Callable[[], datetime] = utcnow,
         sampler_cache_max_observations: int = 200_000,
+        budget_limits: BudgetLimits | None = None,
     ) -> None:
         self.db = db
         self.metrics = Metrics()
@@ -48,13 +50,15 @@ class Service:
             sampler_cache_max_observations=sampler_cache_max_observations,
         )
         # A study completed, cancelled or deleted leaves the sampler cache.
-        self.studies = StudyService(db, on_over=self.dispatch.samplers.forget)
-        self.comparisons = ComparisonService(db, on_over=self.dispatch.samplers.forget)
+        forget = self.dispatch.samplers.forget
+        self.studies = StudyService(db, on_over=forget, limits=budget_limits)
+        self.comparisons = ComparisonService(db, on_over=forget, limits=budget_limits)
         self.client_tokens = ClientTokens(db)
 
 
 __all__ = [
     "BestConfig",
+    "BudgetLimits",
     "ComparisonService",
     "ComparisonSummary",
     "ComparisonView",

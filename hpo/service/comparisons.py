@@ -18,6 +18,7 @@ from hpo.comparison_spec import ComparisonSpec
 from hpo.errors import ConflictError, ValidationError
 from hpo.service import curves
 from hpo.service._common import FINISHED, target_trials
+from hpo.service.budgets import BudgetLimits
 from hpo.service.comparison_views import (
     ComparisonStudy,
     ComparisonSummary,
@@ -60,14 +61,23 @@ class FinalResult:
 
 
 class ComparisonService:
-    def __init__(self, db: Database, *, on_over: Callable[[int], None] | None = None) -> None:
-        """`on_over(study_id)`: called after a study is cancelled or deleted here."""
+    def __init__(
+        self,
+        db: Database,
+        *,
+        on_over: Callable[[int], None] | None = None,
+        limits: BudgetLimits | None = None,
+    ) -> None:
+        """`on_over(study_id)`: called after a study is cancelled or deleted here. `limits`:
+        the budget caps (422 past them)."""
         self.db = db
         self.on_over = on_over
+        self.limits = limits or BudgetLimits()
 
     def create(self, spec: ComparisonSpec) -> ComparisonView:
         """Create the comparison and all its studies at once, or nothing when one of them is
         invalid (a grid over a continuous float, bad pruner options)."""
+        self.limits.check_comparison(spec)
         cells = spec.cells()
         with self.db.transaction() as session:
             comparison = repo.create_comparison(session, name=spec.name, spec=spec.to_dict())

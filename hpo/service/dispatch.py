@@ -77,6 +77,10 @@ class _Seen:
     devices: tuple[str, ...]
 
 
+# `SamplerCache.prepare`'s outcome -> the counter it adds to (hpo_suggestions_<name>_total).
+_PREPARE_METRIC = {"prepared": "prepared", "current": "current", "no_room": "skipped_no_room"}
+
+
 class Dispatcher:
     """Hands trials to workers and takes their results back.
 
@@ -347,8 +351,13 @@ class Dispatcher:
             study = repo.get_study(session, study_id)
             if study.state is not StudyState.RUNNING:
                 return
-            if self.samplers.prepare(session, study):
-                self.metrics.inc("hpo_suggestions_prepared_total")
+            started = time.thread_time()
+            outcome = self.samplers.prepare(session, study)
+            # The background thread's CPU competes with training on the same cores: count it.
+            self.metrics.inc(
+                "hpo_suggestion_prepare_cpu_seconds_total", time.thread_time() - started
+            )
+            self.metrics.inc(f"hpo_suggestions_{_PREPARE_METRIC[outcome]}_total")
 
     # -- the running trial -----------------------------------------------------------------
     def heartbeat(self, trial_id: int, token: str) -> datetime:

@@ -57,7 +57,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -105,6 +105,10 @@ def read_active(session: Session, study_id: int) -> ActiveTrials:
     top, rows = hot.active_trials(session, study_id)
     return ActiveTrials(-1 if top is None else top, tuple(rows))
 
+
+# What `SamplerCache.prepare` did: asked ahead, found its earlier answer still current, or
+# skipped because no claim could use an answer now.
+Preparation = Literal["prepared", "current", "no_room"]
 
 # What a suggestion depends on: the number of observations (the list only grows) and the
 # pending trials' ids in order.
@@ -191,19 +195,27 @@ class SamplerCache:
         finally:
             self._shrink(study.id)
 
-    def prepare(self, session: Session, study: Study) -> bool:
-        """Ask ahead of the next claim (no study lock needed: it only reads). Returns True
-        when a new suggestion was prepared, False when the prepared one is still current."""
+    def prepare(self, session: Session, study: Study) -> Preparation:
+        """Ask ahead of the next claim (no study lock needed: it only reads), but only when a
+        claim could use the answer: not while queued or enqueued trials wait (claims serve
+        those first), the budget is all handed out, or max_parallel trials run (the next
+        result moves the history, and the answer with it)."""
+        active = read_active(session, study.id)
+        if (
+            active.queued > 0
+            or active.created >= study.n_trials
+            or active.running >= study.max_parallel
+        ):
+            return "no_room"
         entry = self._entry(study)
         try:
             with entry.lock:
-                active = read_active(session, study.id)
                 version, pending = self._refresh(session, study.id, entry, active)
                 if entry.prepared is not None and entry.prepared[0] == version:
-                    return False
+                    return "current"
                 asked = self._ask(entry, pending, 1)
                 entry.prepared = (version, asked[0] if asked else None)
-                return True
+                return "prepared"
         finally:
             self._shrink(study.id)
 

@@ -18,6 +18,7 @@ from hpo.service._common import (
     study_space,
     training_config,
 )
+from hpo.service.budgets import BudgetLimits
 from hpo.service.client_tokens import new_client_token
 from hpo.service.views import BestConfig, CreatedStudy, StudyView, TrialView
 from hpo.spec import StudySpec
@@ -74,11 +75,18 @@ def pause_study(study: Study, reason: str) -> None:
 class StudyService:
     """Everything a user does with studies. The worker protocol lives in `Dispatcher`."""
 
-    def __init__(self, db: Database, *, on_over: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        on_over: Callable[[int], None] | None = None,
+        limits: BudgetLimits | None = None,
+    ) -> None:
         """`on_over(study_id)`: called after a study is completed, cancelled or deleted here
-        (the dispatcher's sampler cache drops it)."""
+        (the dispatcher's sampler cache drops it). `limits`: the budget caps (422 past them)."""
         self.db = db
         self.on_over = on_over
+        self.limits = limits or BudgetLimits()
 
     def _over(self, study_id: int) -> None:
         if self.on_over is not None:
@@ -87,6 +95,7 @@ class StudyService:
     def create(self, spec: StudySpec, *, comparison_id: int | None = None) -> CreatedStudy:
         """Store a validated spec as a new running study; with `spec.client_token`, make the
         study's client token (returned here, once; only its hash is stored)."""
+        self.limits.check_trials(spec.budget.n_trials, "budget.n_trials")
         token, token_hash = new_client_token() if spec.client_token else (None, None)
         with self.db.transaction() as session:
             study = insert_study(
@@ -129,6 +138,8 @@ class StudyService:
     ) -> StudyView:
         """Pause (no new claims; running trials finish), resume, cancel (running and queued
         trials are failed as cancelled; their late reports get 409), or raise the budget."""
+        if n_trials is not None:
+            self.limits.check_trials(n_trials)
         with self.db.transaction() as session:
             study = lock_study(session, study_id)
             if n_trials is not None:
