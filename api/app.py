@@ -96,4 +96,5 @@ def _build_service(settings: Settings) -> Service:
             max_trials_per_study=settings.max_trials_per_study,
             max_studies_per_comparison=settings.max_studies_per_comparison,
         ),
+        dataset_roots=settings.dataset_root_list,
     )

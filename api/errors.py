@@ -15,6 +15,7 @@ from hpo.errors import (
     HpoError,
     LimitError,
     NotFoundError,
+    SpecRejected,
     StorageError,
     ValidationError,
 )
@@ -25,6 +26,7 @@ _STATUS: list[tuple[type[HpoError], int]] = [
     (NotFoundError, 404),
     (ConflictError, 409),  # LeaseError and AlreadyExistsError included
     (LimitError, 422),  # before ValidationError, its base
+    (SpecRejected, 422),
     (ValidationError, 400),
     (DatabaseUnavailable, 503),
     (StorageError, 500),

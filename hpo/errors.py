@@ -22,6 +22,11 @@ class SearchSpaceError(ValidationError):
     """A search space is malformed: bad bounds, unknown type, empty choices, grid too large..."""
 
 
+class SpecRejected(ValidationError):
+    """A well-formed spec this server refuses by its policy (a dataset path outside the roots
+    it allows). HTTP 422, like a schema error."""
+
+
 class UnknownSamplerError(ValidationError):
     """A sampler name that is not in the registry."""
 

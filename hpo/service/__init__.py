@@ -38,7 +38,10 @@ class Service:
         clock: Callable[[], datetime] = utcnow,
         sampler_cache_max_observations: int = 200_000,
         budget_limits: BudgetLimits | None = None,
+        dataset_roots: tuple[str, ...] = (),
     ) -> None:
+        """`dataset_roots`: where a study's dataset may name an absolute path (see
+        hpo.dataset_location)."""
         self.db = db
         self.metrics = Metrics()
         self.dispatch = Dispatcher(
@@ -51,8 +54,12 @@ class Service:
         )
         # A study completed, cancelled or deleted leaves the sampler cache.
         forget = self.dispatch.samplers.forget
-        self.studies = StudyService(db, on_over=forget, limits=budget_limits)
-        self.comparisons = ComparisonService(db, on_over=forget, limits=budget_limits)
+        self.studies = StudyService(
+            db, on_over=forget, limits=budget_limits, dataset_roots=dataset_roots
+        )
+        self.comparisons = ComparisonService(
+            db, on_over=forget, limits=budget_limits, dataset_roots=dataset_roots
+        )
         self.client_tokens = ClientTokens(db)
 
 

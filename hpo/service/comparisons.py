@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from hpo.comparison_spec import ComparisonSpec
+from hpo.dataset_location import check_dataset_location
 from hpo.errors import ConflictError, ValidationError
 from hpo.service import curves
 from hpo.service._common import FINISHED, target_trials
@@ -67,17 +68,20 @@ class ComparisonService:
         *,
         on_over: Callable[[int], None] | None = None,
         limits: BudgetLimits | None = None,
+        dataset_roots: tuple[str, ...] = (),
     ) -> None:
         """`on_over(study_id)`: called after a study is cancelled or deleted here. `limits`:
-        the budget caps (422 past them)."""
+        the budget caps (422 past them). `dataset_roots`: see hpo.dataset_location."""
         self.db = db
         self.on_over = on_over
         self.limits = limits or BudgetLimits()
+        self.dataset_roots = dataset_roots
 
     def create(self, spec: ComparisonSpec) -> ComparisonView:
         """Create the comparison and all its studies at once, or nothing when one of them is
         invalid (a grid over a continuous float, bad pruner options)."""
         self.limits.check_comparison(spec)
+        check_dataset_location(spec.task.dataset, self.dataset_roots)
         cells = spec.cells()
         with self.db.transaction() as session:
             comparison = repo.create_comparison(session, name=spec.name, spec=spec.to_dict())

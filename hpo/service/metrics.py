@@ -21,6 +21,7 @@ _HELP = {
     "hpo_trials_failed_total": "Trials failed for good.",
     "hpo_trials_requeued_total": "Trial attempts requeued (lost worker or expired lease).",
     "hpo_lease_expiries_total": "Leases that expired and were reaped.",
+    "hpo_sampler_failures_total": "Sampler asks that raised; each paused its study.",
     "hpo_ask_seconds": "Time to rebuild a sampler from history and ask it for one trial.",
     "hpo_suggestions_prepared_total": "Suggestions asked in the background ahead of a claim.",
     "hpo_suggestions_prepared_used_total": "Claims served by a suggestion prepared ahead.",

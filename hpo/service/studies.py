@@ -9,6 +9,7 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from hpo.dataset_location import check_dataset_location
 from hpo.errors import ConflictError, ValidationError
 from hpo.pruners import make_pruner
 from hpo.service._common import (
@@ -81,12 +82,15 @@ class StudyService:
         *,
         on_over: Callable[[int], None] | None = None,
         limits: BudgetLimits | None = None,
+        dataset_roots: tuple[str, ...] = (),
     ) -> None:
         """`on_over(study_id)`: called after a study is completed, cancelled or deleted here
-        (the dispatcher's sampler cache drops it). `limits`: the budget caps (422 past them)."""
+        (the dispatcher's sampler cache drops it). `limits`: the budget caps (422 past them).
+        `dataset_roots`: where a dataset may name an absolute path (hpo.dataset_location)."""
         self.db = db
         self.on_over = on_over
         self.limits = limits or BudgetLimits()
+        self.dataset_roots = dataset_roots
 
     def _over(self, study_id: int) -> None:
         if self.on_over is not None:
@@ -96,6 +100,7 @@ class StudyService:
         """Store a validated spec as a new running study; with `spec.client_token`, make the
         study's client token (returned here, once; only its hash is stored)."""
         self.limits.check_trials(spec.budget.n_trials, "budget.n_trials")
+        check_dataset_location(spec.task.dataset, self.dataset_roots)
         token, token_hash = new_client_token() if spec.client_token else (None, None)
         with self.db.transaction() as session:
             study = insert_study(
