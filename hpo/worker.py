@@ -348,7 +348,9 @@ def supervise(options: WorkerOptions, gpus: list[str], slots_per_device: int) ->
             for root in options.data_roots:
                 argv += ["--data-root", root]
             # Never on the command line: any user of the machine can read it there (ps).
+            # The slot takes the token this worker resolved, not whatever HPO_TOKEN says.
             env.pop("HPO_WORKER_TOKEN", None)
+            env.pop("HPO_TOKEN", None)
             if options.token:
                 env["HPO_WORKER_TOKEN"] = options.token
             log.info("starting slot %d on GPU %s", slot, gpu)

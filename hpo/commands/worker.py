@@ -17,11 +17,18 @@ _TOKEN_ON_COMMAND_LINE = (
 
 
 @click.command()
-@click.option("--api", envvar="HPO_API_URL", default="http://127.0.0.1:8000", show_default=True)
+@click.option(
+    "--api",
+    envvar="HPO_API_URL",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    help="The API's URL; default $HPO_API_URL.",
+)
 @click.option(
     "--token",
-    envvar="HPO_WORKER_TOKEN",
-    help="Worker (or admin) bearer token; prefer $HPO_WORKER_TOKEN or --token-file.",
+    envvar=["HPO_TOKEN", "HPO_WORKER_TOKEN"],
+    help="Worker (or admin) bearer token; default $HPO_TOKEN, else $HPO_WORKER_TOKEN; prefer "
+    "those or --token-file to this flag (a command line is visible to every user).",
 )
 @click.option(
     "--token-file",

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from hpo.comparison_spec import ComparisonSpec
 from hpo.dataset_location import check_dataset_location
 from hpo.errors import ConflictError, ValidationError
-from hpo.service import curves
+from hpo.service import curves, separability
 from hpo.service._common import FINISHED, target_trials
 from hpo.service.budgets import BudgetLimits
 from hpo.service.comparison_views import (
@@ -203,6 +203,18 @@ class ComparisonService:
         ]
         # Best first; ties keep the order the samplers were listed in.
         results.sort(key=lambda r: r.rank)
+        noise = separability.judge(
+            [
+                separability.SamplerSpread(
+                    r.sampler,
+                    r.rank,
+                    r.q25_best,
+                    r.q75_best,
+                    sum(1 for v in r.best_values if v is not None),
+                )
+                for r in results
+            ]
+        )
         return ComparisonView(
             id=comparison.id,
             name=comparison.name,
@@ -230,6 +242,8 @@ class ComparisonService:
             n_finished=sum(_n_finished(counts[s.id]) for s in studies),
             n_total=sum(target_trials(s) for s in studies),
             spec=dict(spec),
+            within_noise=noise.within_noise,
+            verdict=noise.verdict,
         )
 
 

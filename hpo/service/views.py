@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from hpo.storage import Study, Trial, TrialState
-from hpo.storage.repositories.hot import TrialRow
+from hpo.storage.repositories.claim_path import TrialRow
 
 
 @dataclass(frozen=True)
