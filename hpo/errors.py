@@ -14,6 +14,10 @@ class ValidationError(HpoError):
     """Input (a search space, a spec, a config) is invalid. Maps to HTTP 400/422."""
 
 
+class UntrainableError(ValidationError):
+    """A config (task, params) the built-in trainers would refuse on every trial. HTTP 422."""
+
+
 class SearchSpaceError(ValidationError):
     """A search space is malformed: bad bounds, unknown type, empty choices, grid too large..."""
 

@@ -32,6 +32,7 @@ from hpo.storage import (
     utcnow,
 )
 from hpo.storage import repositories as repo
+from hpo.trainable import check_config
 
 StudyAction = Literal["pause", "resume", "cancel"]
 
@@ -247,6 +248,9 @@ class StudyService:
                     "before enqueueing more configurations"
                 )
             checked = study_space(study).validate(params)
+            if study.spec.get("check_config", True):
+                config = training_config(study.spec, checked)
+                check_config(config["task"], config["params"], config["seed"])
             existing = repo.find_trial_by_dedup_key(session, study_id, repo.params_hash(checked))
             if existing is not None:
                 return TrialView.of(existing), False
