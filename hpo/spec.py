@@ -39,6 +39,7 @@ MAX_EPOCHS = 10_000
 MAX_TRIALS = 1_000_000
 MAX_PARALLEL = 4_096
 MAX_ATTEMPTS = 20
+MAX_CONFIG_ERRORS = 1_000
 
 Scalar = str | int | float | bool
 
@@ -90,6 +91,9 @@ class BudgetSpec(_Frozen):
     n_trials: int = Field(default=20, ge=1, le=MAX_TRIALS, strict=True)
     max_parallel: int = Field(default=4, ge=1, le=MAX_PARALLEL, strict=True)
     max_attempts: int = Field(default=3, ge=1, le=MAX_ATTEMPTS, strict=True)
+    # Pause the study after this many trials in a row fail as config errors (hpo/service/
+    # failures.py): the rest would most likely fail the same way.
+    max_config_errors: int = Field(default=3, ge=1, le=MAX_CONFIG_ERRORS, strict=True)
 
 
 def check_trainable(

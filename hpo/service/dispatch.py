@@ -30,6 +30,7 @@ from hpo.service._common import (
     training_config,
 )
 from hpo.service.combining import Combiner
+from hpo.service.failures import pause_after_config_errors
 from hpo.service.metrics import Metrics
 from hpo.service.prefetch import Prefetcher
 from hpo.service.sampling import CHEAP_SAMPLERS, ActiveTrials, SamplerCache, read_active
@@ -496,6 +497,8 @@ class Dispatcher:
             study = repo.get_study(session, trial.study_id)
             self._end_attempt(trial, study, failure, message[:4000])
             _finish_if_done(session, study)
+            if trial.state is TrialState.FAILED and failure is FailureClass.CONFIG:
+                pause_after_config_errors(session, study)  # a study that cannot succeed stops
             view = TrialView.of(trial)
         if trial.state is TrialState.FAILED:
             self._result_in(study)

@@ -4,6 +4,7 @@ enqueued configurations. Every method is one transaction."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, Literal
 
 from sqlalchemy import func, select
@@ -19,6 +20,7 @@ from hpo.service._common import (
     training_config,
 )
 from hpo.service.client_tokens import new_client_token
+from hpo.service.failures import common_failures, no_completed_trial
 from hpo.service.views import BestConfig, CreatedStudy, StudyView, TrialView
 from hpo.spec import StudySpec
 from hpo.storage import (
@@ -101,7 +103,8 @@ class StudyService:
             study = repo.get_study(session, study_id)
             counts = repo.count_trials_by_state(session, study_id)
             best = repo.best_trial(session, study_id, study.direction)
-            return StudyView.of(study, counts, best)
+            view = StudyView.of(study, counts, best)
+            return replace(view, failures=common_failures(session, study_id))
 
     def list_studies(
         self,
@@ -223,9 +226,8 @@ class StudyService:
             study = repo.get_study(session, study_id)
             trial = repo.best_trial(session, study_id, study.direction)
             if trial is None or trial.value is None:
-                raise ConflictError(
-                    f"study {study_id} has no completed trial yet: wait for one to finish"
-                )
+                counts = repo.count_trials_by_state(session, study_id)
+                raise ConflictError(no_completed_trial(session, study, counts))
             return BestConfig(
                 study_id=study_id,
                 trial_id=trial.id,
