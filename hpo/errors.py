@@ -61,3 +61,12 @@ class StorageError(HpoError):
 
 class DatabaseUnavailable(StorageError):
     """The database cannot be reached or is busy (locked, connection lost). Maps to HTTP 503."""
+
+
+def one_line(message: str) -> str:
+    """A failure message on one line: a traceback's last line (the exception), else the
+    message with its lines joined."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    return lines[-1] if len(lines) > 1 and lines[0].startswith("Traceback") else " ".join(lines)

@@ -27,7 +27,7 @@ from types import FrameType
 from typing import Any
 
 from hpo.client import ApiError, Client
-from hpo.errors import HpoError
+from hpo.errors import HpoError, one_line
 
 log = logging.getLogger("hpo.worker")
 
@@ -167,11 +167,13 @@ class Worker:
                 result = run_training(cfg, on_epoch, cache_dir=cache)
             except ConfigError as e:
                 reason = str(e)
+                log.warning("trial %s failed (config): %s", trial_id, reason)
                 self._finish(lambda: self.client.fail(trial_id, token, "config", reason))
                 return None
             except Exception:
                 message = traceback.format_exc(limit=5)
-                log.error("trial %s crashed:\n%s", trial_id, message)
+                log.error("trial %s failed (internal): %s", trial_id, one_line(message))
+                log.debug("trial %s traceback:\n%s", trial_id, message)
                 self._finish(lambda: self.client.fail(trial_id, token, "internal", message))
                 return None
         finally:
@@ -183,6 +185,7 @@ class Worker:
             self._finish(lambda: self.client.fail(trial_id, token, "lost", "worker stopped"))
             return None
         if result.status in ("diverged", "oom"):
+            log.warning("trial %s failed (%s): %s", trial_id, result.status, result.message)
             self._finish(lambda: self.client.fail(trial_id, token, result.status, result.message))
             return None
         metric = cfg.train.metric

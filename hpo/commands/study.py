@@ -12,6 +12,7 @@ from rich.live import Live
 from rich.table import Table
 
 from hpo.client import Client
+from hpo.commands.study_summary import summary_lines, why_not_running
 
 api_option = click.option(
     "--api", envvar="HPO_API_URL", default="http://127.0.0.1:8000", show_default=True
@@ -112,15 +113,25 @@ def list_(state: str | None, api: str, token: str | None) -> None:
             "-" if best is None else f"{best:.4f}",
         )  # fmt: skip
     Console().print(table)
+    for s in studies:  # why a study stopped, under the table
+        if s.get("paused_reason") and s["state"] == "paused":
+            click.echo(f"study {s['id']}: {s['paused_reason']}")
 
 
 @study.command("show")
 @click.argument("study_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="The whole study as JSON.")
 @api_option
 @read_token_option
-def show(study_id: int, api: str, token: str | None) -> None:
-    """Show one study as JSON."""
-    click.echo(json.dumps(_client(api, token).get_study(study_id), indent=2, default=str))
+def show(study_id: int, as_json: bool, api: str, token: str | None) -> None:
+    """Show one study: its state (and why it is paused), trials by state, best value, and its
+    most common failure."""
+    info = _client(api, token).get_study(study_id)
+    if as_json:
+        click.echo(json.dumps(info, indent=2, default=str))
+        return
+    for line in summary_lines(info):
+        click.echo(line)
 
 
 def _action(action: str) -> click.Command:
@@ -146,8 +157,11 @@ def leaderboard_table(client: Client, study_id: int, k: int) -> Table:
     finished = sum(counts.get(s, 0) for s in ("completed", "pruned", "failed"))
     table = Table(
         title=f"study {study_id} {info['name']} ({info['sampler']}, {info['state']}, "
-        f"{finished}/{info['n_trials']} finished, {counts.get('running', 0)} running)"
+        f"{finished}/{info['n_trials']} finished: {counts.get('completed', 0)} completed, "
+        f"{counts.get('pruned', 0)} pruned, {counts.get('failed', 0)} failed; "
+        f"{counts.get('running', 0)} running)"
     )
+    table.caption = why_not_running(info)
     metric = info["spec"]["task"].get("metric", "value")
     table.add_column("#", justify="right")
     table.add_column("trial", justify="right")

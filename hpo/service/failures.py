@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from hpo.errors import one_line
 from hpo.storage import FailureClass, Study, StudyState, Trial, TrialState
 
 DEFAULT_MAX_CONFIG_ERRORS = 3
@@ -67,7 +68,7 @@ def pause_after_config_errors(session: Session, study: Study) -> bool:
     ).all()
     if len(latest) < limit or any(cls is not FailureClass.CONFIG for cls, _ in latest):
         return False
-    message = _one_line(latest[0][1] or "a config error")[:_MESSAGE_IN_REASON]
+    message = one_line(latest[0][1] or "a config error")[:_MESSAGE_IN_REASON]
     pause_study(study, f"paused: {limit} trials in a row failed with: {message}")
     return True
 
@@ -83,7 +84,7 @@ def common_failures(session: Session, study_id: int, limit: int = 3) -> list[Fai
         .limit(limit)
     ).all()
     return [
-        FailureCount(str(cls or FailureClass.INTERNAL), _one_line(message or ""), int(n))
+        FailureCount(str(cls or FailureClass.INTERNAL), one_line(message or ""), int(n))
         for cls, message, n in rows
     ]
 
@@ -103,11 +104,3 @@ def no_completed_trial(session: Session, study: Study, counts: dict[TrialState, 
     elif failures:
         text += f" ({failures[0].describe()})"
     return text
-
-
-def _one_line(message: str) -> str:
-    """A traceback's last line (the exception), or the message itself."""
-    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
-    if not lines:
-        return ""
-    return lines[-1] if len(lines) > 1 and lines[0].startswith("Traceback") else " ".join(lines)
