@@ -19,8 +19,9 @@ browser:
 		|| echo "make: no /usr/bin/chromium; the browser tests will skip (apt-get install chromium)"
 
 # The main job on the embedded default: hpo serve (SQLite under .hpo-demo/) and local workers
-# run grid, random, TPE and LIPO on the MNIST-1D MLP space (3-5 min on 2 CPU cores), print the
-# leaderboard, the comparison table and the web page's URL, and serve until Ctrl-C.
+# run grid, random, TPE and LIPO on the MNIST-1D MLP space (about 5 minutes on 2 CPU cores),
+# print the leaderboard, retrain the winner (--final), print the comparison table and the web
+# page's URL, and serve until Ctrl-C.
 # Options pass through: make demo DEMO_ARGS="--exit --port 8080".
 demo: install
 	.venv/bin/hpo demo $(DEMO_ARGS)

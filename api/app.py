@@ -16,10 +16,11 @@ from fastapi.telemetry import TelemetryConfig
 
 import hpo
 from api.errors import install_error_handlers
+from api.http_edges import CompleteAllow, RequestCounter
 from api.limits import BodySizeLimit
 from api.routes import analytics, comparisons, studies, system, trials
 from api.ui import install_ui
-from hpo.service import Reaper, Service
+from hpo.service import BudgetLimits, Reaper, Service
 from hpo.service.analytics import StudyAnalytics
 from hpo.settings import Settings
 from hpo.storage import Database, create_engine_for, migrate
@@ -66,6 +67,8 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     app.include_router(analytics.router)
     install_ui(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(CompleteAllow)
+    app.add_middleware(RequestCounter)  # outermost: counts refused and failed requests too
     return app
 
 
@@ -89,4 +92,9 @@ def _build_service(settings: Settings) -> Service:
         Database(engine),
         lease_seconds=settings.lease_seconds,
         sampler_cache_max_observations=settings.sampler_cache_max_observations,
+        budget_limits=BudgetLimits(
+            max_trials_per_study=settings.max_trials_per_study,
+            max_studies_per_comparison=settings.max_studies_per_comparison,
+        ),
+        dataset_roots=settings.dataset_root_list,
     )

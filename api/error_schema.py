@@ -27,7 +27,8 @@ _WHY = {
     404: "No such study, trial or comparison.",
     409: "Conflicts with the current state: a stale lease, a finished trial, a full study.",
     413: "Request body larger than HPO_MAX_REQUEST_BYTES.",
-    422: "The request does not match the schema (the message names each bad field).",
+    422: "The request does not match the schema, or goes beyond a server limit (the message "
+    "names each bad field and the limit).",
     503: "The database is unavailable or busy: retry shortly.",
 }
 
@@ -83,15 +84,19 @@ def _rewrite(schema: dict[str, Any], protected: set[tuple[str, str]]) -> None:
         }
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
-            codes = [400, 404, 413, 422, 503]
-            if method != "get":
-                codes.append(409)
-            if (path, method) in protected:
-                codes += [401, 403]
-                operation["security"] = [{"bearer": []}]
             responses = operation.setdefault("responses", {})
+            # A read that can conflict says so on its route (`responses={409: ...}`, e.g.
+            # GET /best before any trial completed); its own description is kept.
+            declared = {int(c) for c in responses if c.isdigit() and int(c) >= 400}
+            codes = {400, 404, 413, 422, 503} | declared
+            if method != "get":
+                codes.add(409)
+            if (path, method) in protected:
+                codes |= {401, 403}
+                operation["security"] = [{"bearer": []}]
             for code in sorted(codes):
+                own = responses.get(str(code), {}).get("description")
                 responses[str(code)] = {
-                    "description": _WHY[code],
+                    "description": own if code in declared and own else _WHY[code],
                     "content": {"application/json": {"schema": {"$ref": _REF}}},
                 }

@@ -13,7 +13,9 @@ from hpo.errors import (
     ConflictError,
     DatabaseUnavailable,
     HpoError,
+    LimitError,
     NotFoundError,
+    SpecRejected,
     StorageError,
     UntrainableError,
     ValidationError,
@@ -25,6 +27,8 @@ _STATUS: list[tuple[type[HpoError], int]] = [
     (NotFoundError, 404),
     (ConflictError, 409),  # LeaseError and AlreadyExistsError included
     (UntrainableError, 422),  # before its parent, ValidationError
+    (LimitError, 422),  # before ValidationError, its base
+    (SpecRejected, 422),
     (ValidationError, 400),
     (DatabaseUnavailable, 503),
     (StorageError, 500),

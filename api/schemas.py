@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from hpo.errors import ValidationError
+from hpo.jsonlimits import BoundedJsonObject
+from hpo.service.claim_fields import LIMITS, MAX_DEVICES, check_claim_fields
+from hpo.service.tokens import LEASE_TOKEN_PATTERN
 from hpo.service.views import Lease, TrialView
 from hpo.storage import FailureClass
 
-
-def _finite_json(value: Any, where: str = "metrics") -> Any:
-    """Refuse NaN and infinities anywhere inside `value`: JSON has no spelling for them, so
-    one stored in a trial's metrics would break every later read of the trial."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{where} is {value}: report finite numbers only (or null)")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _finite_json(item, f"{where}.{key}")
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            _finite_json(item, f"{where}[{i}]")
-    return value
-
-
-# Free-form metrics a worker attaches to a result: any JSON, but finite.
-Metrics = Annotated[dict[str, Any], AfterValidator(_finite_json)]
+# Free-form metrics a worker attaches to a result: any JSON within the limits of
+# hpo.jsonlimits (depth, size, finite numbers, no NUL).
+Metrics = BoundedJsonObject
 
 
 class _Body(BaseModel):
@@ -47,13 +36,28 @@ class TrialPage(BaseModel):
 
 
 class EnqueueBody(_Body):
-    params: dict[str, Any]
+    params: BoundedJsonObject
 
 
-class ClaimBody(_Body):
-    worker_id: str = Field(min_length=1, max_length=128)
-    host: str = Field(default="", max_length=255)
-    devices: list[str] = Field(default_factory=list, max_length=64)
+class _ClaimFields(_Body):
+    """What a claim says of its worker, checked to the columns' limits (a 422 naming the
+    field, before the claim joins another worker's batch: `hpo.service.claim_fields`)."""
+
+    worker_id: str = Field(min_length=1, max_length=LIMITS.worker_id)
+    host: str = Field(default="", max_length=LIMITS.host)
+    devices: list[str] = Field(default_factory=list, max_length=MAX_DEVICES)
+
+    @model_validator(mode="after")
+    def _storable(self) -> Self:
+        try:
+            check_claim_fields(self.worker_id, self.host, self.devices)
+        except ValidationError as e:
+            raise ValueError(str(e)) from e
+        return self
+
+
+class ClaimBody(_ClaimFields):
+    pass
 
 
 class AskBody(_Body):
@@ -62,7 +66,8 @@ class AskBody(_Body):
 
 
 class TokenBody(_Body):
-    lease_token: str = Field(min_length=1, max_length=128)
+    # The token as the claim made it: anything else (non-ASCII, over-long) is no lease token.
+    lease_token: str = Field(min_length=1, max_length=128, pattern=LEASE_TOKEN_PATTERN)
 
 
 class ReportBody(TokenBody):
@@ -79,12 +84,8 @@ class CompleteBody(TokenBody):
     metrics: Metrics = Field(default_factory=dict)
 
 
-class CompleteAndClaimBody(CompleteBody):
+class CompleteAndClaimBody(CompleteBody, _ClaimFields):
     """A complete plus the claim of the worker's next trial (the claim's fields)."""
-
-    worker_id: str = Field(min_length=1, max_length=128)
-    host: str = Field(default="", max_length=255)
-    devices: list[str] = Field(default_factory=list, max_length=64)
 
 
 class CompleteAndClaimOut(BaseModel):

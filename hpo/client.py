@@ -15,7 +15,8 @@ For your own training code (ask/tell), with the study's client token (`hpo study
     else:
         trial.tell(acc)
 
-Network errors and 503s are retried with exponential backoff (the API may be restarting);
+Network errors and 502/503/504 are retried with exponential backoff (the API may be
+restarting), `retries` times or, with `retries=None` (the worker), until the API answers;
 every other error raises `ApiError` carrying the server's message and status.
 """
 
@@ -30,6 +31,7 @@ from typing import Any
 import httpx
 
 from hpo.errors import HpoError
+from hpo.outage import Outage
 
 _RETRY_STATUS = frozenset({502, 503, 504})
 
@@ -48,14 +50,17 @@ class ApiUnreachable(HpoError):
 
 @dataclass
 class Client:
-    """One connection pool to one API. `retries` bounds the attempts of every request."""
+    """One connection pool to one API. `retries` bounds the attempts of every request; None
+    retries until the API answers (a worker: see hpo.outage), with `outage` (shared by the
+    threads of one worker) saying so once a minute and giving up when told to."""
 
     url: str
     token: str | None = None
     timeout: float = 30.0
-    retries: int = 8
+    retries: int | None = 8
     backoff_seconds: float = 0.5
     max_backoff_seconds: float = 15.0
+    outage: Outage | None = None
     _http: httpx.Client = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -78,24 +83,31 @@ class Client:
         """Send with retries on connection errors, timeouts and 502/503/504. Raises ApiError
         for any other 4xx/5xx. Retrying a complete/report is safe: the API treats a repeat
         that already landed as a no-op."""
-        delay = self.backoff_seconds
+        delay = min(self.backoff_seconds, self.max_backoff_seconds)
         last: str = ""
-        for attempt in range(self.retries + 1):
+        attempt = 0
+        while True:
             try:
                 response = self._http.request(method, path, **kwargs)
             except httpx.TransportError as e:
                 last = f"{type(e).__name__}: {e}"
             else:
                 if response.status_code not in _RETRY_STATUS:
+                    if self.outage is not None:
+                        self.outage.answered()
                     if response.status_code >= 400:
                         raise ApiError(response.status_code, _detail(response))
                     return response
                 last = f"HTTP {response.status_code}: {_detail(response)}"
-            if attempt < self.retries:
-                time.sleep(delay * (0.5 + random.random()))  # jitter: workers don't stampede
-                delay = min(delay * 2, self.max_backoff_seconds)
+            if self.outage is not None:
+                self.outage.failed(self.url, f"{method} {path}: {last}")  # may give up
+            if self.retries is not None and attempt >= self.retries:
+                break
+            attempt += 1
+            time.sleep(delay * (0.5 + random.random()))  # jitter: workers don't stampede
+            delay = min(delay * 2, self.max_backoff_seconds)
         raise ApiUnreachable(
-            f"{method} {self.url}{path} failed after {self.retries + 1} attempts ({last}); "
+            f"{method} {self.url}{path} failed after {attempt + 1} attempts ({last}); "
             "check that `hpo serve` is running and the URL is right"
         )
 

@@ -25,15 +25,17 @@ from typing import Any, Literal
 import pydantic
 from pydantic import Field, field_validator, model_validator
 
-from hpo.errors import ValidationError
+from hpo.errors import HpoError, ValidationError
+from hpo.samplers import check_options
 from hpo.space import space_from_dict
 from hpo.spec import (
     MAX_ATTEMPTS,
     MAX_PARALLEL,
     MAX_TRIALS,
+    FixedField,
     PrunerSpec,
     SamplerSpec,
-    Scalar,
+    SpaceField,
     StudySpec,
     TaskSpec,
     _Frozen,
@@ -62,8 +64,8 @@ class ComparisonCell:
 class ComparisonSpec(_Frozen):
     name: str = Field(default="comparison", min_length=1, max_length=150)
     task: TaskSpec
-    space: dict[str, dict[str, Any]]
-    fixed: dict[str, Scalar] = Field(default_factory=dict)
+    space: SpaceField
+    fixed: FixedField = Field(default_factory=dict)
     samplers: list[SamplerSpec] = Field(min_length=1, max_length=20)
     n_trials: int = Field(ge=1, le=MAX_TRIALS)
     repeats: int = Field(default=3, ge=1, le=MAX_REPEATS)
@@ -99,6 +101,13 @@ class ComparisonSpec(_Frozen):
             # One place for the direction from here on: the task, as in a study spec.
             task = self.task.model_copy(update={"direction": self.direction})
             object.__setattr__(self, "task", task)
+        for sampler in self.samplers:
+            # Each sampler's options against its rules (types, ranges), before the studies
+            # are expanded; `cells()` then builds every sampler on the space.
+            try:
+                check_options(sampler.name, sampler.options)
+            except HpoError as e:
+                raise ValueError(f"sampler {sampler.name}: {e}") from e
         names = [s.name for s in self.samplers]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:

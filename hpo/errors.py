@@ -18,8 +18,17 @@ class UntrainableError(ValidationError):
     """A config (task, params) the built-in trainers would refuse on every trial. HTTP 422."""
 
 
+class LimitError(ValidationError):
+    """Input within the schema but beyond a server cap (a budget, a size). HTTP 422."""
+
+
 class SearchSpaceError(ValidationError):
     """A search space is malformed: bad bounds, unknown type, empty choices, grid too large..."""
+
+
+class SpecRejected(ValidationError):
+    """A well-formed spec this server refuses by its policy (a dataset path outside the roots
+    it allows). HTTP 422, like a schema error."""
 
 
 class UnknownSamplerError(ValidationError):

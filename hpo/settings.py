@@ -93,12 +93,34 @@ class Settings(BaseSettings):
     # single study above it is rebuilt on every claim, so keep it above your largest
     # model-based study.
     sampler_cache_max_observations: int = Field(default=200_000, ge=0)
+    # Caps on what one request may book (hpo.service.budgets): a study's n_trials (at
+    # creation and when a PATCH raises it), and a comparison's samplers x repeats. Past them
+    # the request gets a 422; the cost of reading a comparison grows with its studies.
+    max_trials_per_study: int = Field(default=100_000, ge=1)
+    max_studies_per_comparison: int = Field(default=100, ge=1)
+    # Absolute folders (as the workers see them, separated by ":") in which a study's dataset
+    # may name an absolute path. Empty: only relative paths (looked up under each worker's
+    # own data roots) are accepted. `..` is refused either way (hpo.dataset_location).
+    dataset_roots: str = ""
 
     @field_validator("read_token", mode="before")
     @classmethod
     def _unset_when_empty(cls, value: object) -> object:
         # docker-compose passes an unset optional token as "" (`${HPO_READ_TOKEN:-}`).
         return None if value == "" else value
+
+    @field_validator("dataset_roots")
+    @classmethod
+    def _absolute_roots(cls, value: str) -> str:
+        for root in _split_roots(value):
+            if not root.startswith("/"):
+                raise ValueError(f"HPO_DATASET_ROOTS: {root!r} is not an absolute path")
+        return value
+
+    @property
+    def dataset_root_list(self) -> tuple[str, ...]:
+        """`dataset_roots` as a list of folders."""
+        return _split_roots(self.dataset_roots)
 
     @property
     def auth_enabled(self) -> bool:
@@ -112,3 +134,7 @@ class Settings(BaseSettings):
         too) nobody could read with a token, so reads stay open."""
         can_read = self.api_token is not None or self.read_token is not None
         return can_read and not self.public_read
+
+
+def _split_roots(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(os.pathsep) if part.strip())

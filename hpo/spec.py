@@ -21,12 +21,13 @@ from __future__ import annotations
 import math
 import unicodedata
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hpo.errors import HpoError, ValidationError
+from hpo.jsonlimits import JSON_LIMITS, BoundedJsonObject
 from hpo.samplers import default_registry
 from hpo.space import DEFAULT_GRID_CAP, SearchSpace, space_from_dict
 from hpo.trainable import check_spec
@@ -42,6 +43,9 @@ MAX_ATTEMPTS = 20
 MAX_CONFIG_ERRORS = 1_000
 
 Scalar = str | int | float | bool
+# The free parts of a spec, each bounded by hpo.jsonlimits before its own validation.
+SpaceField = Annotated[dict[str, dict[str, Any]], JSON_LIMITS]
+FixedField = Annotated[dict[str, Scalar], JSON_LIMITS]
 
 
 class _Frozen(BaseModel):
@@ -70,7 +74,7 @@ class TaskSpec(_Frozen):
 
 class SamplerSpec(_Frozen):
     name: str = "tpe"
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: BoundedJsonObject = Field(default_factory=dict)
 
     @field_validator("name")
     @classmethod
@@ -83,7 +87,7 @@ class SamplerSpec(_Frozen):
 
 class PrunerSpec(_Frozen):
     name: Literal["none", "median", "asha"] = "none"
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: BoundedJsonObject = Field(default_factory=dict)
 
 
 class BudgetSpec(_Frozen):
@@ -133,8 +137,8 @@ class StudySpec(_Frozen):
 
     name: str = Field(min_length=1, max_length=200)
     task: TaskSpec
-    space: dict[str, dict[str, Any]]
-    fixed: dict[str, Scalar] = Field(default_factory=dict)
+    space: SpaceField
+    fixed: FixedField = Field(default_factory=dict)
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
     pruner: PrunerSpec = Field(default_factory=PrunerSpec)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
@@ -166,14 +170,6 @@ class StudySpec(_Frozen):
     @classmethod
     def _valid_space(cls, space: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         return validated_space(space)
-
-    @field_validator("fixed")
-    @classmethod
-    def _finite_fixed(cls, fixed: dict[str, Scalar]) -> dict[str, Scalar]:
-        for key, value in fixed.items():
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ValueError(f"fixed.{key} is {value}: give a finite number")
-        return fixed
 
     @model_validator(mode="after")
     def _consistent(self) -> StudySpec:

@@ -9,8 +9,9 @@ named `learning_rate` or a choice `rleu` is a 422 that names the field, not N fa
 One value at a time, with the fixed params: the trainers' checks are per field (a choice set or
 an interval), so the bounds of a range stand for every value between them.
 
-User files (`csv:PATH`, `npz:PATH`, `data.csv`) are read by the workers, relative to their own
-directory: the server does not judge them (a built-in dataset stands in for them here).
+User files (`csv:PATH`, `npz:PATH`, `data.csv`) are read by the workers, under their own data
+roots: the server checks only where they are (hpo.dataset_location), and a built-in dataset
+stands in for them here.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from hpo.dataset_location import dataset_file_path
 from hpo.errors import UntrainableError
 from hpo.space import Categorical, Float, SearchSpace
-from trainers.data._spec import FILE_FORMATS
 from trainers.errors import ConfigError
 from trainers.run_config import MODEL_PARAMS, TRAIN_PARAMS, build_run_config
 
@@ -57,12 +58,9 @@ def check_config(task: Mapping[str, Any], params: Mapping[str, Any], seed: int =
 
 
 def is_user_file(dataset: object) -> bool:
-    """`csv:...`, `npz:...` or a path ending in .csv / .npz: a file on the workers' disk."""
-    if not isinstance(dataset, str):
-        return False
-    scheme, sep, _ = dataset.partition(":")
-    suffix = dataset.partition("?")[0].rsplit(".", 1)[-1].lower()
-    return (bool(sep) and scheme in FILE_FORMATS) or suffix in FILE_FORMATS
+    """`csv:...`, `npz:...` or a path ending in .csv / .npz: a file on the workers' disk (its
+    location is checked by hpo.dataset_location, its contents by the worker)."""
+    return isinstance(dataset, str) and dataset_file_path(dataset) is not None
 
 
 def _is_known_param(task: Mapping[str, Any], key: str) -> bool:

@@ -7,7 +7,15 @@ Signals: the first SIGTERM/SIGINT lets the current epoch finish, fails the trial
 (the API requeues it at once, same params) and exits; a second one exits at once (the lease
 then expires and the reaper requeues the trial). A 409 (lease lost: the trial was requeued or
 the study cancelled) or a 404 (the trial is gone: its study was deleted, or a database crash
-lost a claim not yet flushed) abandons the trial. Network errors are retried by the client.
+lost a claim not yet flushed) abandons the trial.
+
+An unreachable API (a restart, a network cut) is waited out: claims and results are retried
+with capped backoff until it answers (`Outage` says so once a minute), or until
+`give_up_after_seconds` when set (then `ApiGaveUp`). Heartbeats and reports try a few times
+and let training go on: the next one comes soon, and the result is what must arrive.
+
+User datasets are read only inside `data_roots` (trainers.data._locate), because a study's
+spec, which names the file, comes from the API and its failure messages are published.
 """
 
 from __future__ import annotations
@@ -22,12 +30,15 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from hpo.client import ApiError, Client
+from hpo.claim_backoff import ClaimBackoff, claim_answer_is_retried
+from hpo.client import ApiError, ApiUnreachable, Client
 from hpo.errors import HpoError, one_line
+from hpo.outage import Outage
 
 log = logging.getLogger("hpo.worker")
 
@@ -48,13 +59,22 @@ class WorkerOptions:
     heartbeat_seconds: float = 20.0
     worker_id: str = ""
     cache_dir: str | None = None
+    data_roots: tuple[str, ...] = ()  # the only folders user datasets are read from
+    first_backoff_seconds: float = 1.0  # an unreachable API: wait this, doubling, ...
+    max_backoff_seconds: float = 30.0  # ... up to this between attempts
+    give_up_after_seconds: float | None = None  # exit after this long unreachable; None: never
+    claim_backoff_seconds: float = 1.0  # first wait after a claim the API failed (doubles)
+    max_claim_backoff_seconds: float = 60.0
 
 
 class _Stop:
-    """Signal state: the first signal asks to stop after the epoch, the second exits now."""
+    """Signal state: the first signal asks to stop after the epoch, the second exits now.
+    While the API is unreachable the first one exits now too: nothing could be handed back,
+    and retrying would hold the worker for as long as the outage lasts."""
 
-    def __init__(self) -> None:
+    def __init__(self, api_unreachable: Callable[[], bool] = lambda: False) -> None:
         self.requested = threading.Event()
+        self.api_unreachable = api_unreachable
 
     def install(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -63,6 +83,9 @@ class _Stop:
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         if self.requested.is_set():
             log.warning("second signal: exiting now; the lease will expire and be requeued")
+            os._exit(128 + signum)
+        if self.api_unreachable():
+            log.warning("API unreachable: exiting now; the lease will expire and be requeued")
             os._exit(128 + signum)
         log.warning("stopping after the current epoch (signal again to exit at once)")
         self.requested.set()
@@ -85,6 +108,8 @@ class _Heartbeat(threading.Thread):
                 if e.status in LEASE_GONE:
                     self.lease_lost.set()
                     return
+            except ApiUnreachable:
+                pass  # an outage: said once a minute by the worker's Outage
             except HpoError as e:
                 log.warning("heartbeat failed: %s", e)
 
@@ -94,13 +119,31 @@ class Worker:
 
     def __init__(self, options: WorkerOptions, client: Client | None = None) -> None:
         self.options = options
-        self.client = client or Client(options.api, token=options.token)
+        self.outage = Outage(give_up_after=options.give_up_after_seconds)
+        # Claims and results: retried until the API answers (or the worker gives up).
+        self.client = client or self._client(retries=None)
+        # Heartbeats and reports: a few tries, then training goes on.
+        self.reporter = client or self._client(retries=2)
         self.worker_id = (
             options.worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         )
         self.host = socket.gethostname()
-        self.stop = _Stop()
+        self.stop = _Stop(api_unreachable=lambda: self.outage.seconds > 0)
         self.trials_done = 0
+        self.backoff = ClaimBackoff(
+            options.claim_backoff_seconds, options.max_claim_backoff_seconds
+        )
+
+    def _client(self, retries: int | None) -> Client:
+        options = self.options
+        return Client(
+            options.api,
+            token=options.token,
+            retries=retries,
+            backoff_seconds=options.first_backoff_seconds,
+            max_backoff_seconds=options.max_backoff_seconds,
+            outage=self.outage,
+        )
 
     def run(self) -> int:
         """Loop until stopped, out of work (exit_when_idle) or max_trials. Returns 0."""
@@ -112,7 +155,14 @@ class Worker:
             if self._at_max_trials():
                 break
             if lease is None:
-                lease = self.client.claim(self.worker_id, host=self.host, devices=[device])
+                try:
+                    lease = self.client.claim(self.worker_id, host=self.host, devices=[device])
+                except ApiError as e:
+                    if not claim_answer_is_retried(e):
+                        raise
+                    self.stop.requested.wait(self.backoff.after(e))
+                    continue
+                self.backoff.reset()
             if lease is None:
                 if self.options.exit_when_idle:
                     break
@@ -135,7 +185,7 @@ class Worker:
         result went with a claim (`complete-and-claim`), else None (the loop claims)."""
         trial_id, token = int(lease["trial_id"]), str(lease["lease_token"])
         log.info("trial %s (study %s): %s", trial_id, lease["study_id"], lease["params"])
-        heartbeat = _Heartbeat(self.client, trial_id, token, self._heartbeat_every(lease))
+        heartbeat = _Heartbeat(self.reporter, trial_id, token, self._heartbeat_every(lease))
         heartbeat.start()
         pruned = False
         abandoned = False
@@ -145,13 +195,19 @@ class Worker:
             if heartbeat.lease_lost.is_set():
                 abandoned = True
                 return True
+            if self.outage.seconds > 0:
+                # The API is unreachable: no epoch waits on a report. The heartbeat sees when
+                # it is back; the result is retried until it lands.
+                return self.stop.requested.is_set()
             try:
-                pruned = self.client.report(trial_id, token, epoch, value)
+                pruned = self.reporter.report(trial_id, token, epoch, value)
             except ApiError as e:
                 if e.status not in LEASE_GONE:
                     raise
                 abandoned = True
                 return True
+            except ApiUnreachable:
+                pass  # an outage: train on, the result is retried until it lands
             except HpoError as e:
                 # A report that could not be sent is not worth the trial: train on.
                 log.warning("report failed: %s", e)
@@ -164,8 +220,10 @@ class Worker:
             try:
                 cfg = build_run_config(lease["config"], device=device, threads=self.options.threads)
                 cache = None if self.options.cache_dir is None else _path(self.options.cache_dir)
-                result = run_training(cfg, on_epoch, cache_dir=cache)
+                roots = [_path(root) for root in self.options.data_roots]
+                result = run_training(cfg, on_epoch, cache_dir=cache, data_roots=roots)
             except ConfigError as e:
+                # Our own messages: they say what failed, never what a user file holds.
                 reason = str(e)
                 log.warning("trial %s failed (config): %s", trial_id, reason)
                 self._finish(lambda: self.client.fail(trial_id, token, "config", reason))
@@ -205,9 +263,17 @@ class Worker:
         following: list[dict[str, Any] | None] = [None]
 
         def complete_and_claim() -> None:
-            _, following[0] = self.client.complete_and_claim(
-                trial_id, token, float(value), metrics, self.worker_id, self.host, [device]
-            )
+            try:
+                _, following[0] = self.client.complete_and_claim(
+                    trial_id, token, float(value), metrics, self.worker_id, self.host, [device]
+                )
+            except ApiError as e:
+                if not claim_answer_is_retried(e):
+                    raise
+                # The claim half may be what failed: send the result alone (a retry of a
+                # complete that landed is a no-op); the loop claims, backing off.
+                log.warning("complete-and-claim answered %s: sending the result alone", e.status)
+                self.client.complete(trial_id, token, float(value), metrics)
 
         if not self._finish(complete_and_claim):
             # The result was refused (lease lost): nothing was claimed; the loop claims.
@@ -278,6 +344,16 @@ def supervise(options: WorkerOptions, gpus: list[str], slots_per_device: int) ->
                 argv += ["--max-trials", str(options.max_trials)]
             if options.exit_when_idle:
                 argv.append("--exit-when-idle")
+            argv += ["--poll-seconds", str(options.poll_seconds),
+                     "--max-backoff", str(options.max_backoff_seconds)]  # fmt: skip
+            if options.give_up_after_seconds is not None:
+                argv += ["--give-up-after", str(options.give_up_after_seconds)]
+            for root in options.data_roots:
+                argv += ["--data-root", root]
+            # Never on the command line: any user of the machine can read it there (ps).
+            # The slot takes the token this worker resolved, not whatever HPO_TOKEN says.
+            env.pop("HPO_WORKER_TOKEN", None)
+            env.pop("HPO_TOKEN", None)
             if options.token:
                 env["HPO_WORKER_TOKEN"] = options.token
             log.info("starting slot %d on GPU %s", slot, gpu)

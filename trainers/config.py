@@ -15,6 +15,7 @@ search space fails its first trial loudly instead of being silently ignored.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from trainers.data import load_dataset
@@ -48,15 +49,21 @@ def run_training(
     evaluate_test: bool | None = None,
     keep_weights: bool = False,
     cache_dir: Path | None = None,
+    data_roots: Sequence[Path] | None = None,
 ) -> TrainResult:
     """Load the data for `cfg.seed` and train.
 
     A search trial (the default) trains on train and validates each epoch; test is not touched.
     `final=True` trains on train + validation for the configured epochs and scores test.
     `evaluate_test=True` without `final` also scores the best-validation weights on test.
+    `data_roots`: the folders a user dataset may be read from (a worker's); None reads any path.
     """
     data = load_dataset(
-        cfg.data, seed=cfg.seed, val_fraction=0.0 if final else None, cache_dir=cache_dir
+        cfg.data,
+        seed=cfg.seed,
+        val_fraction=0.0 if final else None,
+        cache_dir=cache_dir,
+        data_roots=data_roots,
     )
     test = final if evaluate_test is None else evaluate_test
     return train(

@@ -67,7 +67,12 @@ def leaderboard(
     return service.studies.leaderboard(study_id, k)
 
 
-@router.get("/{study_id}/best", response_model=BestConfig, dependencies=[Read])
+@router.get(
+    "/{study_id}/best",
+    response_model=BestConfig,
+    dependencies=[Read],
+    responses={409: {"description": "The study has no completed trial yet: wait for one."}},
+)
 def best(study_id: int, service: ServiceDep, format: Literal["json", "yaml"] = "json") -> Any:
     best = service.studies.best(study_id)
     if format == "yaml":

@@ -20,14 +20,15 @@ from typing import Any
 
 import click
 import yaml
-from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress_bar import ProgressBar
 from rich.table import Table
+from rich.text import Text
 
 from hpo.client import Client
-from hpo.commands.study import api_option, watch_token_option
+from hpo.commands._tables import Column, Sheet, emit, json_option, rich_table
+from hpo.commands.study import SAMPLER_NAMES, api_option, watch_token_option
 from hpo.errors import HpoError, ValidationError
 
 # States after which a comparison changes no more (a paused one may still be resumed).
@@ -42,7 +43,10 @@ _OVER = ("completed", "cancelled")
     type=click.IntRange(1),
     help="Watch (and --final) an existing comparison instead of creating one.",
 )
-@click.option("--samplers", help="Override the samplers: comma-separated, e.g. grid,random,tpe.")
+@click.option(
+    "--samplers",
+    help=f"Override the samplers: comma-separated, e.g. grid,random,tpe (of {SAMPLER_NAMES}).",
+)
 @click.option("--trials", type=click.IntRange(1), help="Override n_trials (per study).")
 @click.option("--repeats", type=click.IntRange(1), help="Override the number of seeds.")
 @click.option("--seed", type=click.IntRange(0), help="Override the base seed.")
@@ -74,6 +78,7 @@ _OVER = ("completed", "cancelled")
     help="Keep each winner's config, metrics and weights under DIR/<sampler>/.",
 )
 @click.option("--poll-seconds", type=click.FloatRange(0.05), default=2.0, show_default=True)
+@json_option("Print the comparison's view (the API's JSON) at the end instead of the table.")
 @api_option
 @watch_token_option
 def compare(
@@ -90,6 +95,7 @@ def compare(
     final_device: str,
     final_out: Path | None,
     poll_seconds: float,
+    as_json: bool,
     api: str,
     token: str | None,
 ) -> None:
@@ -107,7 +113,8 @@ def compare(
     overrides = cli_overrides(samplers, trials, repeats, seed, name)
     spec = read_comparison_spec(spec_file, overrides) if spec_file else None
     client = Client(api, token=token, retries=2)
-    console = Console()
+    # With --json, stdout carries only the JSON: progress and messages go to stderr.
+    console = Console(stderr=as_json)
     if spec is not None:
         view = client.create_comparison(spec)
         comparison_id = int(view["id"])
@@ -117,13 +124,19 @@ def compare(
             f"{view['n_trials']} trials each"
         )
         console.print(f"web page: {api.rstrip('/')}/comparisons/{comparison_id}", soft_wrap=True)
-    if not watch or comparison_id is None:
+    if comparison_id is None:
+        return
+    if not watch:
+        if as_json:
+            click.echo(json.dumps(client.get_comparison(comparison_id), indent=2, default=str))
         return
     view = watch_comparison(client, comparison_id, console, poll_seconds)
     if final:
         final_training(client, view, console, seeds=final_seeds, device=final_device, out=final_out)
         view = client.get_comparison(comparison_id)
-    console.print(comparison_table(view))
+    emit(comparison_sheet(view), as_json=as_json, records=view, console=console, tsv_title=True)
+    if not as_json:
+        print_verdict(view, console)
 
 
 def read_comparison_spec(path: str | Path, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -184,10 +197,16 @@ def progress_view(view: dict[str, Any]) -> Group:
         ProgressBar(total=max(total, 1), completed=done, width=40),
         f"{done}/{total} trials",
     )
-    return Group(head, comparison_table(view))
+    verdict = Text(f"ranking: {view['verdict']}") if view.get("verdict") else Text("")
+    return Group(head, comparison_table(view), verdict)
 
 
 def comparison_table(view: dict[str, Any]) -> Table:
+    """`comparison_sheet` as a rich table (key columns never cut)."""
+    return rich_table(comparison_sheet(view), Console())
+
+
+def comparison_sheet(view: dict[str, Any]) -> Sheet:
     """One row per sampler, best first: the median best value over seeds with its
     interquartile range, each seed's best, progress, and (once `--final` recorded it) the
     test metric of the sampler's winner."""
@@ -195,17 +214,15 @@ def comparison_table(view: dict[str, Any]) -> Table:
         f"comparison {view['id']} {view['name']}: best {view['objective']} "
         f"({view['direction']}), {view['n_trials']} trials x {view['repeats']} seeds"
     )
-    # min_width: a narrow table would wrap its own title.
-    table = Table(title=title, box=box.SIMPLE_HEAD, min_width=len(title))
     with_test = any(r["test_metric"] is not None for r in view["results"])
-    table.add_column("#", justify="right", no_wrap=True)
-    table.add_column("sampler", no_wrap=True)
-    table.add_column("trials", justify="right", no_wrap=True)
-    table.add_column("median", justify="right", no_wrap=True)
-    table.add_column("q25-q75", no_wrap=True)
-    table.add_column("best per seed")
+    columns = [
+        Column("#", "right", key=True), Column("sampler", key=True),
+        Column("trials", "right", key=True), Column("median", "right", key=True),
+        Column("q25-q75", key=True), Column("best per seed"),
+    ]  # fmt: skip
     if with_test:
-        table.add_column("test (final)", justify="right", no_wrap=True)
+        columns.append(Column("test (final)", "right", key=True))
+    sheet = Sheet(title=title, columns=columns, simple_box=True)
     per_sampler = view["n_total"] // max(len(view["samplers"]), 1)
     for r in view["results"]:
         iqr = "-" if r["q25_best"] is None else f"{r['q25_best']:.3f}-{r['q75_best']:.3f}"
@@ -217,8 +234,14 @@ def comparison_table(view: dict[str, Any]) -> Table:
             sd = r["test_metric_sd"]
             test = _num(r["test_metric"]) + (f" ± {sd:.3f}" if sd is not None else "")
             cells.append(test if r["test_metric"] is not None else "-")
-        table.add_row(*cells)
-    return table
+        sheet.add(*cells)
+    return sheet
+
+
+def print_verdict(view: dict[str, Any], console: Console) -> None:
+    """The line under the ranking that says whether it is a verdict or noise."""
+    if view.get("verdict"):
+        console.print(f"ranking: {view['verdict']}", soft_wrap=True)
 
 
 def _num(value: float | None) -> str:
@@ -233,11 +256,13 @@ def final_training(
     seeds: int = 1,
     device: str = "auto",
     out: Path | None = None,
+    samplers: list[str] | None = None,
 ) -> None:
-    """Retrain each sampler's winner on train + validation and record its test metric."""
+    """Retrain each sampler's winner (or those of `samplers` only) on train + validation and
+    record its test metric."""
     maximize = view["direction"] == "maximize"
     test_metric = view["objective"].replace("val_", "test_", 1)
-    for sampler in view["samplers"]:
+    for sampler in samplers if samplers is not None else view["samplers"]:
         studies = [
             s for s in view["studies"] if s["sampler"] == sampler and s["best_value"] is not None
         ]

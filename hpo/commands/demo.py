@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,10 +25,12 @@ from typing import Any
 
 import click
 import httpx
-from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from hpo.commands._demo_steps import NextSteps
+from hpo.commands._ports import ensure_port_free
+from hpo.commands._tables import Column, Sheet, rich_table
 from hpo.errors import HpoError
 
 SHIPPED_SPEC = Path(__file__).resolve().parents[2] / "search_spaces" / "compare_mlp_mnist1d.yaml"
@@ -41,6 +42,8 @@ _NOT_INHERITED = (
     "HPO_API_TOKEN",
     "HPO_WORKER_TOKEN",
     "HPO_READ_TOKEN",
+    "HPO_TOKEN",
+    "HPO_API_URL",
     "HPO_PUBLIC_READ",
     "HPO_HOST",
     "HPO_PORT",
@@ -115,14 +118,15 @@ def demo(
     from hpo.commands.compare import (
         cli_overrides,
         comparison_table,
+        final_training,
+        print_verdict,
         read_comparison_spec,
         watch_comparison,
     )
 
     overrides = cli_overrides(samplers, trials, repeats, None, "demo")
     spec = read_comparison_spec(spec_path, {**overrides, "task": {"epochs": epochs}})
-    if _port_in_use(port):
-        raise DemoError(f"port {port} is in use (another hpo serve?): pass --port N")
+    ensure_port_free(port)
     data_dir.mkdir(parents=True, exist_ok=True)
     url = f"http://127.0.0.1:{port}"
     console = Console()
@@ -144,9 +148,17 @@ def demo(
                 client, int(view["id"]), console, poll_seconds=1.0, on_poll=children.check
             )
             finished = True
-            console.print(leaderboard_table(client, view))
+            console.print(leaderboard_table(client, view, console))
+            if view["results"] and view["results"][0]["median_best"] is not None:
+                # The ranking's winner, retrained on train + validation: its test accuracy
+                # lands in the comparison's final column (and on the page).
+                winner = str(view["results"][0]["sampler"])
+                final_training(client, view, console, samplers=[winner])
+                view = client.get_comparison(int(view["id"]))
             console.print(comparison_table(view))
-            _print_next_steps(console, url, view)
+            print_verdict(view, console)
+            steps = NextSteps(url, port, data_dir, view)
+            console.print(steps.closing(serving=not exit_when_done), soft_wrap=True)
             if not exit_when_done:
                 console.print(f"serving {url}/ until Ctrl-C")
                 while True:
@@ -158,53 +170,30 @@ def demo(
         sys.exit(130)
 
 
-def leaderboard_table(client: Any, view: dict[str, Any], k: int = 10) -> Table:
+def leaderboard_table(client: Any, view: dict[str, Any], console: Console, k: int = 10) -> Table:
     """The top k completed trials over every study of the comparison, best first."""
     rows = []
     for study in view["studies"]:
         for trial in client.leaderboard(int(study["id"]), k):
             rows.append((study, trial))
     rows.sort(key=lambda r: r[1]["value"], reverse=view["direction"] == "maximize")
-    table = Table(
-        title=f"leaderboard: the top {k} trials of comparison {view['id']}", box=box.SIMPLE_HEAD
-    )
-    table.add_column("#", justify="right")
-    table.add_column("sampler", no_wrap=True)
-    table.add_column("seed", justify="right")
-    table.add_column("trial", justify="right")
-    table.add_column(view["objective"], justify="right", no_wrap=True)
-    table.add_column("params")
+    sheet = Sheet(
+        title=f"leaderboard: the top {k} trials of comparison {view['id']}",
+        columns=[Column("#", "right", key=True), Column("sampler", key=True),
+                 Column("seed", "right", key=True), Column("study", "right", key=True),
+                 Column("trial", "right", key=True),
+                 Column(view["objective"], "right", key=True), Column("params")],
+        simple_box=True,
+    )  # fmt: skip
     for rank, (study, trial) in enumerate(rows[:k], 1):
         params = ", ".join(f"{n}={_short(v)}" for n, v in trial["params"].items())
-        table.add_row(str(rank), study["sampler"], str(study["seed"]), str(trial["number"]),
-                      f"{trial['value']:.4f}", params)  # fmt: skip
-    return table
+        sheet.add(str(rank), study["sampler"], str(study["seed"]), str(study["id"]),
+                  str(trial["number"]), f"{trial['value']:.4f}", params)  # fmt: skip
+    return rich_table(sheet, console)
 
 
 def _short(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
-
-
-def _print_next_steps(console: Console, url: str, view: dict[str, Any]) -> None:
-    winner = view["results"][0]["sampler"] if view["results"] else None
-    studies = [s for s in view["studies"] if s["sampler"] == winner and s["best_value"]]
-    if not studies:
-        return
-    maximize = view["direction"] == "maximize"
-    best = (max if maximize else min)(studies, key=lambda s: s["best_value"])
-    console.print(
-        f"web page: {url}/\n"
-        f"retrain the winner: hpo best {best['id']} --api {url} > best.yaml && "
-        "hpo train best.yaml --final\n"
-        f"test metric of every sampler's winner: hpo compare --id {view['id']} --api {url} "
-        "--final",
-        soft_wrap=True,
-    )
-
-
-def _port_in_use(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 @contextmanager

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from hpo.commands._ports import ensure_port_free
 from hpo.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -94,6 +95,8 @@ def serve(
             f"refusing to serve on {host} without an admin token: set HPO_API_TOKEN (and "
             "HPO_WORKER_TOKEN for workers), bind 127.0.0.1, or pass --allow-unauthenticated"
         )
+    # Before any "serving on" line: a busy port is one clear line and exit 2.
+    ensure_port_free(port, host)
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )

@@ -12,25 +12,41 @@ from rich.live import Live
 from rich.table import Table
 
 from hpo.client import Client
+from hpo.commands._study_ref import resolve_study
+from hpo.commands._tables import Column, Sheet, emit, is_terminal, json_option, rich_table
 from hpo.commands.study_summary import summary_lines, why_not_running
 
 api_option = click.option(
-    "--api", envvar="HPO_API_URL", default="http://127.0.0.1:8000", show_default=True
+    "--api",
+    envvar="HPO_API_URL",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    help="The API's URL; default $HPO_API_URL.",
 )
-token_option = click.option("--token", envvar="HPO_API_TOKEN", help="Admin bearer token.")
+token_option = click.option(
+    "--token",
+    envvar=["HPO_TOKEN", "HPO_API_TOKEN"],
+    help="Admin bearer token; default $HPO_TOKEN, else $HPO_API_TOKEN.",
+)
 # Reads take the read or the admin token (whichever the environment has, read first).
 # `hpo compare`: creating needs the admin token; watching one (--id N) only reads.
 watch_token_option = click.option(
     "--token",
-    envvar=["HPO_API_TOKEN", "HPO_READ_TOKEN"],
+    envvar=["HPO_TOKEN", "HPO_API_TOKEN", "HPO_READ_TOKEN"],
     help="Admin bearer token (the read token is enough to watch --id N); default "
-    "$HPO_API_TOKEN, else $HPO_READ_TOKEN.",
+    "$HPO_TOKEN, else $HPO_API_TOKEN, else $HPO_READ_TOKEN.",
 )
 read_token_option = click.option(
     "--token",
-    envvar=["HPO_READ_TOKEN", "HPO_API_TOKEN"],
-    help="Read (or admin) bearer token; default $HPO_READ_TOKEN, else $HPO_API_TOKEN.",
+    envvar=["HPO_TOKEN", "HPO_READ_TOKEN", "HPO_API_TOKEN"],
+    help="Read (or admin) bearer token; default $HPO_TOKEN, else $HPO_READ_TOKEN, else "
+    "$HPO_API_TOKEN.",
 )
+# What `--help` lists; tests/unit/test_cli_tables.py keeps it equal to the registry's names
+# (importing the registry here would load the samplers for `--help`).
+SAMPLER_NAMES = "grid, random, qmc, tpe, gp, cmaes, lipo"
+# A study on the command line: its id, or its name (the newest study of that name).
+study_argument = click.argument("study", metavar="STUDY")
 
 
 def _client(api: str, token: str | None) -> Client:
@@ -44,7 +60,7 @@ def study() -> None:
 
 @study.command("create")
 @click.argument("spec_file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--sampler", help="Override the spec's sampler (grid, random, tpe, gp, cmaes, lipo).")
+@click.option("--sampler", help=f"Override the spec's sampler ({SAMPLER_NAMES}).")
 @click.option("--trials", type=click.IntRange(1), help="Override the budget's n_trials.")
 @click.option("--name", help="Override the study name.")
 @click.option("--seed", type=click.IntRange(0), help="Override the seed.")
@@ -97,36 +113,39 @@ def create(
 
 @study.command("list")
 @click.option("--state", type=click.Choice(["running", "paused", "completed", "cancelled"]))
+@json_option()
 @api_option
 @read_token_option
-def list_(state: str | None, api: str, token: str | None) -> None:
-    """List studies with their progress and best value."""
+def list_(state: str | None, as_json: bool, api: str, token: str | None) -> None:
+    """List studies with their progress and best value (TSV when piped)."""
     studies = _client(api, token).list_studies(state)
-    table = Table(title="studies")
-    for column in ("id", "name", "state", "sampler", "progress", "best"):
-        table.add_column(column)
+    sheet = Sheet(
+        title="studies",
+        columns=[Column("id", "right", key=True), Column("name", key=True), Column("state"),
+                 Column("sampler"), Column("progress", "right", key=True),
+                 Column("best", "right", key=True), Column("reason")],
+    )  # fmt: skip
     for s in studies:
         best = s["best"]["value"] if s.get("best") else None
         finished = sum(s["counts"].get(k, 0) for k in ("completed", "pruned", "failed"))
-        table.add_row(
+        sheet.add(
             str(s["id"]), s["name"], s["state"], s["sampler"], f"{finished}/{s['n_trials']}",
             "-" if best is None else f"{best:.4f}",
+            s.get("paused_reason") or "" if s["state"] == "paused" else "",
         )  # fmt: skip
-    Console().print(table)
-    for s in studies:  # why a study stopped, under the table
-        if s.get("paused_reason") and s["state"] == "paused":
-            click.echo(f"study {s['id']}: {s['paused_reason']}")
+    emit(sheet, as_json=as_json, records=studies)
 
 
 @study.command("show")
-@click.argument("study_id", type=int)
+@study_argument
 @click.option("--json", "as_json", is_flag=True, help="The whole study as JSON.")
 @api_option
 @read_token_option
-def show(study_id: int, as_json: bool, api: str, token: str | None) -> None:
-    """Show one study: its state (and why it is paused), trials by state, best value, and its
-    most common failure."""
-    info = _client(api, token).get_study(study_id)
+def show(study: str, as_json: bool, api: str, token: str | None) -> None:
+    """Show one study (id or name): its state (and why it is paused), trials by state, best
+    value and most common failure; --json: the whole study."""
+    client = _client(api, token)
+    info = client.get_study(resolve_study(client, study))
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))
         return
@@ -151,30 +170,36 @@ for _name in ("pause", "resume", "cancel"):
 
 
 def leaderboard_table(client: Client, study_id: int, k: int) -> Table:
+    return rich_table(leaderboard_sheet(client, study_id, k)[0], Console())
+
+
+def leaderboard_sheet(client: Client, study_id: int, k: int) -> tuple[Sheet, list[dict[str, Any]]]:
+    """The leaderboard as a sheet (rank, trial and the objective are never cut) and the
+    rows the API returned."""
     info = client.get_study(study_id)
     rows = client.leaderboard(study_id, k)
     counts = info["counts"]
     finished = sum(counts.get(s, 0) for s in ("completed", "pruned", "failed"))
-    table = Table(
-        title=f"study {study_id} {info['name']} ({info['sampler']}, {info['state']}, "
+    title = (
+        f"study {study_id} {info['name']} ({info['sampler']}, {info['state']}, "
         f"{finished}/{info['n_trials']} finished: {counts.get('completed', 0)} completed, "
         f"{counts.get('pruned', 0)} pruned, {counts.get('failed', 0)} failed; "
         f"{counts.get('running', 0)} running)"
     )
-    table.caption = why_not_running(info)
+    reason = why_not_running(info)  # paused (why), or the most common failure
+    if reason:
+        title += f"\n{reason}"
     metric = info["spec"]["task"].get("metric", "value")
-    table.add_column("#", justify="right")
-    table.add_column("trial", justify="right")
-    table.add_column(metric, justify="right")
     param_names = list(info["spec"]["space"])
-    for name in param_names:
-        table.add_column(name)
+    columns = [Column("#", "right", key=True), Column("trial", "right", key=True),
+               Column(metric, "right", key=True)]  # fmt: skip
+    sheet = Sheet(title=title, columns=columns + [Column(n, param=True) for n in param_names])
     for rank, row in enumerate(rows, 1):
-        table.add_row(
+        sheet.add(
             str(rank), str(row["number"]), f"{row['value']:.4f}",
             *[_fmt(row["params"].get(n)) for n in param_names],
         )  # fmt: skip
-    return table
+    return sheet, rows
 
 
 def _fmt(value: Any) -> str:
@@ -184,17 +209,22 @@ def _fmt(value: Any) -> str:
 
 
 @click.command()
-@click.argument("study_id", type=int)
+@study_argument
 @click.option("-k", default=10, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--watch", is_flag=True, help="Refresh every 2 s until the study finishes.")
+@json_option("Print the leaderboard's rows as JSON instead of a table.")
 @api_option
 @read_token_option
-def leaderboard(study_id: int, k: int, watch: bool, api: str, token: str | None) -> None:
-    """The top k completed trials of a study, best first."""
+def leaderboard(
+    study: str, k: int, watch: bool, as_json: bool, api: str, token: str | None
+) -> None:
+    """The top k completed trials of a study (id or name), best first (TSV when piped)."""
     client = _client(api, token)
+    study_id = resolve_study(client, study)
     console = Console()
-    if not watch:
-        console.print(leaderboard_table(client, study_id, k))
+    if not watch or as_json or not is_terminal():
+        sheet, rows = leaderboard_sheet(client, study_id, k)
+        emit(sheet, as_json=as_json, records=rows, console=console)
         return
     with Live(leaderboard_table(client, study_id, k), console=console, auto_refresh=False) as live:
         while client.get_study(study_id)["state"] in ("running", "paused"):
@@ -203,15 +233,16 @@ def leaderboard(study_id: int, k: int, watch: bool, api: str, token: str | None)
 
 
 @click.command()
-@click.argument("study_id", type=int)
+@study_argument
 @click.option(
     "--format", "fmt", type=click.Choice(["json", "yaml"]), default="yaml", show_default=True
 )
 @api_option
 @read_token_option
-def best(study_id: int, fmt: str, api: str, token: str | None) -> None:
+def best(study: str, fmt: str, api: str, token: str | None) -> None:
     """The best trial's training config (YAML, ready for `hpo train --final`) or JSON."""
     client = _client(api, token)
+    study_id = resolve_study(client, study)
     if fmt == "yaml":
         click.echo(client.best_yaml(study_id), nl=False)
     else:

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hpo.errors import ValidationError
+from hpo.yamlload import load_yaml
 
 if TYPE_CHECKING:
     from trainers import RunConfig, TrainResult
@@ -113,11 +114,13 @@ def train(
 
 def _read_config(path: Path) -> dict[str, Any]:
     try:
-        loaded = yaml.safe_load(path.read_text())
+        text = path.read_text()
     except OSError as e:
         raise TrainingConfigError(f"cannot read {path}: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        raise TrainingConfigError(f"{path} is not valid YAML: {e}") from None
+    try:
+        loaded = load_yaml(text, source=str(path))
+    except ValidationError as e:
+        raise TrainingConfigError(str(e)) from None
     if not isinstance(loaded, dict):
         raise TrainingConfigError(f"{path} must hold a mapping with keys task, params, seed")
     return loaded

@@ -3,26 +3,80 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from pathlib import Path
 
 import click
 
+# A token given as --token sits in the process list, readable by every user of the machine.
+_TOKEN_ON_COMMAND_LINE = (
+    "hpo worker: warning: --token is visible to every user of this machine in the process "
+    "list (ps); set HPO_WORKER_TOKEN or use --token-file FILE instead"
+)
+
 
 @click.command()
-@click.option("--api", envvar="HPO_API_URL", default="http://127.0.0.1:8000", show_default=True)
-@click.option("--token", envvar="HPO_WORKER_TOKEN", help="Worker (or admin) bearer token.")
+@click.option(
+    "--api",
+    envvar="HPO_API_URL",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    help="The API's URL; default $HPO_API_URL.",
+)
+@click.option(
+    "--token",
+    envvar=["HPO_TOKEN", "HPO_WORKER_TOKEN"],
+    help="Worker (or admin) bearer token; default $HPO_TOKEN, else $HPO_WORKER_TOKEN; prefer "
+    "those or --token-file to this flag (a command line is visible to every user).",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read the token from this file (its first line).",
+)
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N")
 @click.option("--gpus", default="all", show_default=True, help="all | 0,1 | none (GPU slots)")
 @click.option("--slots-per-device", default=1, show_default=True, type=click.IntRange(1, 64))
-@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 256),
-              help="CPU threads per slot.")  # fmt: skip
+@click.option(
+    "--threads",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="CPU threads per slot.",
+)
 @click.option("--max-trials", type=click.IntRange(1), help="Exit after this many trials.")
 @click.option("--exit-when-idle", is_flag=True, help="Exit when there is no work.")
 @click.option("--poll-seconds", default=2.0, show_default=True, type=click.FloatRange(0.05))
+@click.option(
+    "--data-root",
+    "data_roots",
+    multiple=True,
+    envvar="HPO_WORKER_DATA_ROOTS",
+    type=click.Path(file_okay=False),
+    help="A folder user datasets (csv:/npz:) may be read from; repeatable "
+    "[default: $HPO_DATA_DIR/datasets].",
+)
+@click.option(
+    "--max-backoff",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0.01),
+    help="Longest wait between retries while the API is unreachable (seconds).",
+)
+@click.option(
+    "--give-up-after",
+    type=click.FloatRange(0.0),
+    help="Exit (code 3) once the API has been unreachable this long (seconds); "
+    "default: retry forever.",
+)
 @click.option("-v", "--verbose", is_flag=True)
+@click.pass_context
 def worker(
+    ctx: click.Context,
     api: str,
     token: str | None,
+    token_file: Path | None,
     device: str,
     gpus: str,
     slots_per_device: int,
@@ -30,9 +84,13 @@ def worker(
     max_trials: int | None,
     exit_when_idle: bool,
     poll_seconds: float,
+    data_roots: tuple[str, ...],
+    max_backoff: float,
+    give_up_after: float | None,
     verbose: bool,
 ) -> None:
     """Pull trials from the API and train them (every GPU it sees, or the CPU)."""
+    from hpo.outage import ApiGaveUp
     from hpo.worker import Worker, WorkerOptions, supervise, visible_gpus
 
     logging.basicConfig(
@@ -40,6 +98,7 @@ def worker(
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
     logging.getLogger("hpo").setLevel(logging.INFO)
+    token = _token(ctx, token, token_file)
     options = WorkerOptions(
         api=api,
         token=token,
@@ -48,9 +107,49 @@ def worker(
         poll_seconds=poll_seconds,
         max_trials=max_trials,
         exit_when_idle=exit_when_idle,
+        data_roots=_data_roots(data_roots),
+        first_backoff_seconds=min(1.0, max_backoff),
+        max_backoff_seconds=max_backoff,
+        give_up_after_seconds=give_up_after,
     )
-    if device in ("auto", "cuda") and gpus != "none":
-        indices = visible_gpus(gpus)
-        if len(indices) * slots_per_device > 1:
-            sys.exit(supervise(options, indices, slots_per_device))
-    sys.exit(Worker(options).run())
+    try:
+        if device in ("auto", "cuda") and gpus != "none":
+            indices = visible_gpus(gpus)
+            if len(indices) * slots_per_device > 1:
+                sys.exit(supervise(options, indices, slots_per_device))
+        sys.exit(Worker(options).run())
+    except ApiGaveUp as e:
+        click.echo(f"hpo worker: {e}", err=True)
+        sys.exit(3)
+
+
+def _token(ctx: click.Context, token: str | None, token_file: Path | None) -> str | None:
+    from_command_line = ctx.get_parameter_source("token") is click.core.ParameterSource.COMMANDLINE
+    if token_file is not None:
+        if from_command_line:
+            raise click.UsageError("give --token or --token-file, not both")
+        lines = token_file.read_text(encoding="utf-8").splitlines()
+        token = lines[0].strip() if lines else ""
+        if not token:
+            raise click.UsageError(f"--token-file {token_file}: the file is empty")
+        return token
+    if from_command_line:
+        click.echo(_TOKEN_ON_COMMAND_LINE, err=True)
+    return token
+
+
+def _data_roots(given: tuple[str, ...]) -> tuple[str, ...]:
+    """The folders user datasets may come from, resolved; default `$HPO_DATA_DIR/datasets`
+    (which need not exist: then only built-in datasets train)."""
+    if not given:
+        from hpo.settings import default_data_dir
+
+        data_dir = os.environ.get("HPO_DATA_DIR") or str(default_data_dir())
+        return (str((Path(data_dir) / "datasets").expanduser().resolve()),)
+    roots = tuple(str(Path(root).expanduser().resolve()) for root in given)
+    for root in roots:
+        if not Path(root).is_dir():
+            logging.getLogger("hpo.worker").warning(
+                "data root %s does not exist: user datasets there will not be found", root
+            )
+    return roots

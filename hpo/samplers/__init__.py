@@ -24,18 +24,22 @@ from hpo.samplers._base import (
     losses,
     params_key,
 )
+from hpo.samplers._options import OPTION_RULES, Option, check_options
 from hpo.samplers._registry import BUILTIN_SAMPLERS, SamplerRegistry, default_registry
 
 __all__ = [
     "BUILTIN_SAMPLERS",
     "DIRECTIONS",
+    "OPTION_RULES",
     "BaseSampler",
     "Direction",
     "Observation",
     "ObservationState",
+    "Option",
     "Sampler",
     "SamplerFactory",
     "SamplerRegistry",
+    "check_options",
     "default_registry",
     "losses",
     "params_key",

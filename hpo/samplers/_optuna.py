@@ -12,18 +12,21 @@ How a history becomes an Optuna study (in memory, one per sampler object):
 - TPE and GP get trials via `create_trial` + `add_trials`. CMA-ES keeps its state on the trials
   it creates, so its history is *replayed*: `enqueue_trial(params)`, `ask`, `tell`;
 - pending configurations become RUNNING trials: TPE runs with `constant_liar=True`, GP
-  treats running trials as pending points, so parallel asks differ. Each suggestion is also
+  treats running trials as pending points, so parallel asks differ (CMA-ES reads only
+  finished trials, so they are not added for it). Each suggestion is also
   checked against the pending and batch configurations and re-asked (then drawn at random)
   when it repeats one.
 
 Each ask uses a fresh Optuna sampler seeded from (seed, history length, pending count), so a
 sampler rebuilt from the same history repeats itself. Between asks the study is kept and only
 extended when the new history is the old one plus new results (the `hpo.optimize` loop, and
-the service's per-study sampler cache, which orders results by when they finished): the
-RUNNING trials an ask added (pending configurations, its own suggestions) are closed as FAIL,
-which TPE and GP ignore, and the new results are added. Anything else rebuilds the study;
-CMA-ES, which learns from its own trials, extends only when the new results are exactly the
-previous suggestions.
+the service's per-study sampler cache, which orders results by when they finished). The study
+lives in a `ScratchStorage` (`_optuna_storage.py`): the history is its kept head, and what an
+ask adds (the pending configurations, its own suggestions) is a scratch tail dropped before the
+next ask, so the study holds the results plus this ask's pending trials and never more: asks
+with 32 pending cost about what asks with none do (bench/sampler_pending.py). Anything else
+rebuilds the study; CMA-ES, which learns from its own trials, extends only when the new results
+are exactly the previous suggestions.
 
 Importing this module sets Optuna's log level to WARNING (process-wide) so that trials do not
 log one INFO line each; experimental-feature warnings are silenced around our calls.
@@ -47,7 +50,9 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
-from hpo.samplers._base import BaseSampler, Direction, Observation, params_key, taken_key
+from hpo.errors import ValidationError
+from hpo.samplers._base import BaseSampler, Direction, Observation, taken_key
+from hpo.samplers._optuna_storage import ScratchStorage
 from hpo.space import Categorical, Float, Params, SearchSpace
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -73,6 +78,7 @@ def _quiet() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", FutureWarning)  # deprecations of options we pass on
         yield
 
 
@@ -121,10 +127,15 @@ class _OptunaAdapter(BaseSampler):
         self._n_synced = 0  # completed observations in the study
         self._imputed: float | None = None  # the value failures were given in the study
         self._had_failure = False
-        self._open: list[tuple[Any, int]] = []  # (params key, trial number) from the last ask
-        self._dirty = False  # CMA-ES: the last ask left trials that a rebuild would not have
-        self._scratch: list[int] = []  # RUNNING trials to close before the study is extended
+        self._storage = ScratchStorage()  # the study's; its scratch tail is this ask's trials
         self.rebuilds = 0  # how many times the study was rebuilt (for tests and tuning)
+        # Build the Optuna sampler once now, so options Optuna refuses fail at creation (a
+        # study spec is checked by building its sampler), not at every later ask.
+        try:
+            with _quiet():
+                self._optuna_sampler(seed % 2**32)
+        except (TypeError, ValueError, ImportError) as e:
+            raise ValidationError(f"Optuna refused the options {dict(self.options)}: {e}") from e
 
     def _optuna_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
         raise NotImplementedError
@@ -176,58 +187,59 @@ class _OptunaAdapter(BaseSampler):
                 study = self._sync_replay(imputed, same_imputation)
             elif self._study is not None and self._extended and same_imputation:
                 study = self._study
-                # Close the trials the previous ask left RUNNING (the pending configurations
-                # and its own suggestions) as FAIL: TPE and GP read only COMPLETE (and RUNNING)
-                # trials, so the study then samples like one rebuilt from the history alone.
-                for number in self._scratch:
-                    study.tell(number, state=TrialState.FAIL)
+                # Forget what the previous ask added (its pending configurations and its own
+                # suggestions): the study then holds the history alone, as if rebuilt.
+                self._storage.drop_scratch()
                 self._add(study, list(self.completed[self._n_synced :]), imputed)
+                self._storage.keep_all()
             else:
                 study = self._rebuild(imputed)
-            self._scratch = []
             if not self.replay:
-                for p in self.pending:
-                    trial = create_trial(
-                        state=TrialState.RUNNING, params=dict(p), distributions=self._dists
-                    )
-                    study.add_trial(trial)
-                    self._scratch.append(len(study.trials) - 1)
-        self._study, self._n_synced, self._open = study, len(self.completed), []
+                # Pending configurations as RUNNING trials (constant liar / GP fantasies), in
+                # the scratch tail: replaced at every ask, never accumulated.
+                study.add_trials(
+                    [
+                        create_trial(
+                            state=TrialState.RUNNING, params=dict(p), distributions=self._dists
+                        )
+                        for p in self.pending
+                    ]
+                )
+        self._study, self._n_synced = study, len(self.completed)
         self._imputed, self._had_failure = imputed, has_failure
         return study
 
     def _rebuild(self, imputed: float | None) -> optuna.Study:
         self.rebuilds += 1
+        self._storage = ScratchStorage()
         study = optuna.create_study(
-            direction=self.direction, sampler=self._optuna_sampler(self.seed % 2**32)
+            storage=self._storage,
+            direction=self.direction,
+            sampler=self._optuna_sampler(self.seed % 2**32),
         )
         self._add(study, list(self.completed), imputed)
+        self._storage.keep_all()
         return study
 
+    @property
+    def kept_trials(self) -> int:
+        """Trials in the adapter's Optuna study right now (the contract tests watch that it
+        grows with results, not with asks)."""
+        return 0 if self._study is None else self._storage.n_trials
+
     def _sync_replay(self, imputed: float | None, same_imputation: bool) -> optuna.Study:
-        """CMA-ES learns from its own trials: extend only when the new results are exactly
-        the suggestions of the previous ask, told in order (the `hpo.optimize` loop)."""
-        new = list(self.completed[self._n_synced :])
-        extends = (
-            self._study is not None
-            and not self._dirty
-            and self._extended
-            and same_imputation
-            and len(new) == len(self._open)
-            and [params_key(o.params) for o in new] == [k for k, _ in self._open]
-        )
-        if not extends or self._study is None:
-            self._dirty = False
+        """CMA-ES learns from its own trials, so results are replayed (enqueue, ask, tell) in
+        order; extending replays only the new ones after dropping the previous ask's trials,
+        which leaves the study a rebuild would make."""
+        if self._study is None or not self._extended or not same_imputation:
             study = self._rebuild(imputed)
         else:
             study = self._study
-            for obs, (_, number) in zip(new, self._open, strict=True):
-                state, value = self._value_of(obs, imputed)
-                study.tell(number, value, state=state)
-        for p in self.pending:
-            self._dirty = True
-            study.enqueue_trial(dict(p))
-            study.ask(self._dists)
+            self._storage.drop_scratch()
+            self._add(study, list(self.completed[self._n_synced :]), imputed)
+            self._storage.keep_all()
+        # Pending configurations are not added: CMA-ES reads only finished trials, so they
+        # would change nothing but the cost; `_ask_one` keeps suggestions distinct from them.
         return study
 
     # -- ask -----------------------------------------------------------------------------
@@ -236,7 +248,6 @@ class _OptunaAdapter(BaseSampler):
             # A second ask without a tell: the trials the first one opened stay RUNNING, so
             # they count as pending for this one.
             study = self._study
-            self._dirty = True
         else:
             study = self._sync()
         with _quiet():
@@ -266,14 +277,10 @@ class _OptunaAdapter(BaseSampler):
     def _ask_one(self, study: optuna.Study, taken: set[int], rng: np.random.Generator) -> Params:
         for _ in range(self.max_retries):
             trial = study.ask(self._dists)
-            self._scratch.append(trial.number)
             params = self._canonical(trial.params)
             if taken_key(params) not in taken:
-                self._open.append((params_key(params), trial.number))
                 return params
-            self._dirty = True  # the repeated trial stays RUNNING: a rebuild would lack it
         # A crowded discrete space: fall back to a distinct random configuration.
-        self._dirty = True
         return self.fill_distinct(1, lambda: self.space.sample(rng, 1)[0], set(taken))[0]
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from hpo.errors import UnknownSamplerError
 from hpo.samplers._base import Direction, Sampler, SamplerFactory
+from hpo.samplers._options import check_options
 from hpo.space import SearchSpace
 
 BUILTIN_SAMPLERS: Mapping[str, str] = MappingProxyType(
@@ -94,8 +95,12 @@ class SamplerRegistry:
         seed: int = 0,
         options: Mapping[str, Any] | None = None,
     ) -> Sampler:
-        """Build the sampler `name` for `space` (raises UnknownSamplerError, ValidationError)."""
-        return self.factory(name)(space, direction=direction, seed=seed, options=options)
+        """Build the sampler `name` for `space` (raises UnknownSamplerError, ValidationError).
+        A built-in sampler's options are checked against its rules first (types, ranges)."""
+        factory = self.factory(name)
+        if self._factories.get(name) == BUILTIN_SAMPLERS.get(name):
+            check_options(name, options)
+        return factory(space, direction=direction, seed=seed, options=options)
 
 
 def default_registry() -> SamplerRegistry:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from hpo.samplers import SamplerRegistry
+from hpo.service.budgets import BudgetLimits
 from hpo.service.client_tokens import ClientTokens
 from hpo.service.comparison_views import ComparisonSummary, ComparisonView
 from hpo.service.comparisons import ComparisonService, FinalResult
@@ -36,7 +37,11 @@ class Service:
         registry: SamplerRegistry | None = None,
         clock: Callable[[], datetime] = utcnow,
         sampler_cache_max_observations: int = 200_000,
+        budget_limits: BudgetLimits | None = None,
+        dataset_roots: tuple[str, ...] = (),
     ) -> None:
+        """`dataset_roots`: where a study's dataset may name an absolute path (see
+        hpo.dataset_location)."""
         self.db = db
         self.metrics = Metrics()
         self.dispatch = Dispatcher(
@@ -48,13 +53,19 @@ class Service:
             sampler_cache_max_observations=sampler_cache_max_observations,
         )
         # A study completed, cancelled or deleted leaves the sampler cache.
-        self.studies = StudyService(db, on_over=self.dispatch.samplers.forget)
-        self.comparisons = ComparisonService(db, on_over=self.dispatch.samplers.forget)
+        forget = self.dispatch.samplers.forget
+        self.studies = StudyService(
+            db, on_over=forget, limits=budget_limits, dataset_roots=dataset_roots
+        )
+        self.comparisons = ComparisonService(
+            db, on_over=forget, limits=budget_limits, dataset_roots=dataset_roots
+        )
         self.client_tokens = ClientTokens(db)
 
 
 __all__ = [
     "BestConfig",
+    "BudgetLimits",
     "ComparisonService",
     "ComparisonSummary",
     "ComparisonView",

@@ -8,10 +8,10 @@ and stored only as its sha256: a database dump gives no usable token. The tokens
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 
+from hpo.service.tokens import secret_digest
 from hpo.storage import Database
 from hpo.storage import repositories as repo
 
@@ -27,7 +27,7 @@ def new_client_token() -> tuple[str, str]:
 
 
 def hash_client_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+    return secret_digest(token)
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,10 @@ class Combiner(Generic[Request, Result]):
     """`submit(request)` returns `run_batch([..., request, ...])`'s answer for it.
 
     `run_batch` gets the requests in arrival order and returns one result per request, in the
-    same order; if it raises, every request of that batch gets the exception. It runs in the
-    thread of one of the batch's requests, in at most `max_running` threads at once.
+    same order. It runs in the thread of one of the batch's requests, in at most `max_running`
+    threads at once. If it raises for a batch of several, each request is run again alone
+    (`rerun_alone(error)` permitting, e.g. not when the database is down), so one request
+    that fails never fails the others; a request alone gets its own exception.
     """
 
     def __init__(
@@ -48,8 +50,10 @@ class Combiner(Generic[Request, Result]):
         run_batch: Callable[[Sequence[Request]], Sequence[Result]],
         max_batch: int = 32,
         max_running: int = 1,
+        rerun_alone: Callable[[BaseException], bool] = lambda _error: True,
     ) -> None:
         self._run_batch = run_batch
+        self._rerun_alone = rerun_alone
         self.max_batch = max_batch
         self.max_running = max_running
         self._mutex = threading.Lock()
@@ -85,14 +89,7 @@ class Combiner(Generic[Request, Result]):
             taken = {id(q) for q in batch}
             self._queue = [q for q in self._queue if id(q) not in taken]
         try:
-            results = self._run_batch([slot.request for slot in batch])
-            if len(results) != len(batch):
-                raise RuntimeError(f"a batch of {len(batch)} requests got {len(results)} answers")
-            for slot, result in zip(batch, results, strict=True):
-                slot.result = result
-        except BaseException as e:  # every request of the batch gets it, this one re-raises
-            for slot in batch:
-                slot.error = e
+            self._answer(batch)
         finally:
             with self._mutex:
                 self.batches += 1
@@ -107,3 +104,28 @@ class Combiner(Generic[Request, Result]):
                     slot.ready.set()
             if following is not None:
                 following.ready.set()
+
+    def _answer(self, batch: list[_Slot[Request, Result]]) -> None:
+        """Set every slot's result or error: the batch at once, or, if that raises, each
+        request alone (the batch's other requests must not share one request's failure)."""
+        try:
+            results = self._run_batch([slot.request for slot in batch])
+            if len(results) != len(batch):
+                raise RuntimeError(f"a batch of {len(batch)} requests got {len(results)} answers")
+            for slot, result in zip(batch, results, strict=True):
+                slot.result = result
+            return
+        except Exception as e:
+            if len(batch) == 1 or not self._rerun_alone(e):
+                for slot in batch:
+                    slot.error = e
+                return
+        except BaseException as e:  # KeyboardInterrupt and the like: no retries
+            for slot in batch:
+                slot.error = e
+            return
+        for slot in batch:
+            try:
+                (slot.result,) = self._run_batch([slot.request])
+            except BaseException as e:  # this request's own failure, for it alone
+                slot.error = e

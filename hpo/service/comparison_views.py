@@ -79,3 +79,7 @@ class ComparisonView:
     n_finished: int = 0
     n_total: int = 0
     spec: dict[str, Any] = field(default_factory=dict)
+    # hpo.service.separability: the leader and the samplers it cannot be told from at this
+    # many seeds, and the sentence that says so ("tpe, lipo: within noise at 3 seeds").
+    within_noise: list[str] = field(default_factory=list)
+    verdict: str | None = None

@@ -15,9 +15,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from hpo.comparison_spec import ComparisonSpec
+from hpo.dataset_location import check_dataset_location
 from hpo.errors import ConflictError, ValidationError
-from hpo.service import curves
+from hpo.service import curves, separability
 from hpo.service._common import FINISHED, target_trials
+from hpo.service.budgets import BudgetLimits
 from hpo.service.comparison_views import (
     ComparisonStudy,
     ComparisonSummary,
@@ -60,14 +62,26 @@ class FinalResult:
 
 
 class ComparisonService:
-    def __init__(self, db: Database, *, on_over: Callable[[int], None] | None = None) -> None:
-        """`on_over(study_id)`: called after a study is cancelled or deleted here."""
+    def __init__(
+        self,
+        db: Database,
+        *,
+        on_over: Callable[[int], None] | None = None,
+        limits: BudgetLimits | None = None,
+        dataset_roots: tuple[str, ...] = (),
+    ) -> None:
+        """`on_over(study_id)`: called after a study is cancelled or deleted here. `limits`:
+        the budget caps (422 past them). `dataset_roots`: see hpo.dataset_location."""
         self.db = db
         self.on_over = on_over
+        self.limits = limits or BudgetLimits()
+        self.dataset_roots = dataset_roots
 
     def create(self, spec: ComparisonSpec) -> ComparisonView:
         """Create the comparison and all its studies at once, or nothing when one of them is
         invalid (a grid over a continuous float, bad pruner options)."""
+        self.limits.check_comparison(spec)
+        check_dataset_location(spec.task.dataset, self.dataset_roots)
         cells = spec.cells()
         with self.db.transaction() as session:
             comparison = repo.create_comparison(session, name=spec.name, spec=spec.to_dict())
@@ -189,6 +203,18 @@ class ComparisonService:
         ]
         # Best first; ties keep the order the samplers were listed in.
         results.sort(key=lambda r: r.rank)
+        noise = separability.judge(
+            [
+                separability.SamplerSpread(
+                    r.sampler,
+                    r.rank,
+                    r.q25_best,
+                    r.q75_best,
+                    sum(1 for v in r.best_values if v is not None),
+                )
+                for r in results
+            ]
+        )
         return ComparisonView(
             id=comparison.id,
             name=comparison.name,
@@ -216,6 +242,8 @@ class ComparisonService:
             n_finished=sum(_n_finished(counts[s.id]) for s in studies),
             n_total=sum(target_trials(s) for s in studies),
             spec=dict(spec),
+            within_noise=noise.within_noise,
+            verdict=noise.verdict,
         )
 
 

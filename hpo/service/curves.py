@@ -13,7 +13,12 @@ have data at x:
   of its finishes to the next.
 
 A seed whose study is still running has no data past its last finish; a finished study holds
-its final best to the end of the axis. Quartiles interpolate linearly between order
+its final best to the end of the axis.
+
+A curve has at most `MAX_POINTS` points, whatever the budget: an axis longer than that keeps
+every finish up to the furthest one seen (downsampled evenly when there are more, the last
+one always kept) and then the budget's end. Reading a comparison therefore costs what its
+finished trials cost, never what its n_trials promises. Quartiles interpolate linearly between order
 statistics (numpy's default): over three seeds a <= b <= c, q25 = (a+b)/2, median = b,
 q75 = (b+c)/2.
 """
@@ -25,6 +30,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+# Points per curve (by trial, by time): enough for any chart, cheap to compute and send.
+MAX_POINTS = 500
 
 
 @dataclass(frozen=True)
@@ -112,15 +120,35 @@ def _band(x: Sequence[float], columns: list[list[float | None]]) -> Band:
     )
 
 
+def downsample(xs: Sequence[float], max_points: int) -> list[float]:
+    """At most `max_points` of the sorted `xs`, evenly spread, the first and last kept."""
+    if len(xs) <= max_points:
+        return list(xs)
+    picks = np.unique(np.linspace(0, len(xs) - 1, max_points).round().astype(int))
+    return [xs[i] for i in picks]
+
+
+def trial_axis(n: int, n_data: int, max_points: int = MAX_POINTS) -> list[int]:
+    """x values of a by-trial curve over a budget of `n` trials of which at most `n_data`
+    have finished in any seed: every trial number while that fits in `max_points`, else the
+    finished range downsampled, then `n` (where finished seeds hold their final best)."""
+    if n <= max_points:
+        return list(range(1, n + 1))
+    data = min(n_data, n)
+    xs = [int(x) for x in downsample(range(1, data + 1), max_points - 1)]
+    return [*xs, n] if not xs or xs[-1] != n else xs
+
+
 def by_trial(histories: Sequence[SeedHistory], n: int) -> Band:
-    """The band against trial number, x = 1..n."""
-    x = list(range(1, n + 1))
+    """The band against trial number, x = 1..n (at most MAX_POINTS of them: `trial_axis`)."""
+    x = trial_axis(n, max((len(h.best) for h in histories), default=0))
     return _band(x, [[h.at_trial(k) for h in histories] for k in x])
 
 
 def by_time(histories: Sequence[SeedHistory]) -> Band:
-    """The band against training seconds, on the union of every seed's finishing times."""
-    grid = sorted({t for h in histories for t in h.seconds})
+    """The band against training seconds, on the union of every seed's finishing times
+    (downsampled to MAX_POINTS, the last kept)."""
+    grid = downsample(sorted({t for h in histories for t in h.seconds}), MAX_POINTS)
     return _band(grid, [[h.at_seconds(t) for h in histories] for t in grid])
 
 

@@ -8,7 +8,6 @@ changes nothing. A retried complete that already landed (same token, same value)
 
 from __future__ import annotations
 
-import hmac
 import math
 import secrets
 import time
@@ -20,7 +19,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from hpo.errors import ConflictError, LeaseError, ValidationError
+from hpo.errors import ConflictError, DatabaseUnavailable, LeaseError, ValidationError
 from hpo.pruners import make_pruner
 from hpo.samplers import SamplerRegistry, default_registry
 from hpo.service._common import (
@@ -29,11 +28,15 @@ from hpo.service._common import (
     target_trials,
     training_config,
 )
+from hpo.service.claim_fields import check_claim_fields
 from hpo.service.combining import Combiner
 from hpo.service.failures import pause_after_config_errors
+from hpo.service.lease_binding import bind_next_lease, bound_next_lease, lease_of
 from hpo.service.metrics import Metrics
 from hpo.service.prefetch import Prefetcher
+from hpo.service.sampler_failures import SamplerFailed, pause_for_sampler_failure
 from hpo.service.sampling import CHEAP_SAMPLERS, ActiveTrials, SamplerCache, read_active
+from hpo.service.tokens import same_secret
 from hpo.service.views import Lease, TrialView
 from hpo.storage import (
     Database,
@@ -63,12 +66,17 @@ WORKER_SEEN_INTERVAL_S = 5.0
 # claims of other studies, which the next batch serves by skipping the locked study.
 CLAIM_BATCHES_AT_ONCE = 4
 
+# A claim that meets studies whose sampler fails pauses each and tries again (see
+# `sampler_failures`); past this many in one claim, it answers no work (204) this time.
+MAX_STUDIES_PAUSED_PER_CLAIM = 32
+
 
 @dataclass(frozen=True)
 class _ClaimRequest:
     worker_id: str
     host: str
     devices: tuple[str, ...]
+    completed_trial_id: int | None = None  # complete-and-claim: the lease is recorded there
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,10 @@ class _Seen:
     at: float  # time.monotonic() of the last upsert
     host: str
     devices: tuple[str, ...]
+
+
+# `SamplerCache.prepare`'s outcome -> the counter it adds to (hpo_suggestions_<name>_total).
+_PREPARE_METRIC = {"prepared": "prepared", "current": "current", "no_room": "skipped_no_room"}
 
 
 class Dispatcher:
@@ -113,7 +125,11 @@ class Dispatcher:
         self.prefetcher = Prefetcher(self._prepare) if prepare_suggestions else None
         self._seen: dict[str, _Seen] = {}
         self._claims: Combiner[_ClaimRequest, Lease | None] = Combiner(
-            self._claim_batch, max_running=CLAIM_BATCHES_AT_ONCE
+            self._claim_batch,
+            max_running=CLAIM_BATCHES_AT_ONCE,
+            # A batch that failed for one member's sake is rerun member by member; with the
+            # database down, each would only fail again.
+            rerun_alone=lambda error: not isinstance(error, DatabaseUnavailable),
         )
 
     # -- claiming ------------------------------------------------------------------------
@@ -125,12 +141,23 @@ class Dispatcher:
         Studies are tried least-busy first (fair sharing); a study locked by another claimer
         is skipped, not waited for (PostgreSQL SKIP LOCKED), so claimers spread over studies.
         Claims that arrive while another is running are served together by the next one,
-        in one transaction (see `hpo.service.combining`).
+        in one transaction (see `hpo.service.combining`). The fields are checked first
+        (`claim_fields`): a value the database refuses must not fail the others' claims.
         """
+        check_claim_fields(worker_id, host, devices)
         return self._claims.submit(_ClaimRequest(worker_id, host, tuple(devices)))
 
     def _claim_batch(self, requests: Sequence[_ClaimRequest]) -> list[Lease | None]:
-        """Serve claims in one transaction: one lock and one sampler ask per study for all."""
+        """Serve claims in one transaction: one lock and one sampler ask per study for all.
+        A study whose sampler fails is paused, and the claims are served again without it."""
+        for _ in range(MAX_STUDIES_PAUSED_PER_CLAIM):
+            try:
+                return self._claim_batch_once(requests)
+            except SamplerFailed as failure:  # rolled back: pause it, then serve the claims
+                pause_for_sampler_failure(self.db, failure, self.metrics)
+        return [None] * len(requests)
+
+    def _claim_batch_once(self, requests: Sequence[_ClaimRequest]) -> list[Lease | None]:
         stale: dict[str, _Seen] = {}
         for request in requests:
             seen = _Seen(time.monotonic(), request.host, request.devices)
@@ -144,6 +171,9 @@ class Dispatcher:
                     session, worker_id, host=seen.host, devices=list(seen.devices), now=now
                 )
             leases = self._claim_any(session, requests, now)
+            for request, lease in zip(requests, leases, strict=True):
+                if request.completed_trial_id is not None:
+                    bind_next_lease(session, request.completed_trial_id, lease)
         self._seen.update(stale)  # committed: the rows are at most this old
         given = sum(1 for lease in leases if lease is not None)
         self.metrics.inc("hpo_claims_total", given)
@@ -212,19 +242,23 @@ class Dispatcher:
     ) -> Lease:
         """A trial of one study for the user's own code (ask/tell). 409 when the study has no
         room: paused, finished, at max_parallel, or its budget used."""
-        with self.db.transaction() as session:
-            _commit_without_flush_wait(session)
-            study = lock_study(session, study_id)
-            if study.state is not StudyState.RUNNING:
-                raise ConflictError(f"study {study_id} is {study.state}: nothing to ask")
-            request = _ClaimRequest(worker_id, "", ())
-            leases = self._claim_in(session, study, [request], self.clock(), lease_seconds)
-            if not leases:
-                raise ConflictError(
-                    f"study {study_id} has no trial to hand out: its budget is used, its grid "
-                    "is exhausted, or max_parallel trials are running (tell results first)"
-                )
-            return leases[0]
+        try:
+            with self.db.transaction() as session:
+                _commit_without_flush_wait(session)
+                study = lock_study(session, study_id)
+                if study.state is not StudyState.RUNNING:
+                    raise ConflictError(f"study {study_id} is {study.state}: nothing to ask")
+                request = _ClaimRequest(worker_id, "", ())
+                leases = self._claim_in(session, study, [request], self.clock(), lease_seconds)
+        except SamplerFailed as failure:
+            reason = pause_for_sampler_failure(self.db, failure, self.metrics)
+            raise ConflictError(f"study {study_id} cannot hand out a trial: {reason}") from None
+        if not leases:  # raised once committed: a study found finished stays so
+            raise ConflictError(
+                f"study {study_id} has no trial to hand out: its budget is used, its grid "
+                "is exhausted, or max_parallel trials are running (tell results first)"
+            )
+        return leases[0]
 
     def _claim_in(
         self,
@@ -265,8 +299,9 @@ class Dispatcher:
             for name, value in columns.items():
                 setattr(trial, name, value)
             session.flush()
-            leases.append(_lease_of(trial, study.spec))
+            leases.append(lease_of(trial, study.spec))
         new = min(wanted - len(leases), target_trials(study) - active.created)
+        # Raises `SamplerFailed` out of the claim's transaction (see `_claim_batch`).
         suggested = self._suggest(session, study, active, new) if new > 0 else []
         if not leases and not suggested:
             self._finish_in_claim(session, study.id)  # budget used or sampler exhausted
@@ -348,8 +383,13 @@ class Dispatcher:
             study = repo.get_study(session, study_id)
             if study.state is not StudyState.RUNNING:
                 return
-            if self.samplers.prepare(session, study):
-                self.metrics.inc("hpo_suggestions_prepared_total")
+            started = time.thread_time()
+            outcome = self.samplers.prepare(session, study)
+            # The background thread's CPU competes with training on the same cores: count it.
+            self.metrics.inc(
+                "hpo_suggestion_prepare_cpu_seconds_total", time.thread_time() - started
+            )
+            self.metrics.inc(f"hpo_suggestions_{_PREPARE_METRIC[outcome]}_total")
 
     # -- the running trial -----------------------------------------------------------------
     def heartbeat(self, trial_id: int, token: str) -> datetime:
@@ -416,27 +456,19 @@ class Dispatcher:
         for a worker that goes on (its next trial, or None: no work right now).
 
         Idempotent as `complete` is: when the complete is a retry of one that already landed
-        (the answer was lost on the way), the trial that the first attempt claimed for this
-        worker, if its lease is still live, is handed out again rather than a second one,
-        which would sit leased to nobody until its lease expired."""
+        (the answer was lost on the way), the lease that the first attempt claimed, if still
+        live, is handed out again rather than a second one, which would sit leased to nobody
+        until it expired. That lease is found through the completed trial (whose token the
+        retry proves it holds), never by `worker_id` (see `lease_binding`)."""
+        check_claim_fields(worker_id, host, devices)
         view, retried = self._complete(trial_id, token, value, metrics)
         if retried:
-            held = self._held_lease(worker_id)
+            with self.db.transaction(write=False) as session:
+                held = bound_next_lease(session, trial_id, token, self.clock())
             if held is not None:
                 return view, held
-        return view, self.claim(worker_id, host=host, devices=devices)
-
-    def _held_lease(self, worker_id: str) -> Lease | None:
-        """The newest running trial leased to `worker_id`, as its lease; None if there is
-        none or its lease has expired. (A worker runs one trial at a time: one it holds while
-        completing another is one whose claim's answer it never got.)"""
-        with self.db.transaction(write=False) as session:
-            trial = repo.running_trial_of_worker(session, worker_id)
-            if trial is None or trial.lease_token is None or trial.lease_expires_at is None:
-                return None
-            if trial.lease_expires_at <= self.clock():
-                return None
-            return _lease_of(trial, repo.get_study(session, trial.study_id).spec)
+        request = _ClaimRequest(worker_id, host, tuple(devices), completed_trial_id=trial_id)
+        return view, self._claims.submit(request)
 
     def _complete(
         self, trial_id: int, token: str, value: float, metrics: Mapping[str, Any] | None
@@ -551,21 +583,6 @@ class Dispatcher:
         return trial
 
 
-def _lease_of(trial: Trial, spec: Mapping[str, Any]) -> Lease:
-    """The lease of a running trial (its token and expiry set)."""
-    assert trial.lease_token is not None and trial.lease_expires_at is not None
-    return Lease(
-        trial_id=trial.id,
-        study_id=trial.study_id,
-        number=trial.number,
-        attempt=trial.attempt,
-        params=dict(trial.params),
-        config=training_config(spec, trial.params),
-        lease_token=trial.lease_token,
-        lease_expires_at=trial.lease_expires_at,
-    )
-
-
 class _NotThisLease(Exception):
     """Raised inside `complete`'s transaction to roll its update back: the trial is not
     running under the given token (handled by `_complete_other`)."""
@@ -603,8 +620,8 @@ def _shares_one_connection(db: Database) -> bool:
 
 
 def _token_matches(expected: str | None, given: str) -> bool:
-    # Constant-time comparison: the token is a capability for this trial.
-    return expected is not None and hmac.compare_digest(expected, given or "")
+    # Constant-time, on bytes: the token is a capability for this trial.
+    return same_secret(expected, given or "")
 
 
 def _check_token(trial: Trial, token: str, action: str) -> None:

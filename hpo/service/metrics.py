@@ -21,9 +21,20 @@ _HELP = {
     "hpo_trials_failed_total": "Trials failed for good.",
     "hpo_trials_requeued_total": "Trial attempts requeued (lost worker or expired lease).",
     "hpo_lease_expiries_total": "Leases that expired and were reaped.",
+    "hpo_sampler_failures_total": "Sampler asks that raised; each paused its study.",
     "hpo_ask_seconds": "Time to rebuild a sampler from history and ask it for one trial.",
-    "hpo_http_requests_total": "HTTP requests served.",
+    "hpo_suggestions_prepared_total": "Suggestions asked in the background ahead of a claim.",
+    "hpo_suggestions_prepared_used_total": "Claims served by a suggestion prepared ahead.",
+    "hpo_suggestions_current_total": "Background preparations that found theirs still current.",
+    "hpo_suggestions_skipped_no_room_total": (
+        "Background preparations skipped: queued trials wait, the budget is handed out, or "
+        "max_parallel trials run."
+    ),
+    "hpo_suggestion_prepare_cpu_seconds_total": "CPU seconds of background preparation.",
+    "hpo_http_requests_total": "HTTP requests served, by method, route template and status.",
 }
+
+Labels = tuple[tuple[str, str], ...]
 
 
 class Metrics:
@@ -32,6 +43,7 @@ class Metrics:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counters: dict[str, float] = defaultdict(float)
+        self._labeled: dict[str, dict[Labels, float]] = defaultdict(lambda: defaultdict(float))
         self._histograms: dict[str, list[int]] = {}
         self._sums: dict[str, float] = defaultdict(float)
         self._counts: dict[str, int] = defaultdict(int)
@@ -39,6 +51,11 @@ class Metrics:
     def inc(self, name: str, amount: float = 1.0) -> None:
         with self._lock:
             self._counters[name] += amount
+
+    def inc_labeled(self, name: str, labels: Labels, amount: float = 1.0) -> None:
+        """A counter with labels (keep their values few: route templates, not paths)."""
+        with self._lock:
+            self._labeled[name][labels] += amount
 
     def observe(self, name: str, seconds: float) -> None:
         with self._lock:
@@ -48,8 +65,10 @@ class Metrics:
             self._counts[name] += 1
 
     def counter(self, name: str) -> float:
+        """An unlabeled counter, or the sum of a labeled one's series."""
         with self._lock:
-            return self._counters.get(name, 0.0)
+            series = self._labeled.get(name)
+            return sum(series.values()) if series else self._counters.get(name, 0.0)
 
     def render(
         self, gauges: dict[str, dict[tuple[tuple[str, str], ...], float]] | None = None
@@ -58,9 +77,14 @@ class Metrics:
         caller at scrape time (e.g. trials by state, read from the database)."""
         lines: list[str] = []
         with self._lock:
-            for name in sorted(set(self._counters) | {n for n in _HELP if n.endswith("_total")}):
+            names = set(self._counters) | set(self._labeled)
+            for name in sorted(names | {n for n in _HELP if n.endswith("_total")}):
                 lines += [f"# HELP {name} {_HELP.get(name, name)}", f"# TYPE {name} counter"]
-                lines.append(f"{name} {self._counters.get(name, 0.0):g}")
+                series = self._labeled.get(name)
+                if name in self._counters or not series:
+                    lines.append(f"{name} {self._counters.get(name, 0.0):g}")
+                for labels, value in sorted((series or {}).items()):
+                    lines.append(f"{name}{{{_label_text(labels)}}} {value:g}")
             for name, buckets in sorted(self._histograms.items()):
                 lines += [f"# HELP {name} {_HELP.get(name, name)}", f"# TYPE {name} histogram"]
                 cumulative = 0
@@ -73,6 +97,13 @@ class Metrics:
         for name, series in sorted((gauges or {}).items()):
             lines.append(f"# TYPE {name} gauge")
             for labels, value in sorted(series.items()):
-                label_text = ",".join(f'{k}="{v}"' for k, v in labels)
-                lines.append(f"{name}{{{label_text}}} {value:g}")
+                lines.append(f"{name}{{{_label_text(labels)}}} {value:g}")
         return "\n".join(lines) + "\n"
+
+
+def _label_text(labels: Labels) -> str:
+    # Prometheus label values escape backslash, quote and newline.
+    def escape(value: str) -> str:
+        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+    return ",".join(f'{k}="{escape(v)}"' for k, v in labels)

@@ -57,13 +57,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hpo.samplers import BaseSampler, Observation, Sampler, SamplerRegistry
 from hpo.service._common import study_space, to_observation
+from hpo.service.sampler_failures import SamplerFailed
 from hpo.storage import Study, Trial, TrialState
 from hpo.storage.repositories import hot
 from hpo.storage.repositories.hot import TrialRow
@@ -105,6 +106,10 @@ def read_active(session: Session, study_id: int) -> ActiveTrials:
     top, rows = hot.active_trials(session, study_id)
     return ActiveTrials(-1 if top is None else top, tuple(rows))
 
+
+# What `SamplerCache.prepare` did: asked ahead, found its earlier answer still current, or
+# skipped because no claim could use an answer now.
+Preparation = Literal["prepared", "current", "no_room"]
 
 # What a suggestion depends on: the number of observations (the list only grows) and the
 # pending trials' ids in order.
@@ -178,7 +183,8 @@ class SamplerCache:
     ) -> list[dict[str, Any]]:
         """Up to `n` distinct configurations for `study` (call under its lock, with `active`
         read under it); fewer, or none, when the sampler is exhausted. A prepared suggestion
-        serves a single ask (`n` = 1) of its version."""
+        serves a single ask (`n` = 1) of its version. Raises `SamplerFailed` when building
+        or asking the sampler raises (the entry is dropped)."""
         entry = self._entry(study)
         try:
             with entry.lock:
@@ -187,23 +193,31 @@ class SamplerCache:
                 if n == 1 and prepared is not None and prepared[0] == version:
                     self.prepared_used += 1
                     return [] if prepared[1] is None else [dict(prepared[1])]
-                return self._ask(entry, pending, n)
+                return self._ask_for(study, entry, pending, n)
         finally:
             self._shrink(study.id)
 
-    def prepare(self, session: Session, study: Study) -> bool:
-        """Ask ahead of the next claim (no study lock needed: it only reads). Returns True
-        when a new suggestion was prepared, False when the prepared one is still current."""
+    def prepare(self, session: Session, study: Study) -> Preparation:
+        """Ask ahead of the next claim (no study lock needed: it only reads), but only when a
+        claim could use the answer: not while queued or enqueued trials wait (claims serve
+        those first), the budget is all handed out, or max_parallel trials run (the next
+        result moves the history, and the answer with it)."""
+        active = read_active(session, study.id)
+        if (
+            active.queued > 0
+            or active.created >= study.n_trials
+            or active.running >= study.max_parallel
+        ):
+            return "no_room"
         entry = self._entry(study)
         try:
             with entry.lock:
-                active = read_active(session, study.id)
                 version, pending = self._refresh(session, study.id, entry, active)
                 if entry.prepared is not None and entry.prepared[0] == version:
-                    return False
-                asked = self._ask(entry, pending, 1)
+                    return "current"
+                asked = self._ask_for(study, entry, pending, 1)
                 entry.prepared = (version, asked[0] if asked else None)
-                return True
+                return "prepared"
         finally:
             self._shrink(study.id)
 
@@ -248,6 +262,16 @@ class SamplerCache:
                         self.max_observations,
                     )
 
+    def _ask_for(
+        self, study: Study, entry: _Entry, pending: list[dict[str, Any]], n: int
+    ) -> list[dict[str, Any]]:
+        try:
+            return self._ask(entry, pending, n)
+        except Exception as e:  # the sampler's own code: nothing here touches the database
+            with self._lock:
+                self._entries.pop(study.id, None)  # its state is unknown now: rebuild
+            raise SamplerFailed(study.id, study.sampler, e) from e
+
     @staticmethod
     def _ask(entry: _Entry, pending: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
         sampler = entry.sampler
@@ -280,7 +304,11 @@ class SamplerCache:
         with self._lock:
             entry = self._entries.get(study.id)
             if entry is None or entry.fingerprint != fingerprint:
-                entry = _Entry(fingerprint, self._new_sampler(study))
+                try:
+                    sampler = self._new_sampler(study)
+                except Exception as e:  # options the sampler cannot work with
+                    raise SamplerFailed(study.id, study.sampler, e) from e
+                entry = _Entry(fingerprint, sampler)
                 self._entries[study.id] = entry
             self._entries.move_to_end(study.id)
             while len(self._entries) > self.max_studies:

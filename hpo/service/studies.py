@@ -10,6 +10,7 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from hpo.dataset_location import check_dataset_location
 from hpo.errors import ConflictError, ValidationError
 from hpo.pruners import make_pruner
 from hpo.service._common import (
@@ -19,6 +20,7 @@ from hpo.service._common import (
     study_space,
     training_config,
 )
+from hpo.service.budgets import BudgetLimits
 from hpo.service.client_tokens import new_client_token
 from hpo.service.failures import common_failures, no_completed_trial
 from hpo.service.views import BestConfig, CreatedStudy, StudyView, TrialView
@@ -77,11 +79,21 @@ def pause_study(study: Study, reason: str) -> None:
 class StudyService:
     """Everything a user does with studies. The worker protocol lives in `Dispatcher`."""
 
-    def __init__(self, db: Database, *, on_over: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        on_over: Callable[[int], None] | None = None,
+        limits: BudgetLimits | None = None,
+        dataset_roots: tuple[str, ...] = (),
+    ) -> None:
         """`on_over(study_id)`: called after a study is completed, cancelled or deleted here
-        (the dispatcher's sampler cache drops it)."""
+        (the dispatcher's sampler cache drops it). `limits`: the budget caps (422 past them).
+        `dataset_roots`: where a dataset may name an absolute path (hpo.dataset_location)."""
         self.db = db
         self.on_over = on_over
+        self.limits = limits or BudgetLimits()
+        self.dataset_roots = dataset_roots
 
     def _over(self, study_id: int) -> None:
         if self.on_over is not None:
@@ -90,6 +102,8 @@ class StudyService:
     def create(self, spec: StudySpec, *, comparison_id: int | None = None) -> CreatedStudy:
         """Store a validated spec as a new running study; with `spec.client_token`, make the
         study's client token (returned here, once; only its hash is stored)."""
+        self.limits.check_trials(spec.budget.n_trials, "budget.n_trials")
+        check_dataset_location(spec.task.dataset, self.dataset_roots)
         token, token_hash = new_client_token() if spec.client_token else (None, None)
         with self.db.transaction() as session:
             study = insert_study(
@@ -133,6 +147,8 @@ class StudyService:
     ) -> StudyView:
         """Pause (no new claims; running trials finish), resume, cancel (running and queued
         trials are failed as cancelled; their late reports get 409), or raise the budget."""
+        if n_trials is not None:
+            self.limits.check_trials(n_trials)
         with self.db.transaction() as session:
             study = lock_study(session, study_id)
             if n_trials is not None:

@@ -15,12 +15,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hpo.errors import SearchSpaceError, ValidationError
 from hpo.space._categorical import Categorical
 from hpo.space._params import Float, Int, Param
 from hpo.space._space import SearchSpace
+from hpo.yamlload import load_yaml
 
 _KEYS: dict[str, tuple[str, ...]] = {
     "float": ("type", "low", "high", "log", "step", "grid", "grid_points"),
@@ -105,12 +104,13 @@ def read_mapping(path: str | Path) -> dict[str, Any]:
         text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise ValidationError(f"cannot read {p}: {e.strerror}; check the path") from e
-    try:
-        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as e:
-        raise ValidationError(
-            f"{p} is not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {e}"
-        ) from e
+    if p.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as e:
+            raise ValidationError(f"{p} is not valid JSON: {e}") from None
+    else:
+        data = load_yaml(text, source=str(p))  # bounded: depth, aliases expanded
     if not isinstance(data, dict):
         raise ValidationError(f"{p} must hold a mapping at its top level")
     return data

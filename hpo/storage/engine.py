@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Engine, Select, Table, bindparam, create_engine, event, func, select
+from sqlalchemy import Engine, Select, Table, bindparam, create_engine, event, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -33,7 +33,8 @@ from hpo.errors import (
     StorageError,
     ValidationError,
 )
-from hpo.storage.models import Study, StudyState, Trial, TrialState
+from hpo.storage.claim_order import claimable_studies_in_claim_order
+from hpo.storage.models import Study, Trial
 
 # Connection execution option read by our SQLite "begin" hook: which BEGIN to emit.
 _SQLITE_BEGIN = "hpo_sqlite_begin"
@@ -351,20 +352,10 @@ _TRIALS = cast(Table, Trial.__table__)
 
 
 def _least_busy_statement(*, skip_locked: bool) -> Select[Any]:
-    running = (
-        select(_TRIALS.c.study_id, func.count().label("n_running"))
-        .where(_TRIALS.c.state == TrialState.RUNNING)
-        .group_by(_TRIALS.c.study_id)
-        .subquery("running")
-    )
-    n_running = func.coalesce(running.c.n_running, 0)
     return (
-        select(*_STUDIES.c)
-        .outerjoin(running, running.c.study_id == _STUDIES.c.id)
-        .where(_STUDIES.c.state == StudyState.RUNNING, n_running < _STUDIES.c.max_parallel)
-        .order_by(n_running, _STUDIES.c.id)
+        claimable_studies_in_claim_order(*_STUDIES.c)
         .limit(1)
-        # Only the study's row is locked (not the aggregate's: PostgreSQL refuses that).
+        # Only the study's row is locked (not the aggregates': PostgreSQL refuses that).
         .with_for_update(of=_STUDIES, key_share=True, skip_locked=skip_locked)
     )
 

@@ -164,6 +164,11 @@ class Trial(Base):
     # The latest intermediate report, copied here so lists and the leaderboard need no join.
     last_step: Mapped[int | None] = mapped_column(Integer)
     last_report_value: Mapped[float | None] = mapped_column(Float)
+    # The trial that this one's complete-and-claim handed out next, and the sha256 of that
+    # lease's token: a retry of the request (same lease token, same value) gets that same
+    # lease back while it is live, and nothing else (see `hpo.service.lease_binding`).
+    next_trial_id: Mapped[int | None] = mapped_column(Integer)
+    next_lease_hash: Mapped[str | None] = mapped_column(String(64))
 
     study: Mapped[Study] = relationship(back_populates="trials")
 

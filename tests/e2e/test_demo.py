@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -29,7 +30,7 @@ def demo_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     env = {**os.environ, "HPO_CACHE_DIR": str(cache), "COLUMNS": "160"}
     env.update(HPO_API_TOKEN="not-for-the-demo", HPO_DATABASE_URL="sqlite:////nonexistent/x.db")
     # A read token would close the demo server's reads to the demo's own (tokenless) client.
-    env.update(HPO_READ_TOKEN="not-for-the-demo-either")
+    env.update(HPO_READ_TOKEN="not-for-the-demo-either", HPO_TOKEN="nor-this-one")
     return env
 
 
@@ -133,3 +134,59 @@ def test_demo_fails_when_its_workers_die(
     output = log.read_text()
     assert "error: worker-1 exited with code -9" in output, output
     assert_gone([server_pid, worker_pid], port)
+
+
+def closing_command(output: str, needle: str) -> str:
+    lines = [line.strip() for line in output.splitlines() if needle in line]
+    assert lines, (needle, output)
+    return lines[-1]
+
+
+def test_demo_closing_commands_work_as_printed(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A short demo with --exit (two samplers, one epoch); then what its closing lines say to
+    type, typed in a shell without the demo's environment: reopen the database, fetch the
+    winner's config, retrain it."""
+    port = free_port()
+    argv = hpo_argv("demo", "--exit", "--port", str(port), "--data-dir", "demo-data",
+                    "--samplers", "random,tpe", "--workers", "1", "--trials", "2",
+                    "--repeats", "2", "--epochs", "1")  # fmt: skip
+    proc = subprocess.run(argv, env=demo_env(tmp_path_factory), capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)  # fmt: skip
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    # The winner was retrained: its test accuracy is in the comparison's final column.
+    assert "test (final)" in out and "test_accuracy 0." in out, out
+    assert re.search(r"ranking: .*(within noise|leads beyond the noise) at 2 seeds", out), out
+    assert "the server has stopped" in out
+    serve = closing_command(out, " serve --database-url ")
+    assert "sqlite:///demo-data/hpo.db" in serve and f"--port {port}" in serve
+    retrain = closing_command(out, "> best.yaml && ")
+    # A user's shell: no hpo token or database of the demo's making.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HPO_")}
+    env["HPO_CACHE_DIR"] = demo_env(tmp_path_factory)["HPO_CACHE_DIR"]
+    with subprocess.Popen(shlex.split(serve), cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL) as server:  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert server.poll() is None and time.monotonic() < deadline
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).is_success:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            page = closing_command(out, "its web page: ").split("its web page: ")[1]
+            assert httpx.get(page, timeout=10).status_code == 200
+            view = httpx.get(f"http://127.0.0.1:{port}/api/v1/comparisons/1", timeout=10).json()
+            assert view["state"] == "completed"
+            assert [r["test_metric"] is not None for r in view["results"]] == [True, False]
+            done = subprocess.run(["bash", "-c", retrain], cwd=tmp_path, env=env,
+                                  capture_output=True, text=True, timeout=300)  # fmt: skip
+            assert done.returncode == 0, done.stdout + done.stderr
+        finally:
+            server.send_signal(signal.SIGINT)
+            server.wait(timeout=30)
+    assert "model:" in (tmp_path / "best.yaml").read_text()
+    assert "test accuracy" in done.stdout + done.stderr

@@ -315,6 +315,8 @@ def test_comparison_page_shows_ranking_and_banded_curves(
         r["sampler"] for r in ranked
     ]
     assert tab.locator("#studies tbody tr").count() == 9
+    # The ranking says whether it is a verdict or noise, as the API's view does.
+    assert view["verdict"] and tab.locator("#verdict").inner_text() == f"ranking: {view['verdict']}"
     for chart in ("by-trial-chart", "by-time-chart"):
         assert _ink(tab, f"#{chart}") > 0.002
         series = tab.evaluate(

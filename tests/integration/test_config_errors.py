@@ -98,7 +98,7 @@ def test_a_spec_the_trainers_refuse_is_a_422_naming_the_field(
 def test_user_files_are_left_to_the_workers_and_the_check_can_be_turned_off(
     client: TestClient,
 ) -> None:
-    for dataset in ("csv:data/iris.csv?label=species", "npz:/data/x.npz", "data/x.npz"):
+    for dataset in ("csv:data/iris.csv?label=species", "npz:data/x.npz", "data/x.npz"):
         body = {**SPEC, "task": {**SPEC["task"], "dataset": dataset}}
         assert client.post("/api/v1/studies", json=body).status_code == 201, dataset
     own_code = {**SPEC, "space": {"x": {"type": "int", "low": 0, "high": 3}}}

@@ -275,3 +275,36 @@ def test_a_cancelled_comparison_leaves_the_cache(fresh_db: Database) -> None:
     assert any(i in service.dispatch.samplers for i in ids)
     service.comparisons.update(comparison.id, "cancel")
     assert not any(i in service.dispatch.samplers for i in ids)
+
+
+def test_no_background_preparation_a_claim_cannot_use(fresh_db: Database) -> None:
+    """Issue 12: a study whose remaining trials are all enqueued prepared a suggestion after
+    every result (22 prepared, 0 used in a 24-trial study), competing with training for CPU.
+    Preparation runs only when a claim could use it; what it skipped and spent is counted."""
+    service = Service(fresh_db)
+    assert service.dispatch.prefetcher is not None
+    study = service.studies.create(_spec("tpe", 12, max_parallel=2, name="enqueued"))
+    rng = random.Random(0)
+    for _ in range(12):
+        service.studies.enqueue(
+            study.id,
+            {"lr": 10 ** rng.uniform(-4, -1), "width": rng.randint(16, 256), "activation": "relu"},
+        )
+    for _ in range(12):
+        lease = service.dispatch.ask(study.id)
+        service.dispatch.complete(lease.trial_id, lease.lease_token, _value(lease.params))
+        assert service.dispatch.prefetcher.wait_idle(timeout=60)
+    metrics = service.dispatch.metrics
+    assert metrics.counter("hpo_suggestions_prepared_total") == 0
+    assert metrics.counter("hpo_suggestions_skipped_no_room_total") >= 11
+    assert service.dispatch.samplers.prepared_used == 0
+
+    # With room (nothing enqueued), the same study shape does prepare, and says what it cost.
+    open_study = service.studies.create(_spec("tpe", 12, max_parallel=2, name="open"))
+    for _ in range(6):
+        lease = service.dispatch.ask(open_study.id)
+        service.dispatch.complete(lease.trial_id, lease.lease_token, _value(lease.params))
+        assert service.dispatch.prefetcher.wait_idle(timeout=60)
+    assert metrics.counter("hpo_suggestions_prepared_total") >= 5
+    assert metrics.counter("hpo_suggestion_prepare_cpu_seconds_total") > 0
+    assert service.dispatch.samplers.prepared_used >= 4

@@ -160,3 +160,60 @@ def test_many_threads_with_several_leaders_each_get_their_own_answer_once() -> N
     assert answers == {v: v * v for v in answers} and len(answers) == 480
     assert sorted(served) == sorted(answers)  # each request in exactly one batch
     assert combiner.requests == 480 and combiner._running == 0 and not combiner._queue
+
+
+class Poisoned(Gate):
+    """A batch fails whenever it holds request 13 (a value the database refuses, say)."""
+
+    def __call__(self, requests: Sequence[int]) -> list[int]:
+        answers = super().__call__(requests)
+        if 13 in requests:
+            raise ValueError("request 13 cannot be stored")
+        return answers
+
+
+def _answers_behind_a_blocked_batch(
+    combiner: Combiner[int, int], gate: Gate, queued: Sequence[int]
+) -> dict[int, object]:
+    """Request 0 blocks the first batch; `queued` wait behind it, then run as one batch.
+    Every request's answer, or its exception."""
+    answers: dict[int, object] = {}
+
+    def submit(value: int) -> None:
+        try:
+            answers[value] = combiner.submit(value)
+        except ValueError as e:
+            answers[value] = e
+
+    first = threading.Thread(target=submit, args=(0,))
+    first.start()
+    assert gate.first_started.wait(10)
+    others = [threading.Thread(target=submit, args=(v,)) for v in queued]
+    for t in others:
+        t.start()
+    for _ in range(1000):
+        if len(combiner._queue) == len(queued):
+            break
+        threading.Event().wait(0.01)
+    gate.open.set()
+    for t in [first, *others]:
+        t.join(10)
+    assert sorted(gate.batches[1]) == sorted(queued)  # they did share a batch
+    return answers
+
+
+def test_one_requests_failure_never_fails_the_others_of_its_batch() -> None:
+    gate = Poisoned()
+    answers = _answers_behind_a_blocked_batch(Combiner(gate), gate, (11, 12, 13, 14))
+    assert isinstance(answers.pop(13), ValueError)
+    assert answers == {0: 0, 11: 110, 12: 120, 14: 140}
+    assert sorted(map(tuple, gate.batches[2:])) == [(11,), (12,), (13,), (14,)]  # alone
+
+
+def test_a_batch_is_not_rerun_alone_when_the_error_says_so() -> None:
+    """The database down: rerunning each member would only fail each again."""
+    gate = Poisoned()
+    combiner: Combiner[int, int] = Combiner(gate, rerun_alone=lambda e: "13" not in str(e))
+    answers = _answers_behind_a_blocked_batch(combiner, gate, (12, 13))
+    assert isinstance(answers[12], ValueError) and isinstance(answers[13], ValueError)
+    assert len(gate.batches) == 2

@@ -6,16 +6,19 @@ generator (never its downloading `get_dataset`) and cached as `.npz` so the seco
 
 from __future__ import annotations
 
+import codecs
 import csv
 import os
 import random
 import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from trainers.data._locate import locate_user_file
 from trainers.data._spec import DataSpec
 from trainers.errors import ConfigError
 
@@ -39,19 +42,32 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("HPO_CACHE_DIR") or Path.home() / ".cache" / "hpo")
 
 
-def load_raw(spec: DataSpec, cache_dir: Path | None = None) -> RawData:
+def load_raw(
+    spec: DataSpec, cache_dir: Path | None = None, data_roots: Sequence[Path] | None = None
+) -> RawData:
+    """`data_roots`: the folders a user file may be read from (a worker's); None reads any path
+    (see trainers.data._locate)."""
     if spec.name.startswith("mnist1d"):
         return _mnist1d(spec.name, cache_dir or default_cache_dir())
     if spec.name in ("digits", "breast_cancer", "wine"):
         return _sklearn(spec.name)
     assert spec.path is not None  # DataSpec guarantees a path for file datasets
-    path = Path(spec.path).expanduser()
-    if not path.is_file():
-        raise ConfigError(f"dataset file {str(path)!r} does not exist")
-    if spec.name == "npz":
-        return _npz(path, spec.kind)
-    assert spec.label is not None
-    return _csv(path, spec.label)
+    path = locate_user_file(spec.path, data_roots)
+    try:
+        if spec.name == "npz":
+            return _npz(path, spec.kind)
+        assert spec.label is not None
+        return _csv(path, spec.label)
+    except ConfigError:
+        raise
+    except Exception as e:
+        # A parser's own message may quote the file (numpy's "could not convert string to
+        # float: '<a line>'", a decoder's bytes), and a trial's failure message is published:
+        # name the file and the kind of error only. Our own ConfigErrors above say where.
+        raise ConfigError(
+            f"cannot read {spec.path!r} as {spec.name} ({type(e).__name__}): check the file's "
+            "format"
+        ) from None
 
 
 # --- MNIST-1D -------------------------------------------------------------------------------------
@@ -144,7 +160,8 @@ def _npz(path: Path, kind: str | None) -> RawData:
         with np.load(path, allow_pickle=False) as saved:
             arrays = {k: saved[k] for k in saved.files}
     except (OSError, ValueError) as e:
-        raise ConfigError(f"cannot read {str(path)!r} as .npz: {e}") from e
+        # The type only: the loader's message may quote the file's first bytes.
+        raise ConfigError(f"cannot read {str(path)!r} as .npz ({type(e).__name__})") from None
     missing = {"X", "y"} - set(arrays)
     if missing:
         raise ConfigError(
@@ -181,30 +198,63 @@ def _add_channel(x: np.ndarray, kind: str) -> np.ndarray:
 
 
 def _csv(path: Path, label: str) -> RawData:
-    with path.open(newline="", encoding="utf-8-sig") as handle:  # -sig: Excel writes a BOM
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise ConfigError(f"{str(path)!r} is empty")
-        header = [h.strip() for h in header]
-        if label not in header:
+    # Messages name the file, the line and the column, never a value: a failure message is
+    # published with the trial, and the file is not the message's to show.
+    reader: Any = None
+    with path.open("rb") as handle:
+        try:
+            reader = csv.reader(_utf8_lines(path, handle))
+            return _csv_rows(path, reader, label)
+        except csv.Error:
             raise ConfigError(
-                f"label column {label!r} not in {str(path)!r}; columns: {', '.join(header)}"
-            )
-        label_at = header.index(label)
-        rows, labels = [], []
-        for line_no, row in enumerate(reader, start=2):
-            if not row:
+                f"{path}:{reader.line_num}: malformed CSV (an unclosed quote, a NUL byte or an "
+                "over-long field)"
+            ) from None
+
+
+def _utf8_lines(path: Path, handle: Any) -> Iterator[str]:
+    """The file's lines as text, decoded one by one so that an error can name its line."""
+    for number, raw in enumerate(handle, start=1):
+        if number == 1:
+            raw = raw.removeprefix(codecs.BOM_UTF8)  # Excel writes a BOM
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(
+                f"{path}:{number}: not UTF-8 text; save the file as UTF-8 CSV"
+            ) from None
+
+
+def _csv_rows(path: Path, reader: Any, label: str) -> RawData:
+    header = next(reader, None)
+    if header is None:
+        raise ConfigError(f"{str(path)!r} is empty")
+    header = [h.strip() for h in header]
+    if label not in header:
+        raise ConfigError(
+            f"label column {label!r} is not in the header of {str(path)!r} ({len(header)} "
+            "columns): name one of its header's columns with ?label=COLUMN"
+        )
+    label_at = header.index(label)
+    rows, labels = [], []
+    for line_no, row in enumerate(reader, start=2):
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise ConfigError(f"{path}:{line_no}: {len(row)} fields, header has {len(header)}")
+        labels.append(row[label_at].strip())
+        features = []
+        for i, value in enumerate(row):
+            if i == label_at:
                 continue
-            if len(row) != len(header):
-                raise ConfigError(f"{path}:{line_no}: {len(row)} fields, header has {len(header)}")
-            labels.append(row[label_at].strip())
             try:
-                rows.append([float(v) for i, v in enumerate(row) if i != label_at])
+                features.append(float(value))
             except ValueError:
                 raise ConfigError(
-                    f"{path}:{line_no}: every feature column must be numeric; row {row}"
+                    f"{path}:{line_no}: column {header[i][:80]!r} is not a number; every column "
+                    f"but the label {label!r} must be numeric"
                 ) from None
+        rows.append(features)
     if not rows:
         raise ConfigError(f"{str(path)!r} has no data rows")
     return _encode(np.asarray(rows, dtype=np.float32), np.asarray(labels), None, None, "flat")
@@ -232,7 +282,7 @@ def _encode(
         y_test = y_test.astype(y.dtype)
         unseen = np.setdiff1d(y_test, classes)
         if len(unseen):
-            raise ConfigError(f"y_test has labels never seen in y: {unseen[:5].tolist()}")
+            raise ConfigError(f"y_test has {len(unseen)} label(s) never seen in y")
         y_test_encoded = np.searchsorted(classes, y_test).astype(np.int64)
     names = tuple(_label_name(c) for c in classes)
     return RawData(x, y_encoded.astype(np.int64), x_test, y_test_encoded, kind, names)

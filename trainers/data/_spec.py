@@ -8,7 +8,9 @@ A dataset is named in one of three ways (the same in YAML, the REST API and Pyth
 
 User files are `.npz` (arrays `X`, `y`, optional `X_test`, `y_test`) or `.csv` with a header row
 and a named label column (every other column is a numeric feature). Relative paths are resolved
-against the working directory of the process that trains.
+against the working directory of the process that trains, except on a worker: there a path
+is only read inside the worker's data roots, and a relative one is looked up under each
+(trainers.data._locate).
 """
 
 from __future__ import annotations

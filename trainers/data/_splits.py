@@ -8,6 +8,7 @@ leaks into training.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,17 +49,19 @@ def load_dataset(
     seed: int = 0,
     val_fraction: float | None = None,
     cache_dir: Path | None = None,
+    data_roots: Sequence[Path] | None = None,
 ) -> Dataset:
     """Load a dataset and split it for one run.
 
     `seed` picks the validation split; `val_fraction` overrides the spec's (0 for final training,
     which trains on train + validation). `cache_dir` defaults to $HPO_CACHE_DIR or ~/.cache/hpo.
+    `data_roots`: the only folders a user file may come from (a worker's); None: any path.
     """
     spec = DataSpec.parse(spec)
     fraction = spec.val_fraction if val_fraction is None else val_fraction
     if not 0.0 <= fraction < 1.0:
         raise ConfigError(f"val_fraction must be in [0, 1), got {fraction!r}")
-    raw = load_raw(spec, cache_dir)
+    raw = load_raw(spec, cache_dir, data_roots)
     x_pool, y_pool, x_test, y_test = _test_split(raw, spec.test_fraction)
     train_idx, val_idx = stratified_split(y_pool, fraction, seed)
     x_train, x_val = x_pool[train_idx], x_pool[val_idx]

@@ -40,6 +40,10 @@
         el("td", { class: "num" }, r.n_finished),
         el("td", { class: "num" }, r.test_metric === null || r.test_metric === undefined ? "–"
           : `${num(r.test_metric)}${r.test_metric_sd === null || r.test_metric_sd === undefined ? "" : ` ± ${num(r.test_metric_sd, 2)}`}`))));
+    // Whether the ranking is a verdict or noise (hpo.service.separability).
+    const verdict = document.getElementById("verdict");
+    verdict.textContent = view.verdict ? `ranking: ${view.verdict}` : "";
+    verdict.classList.toggle("hidden", !view.verdict);
   }
 
   function renderStudies(view) {
@@ -122,7 +126,7 @@
 
   async function tick() {
     const view = await api(`/api/v1/comparisons/${comparisonId}`);
-    const next = JSON.stringify([view.state, view.n_finished, view.results.map((r) => [r.sampler, r.median_best, r.test_metric])]);
+    const next = JSON.stringify([view.state, view.n_finished, view.results.map((r) => [r.sampler, r.median_best, r.test_metric]), view.verdict]);
     if (next === fingerprint) return;
     fingerprint = next;
     renderHeader(view);

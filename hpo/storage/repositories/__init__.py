@@ -48,7 +48,6 @@ from hpo.storage.repositories.trials import (
     next_queued_trial,
     next_trial_number,
     params_hash,
-    running_trial_of_worker,
 )
 from hpo.storage.repositories.workers import list_workers, touch_worker, upsert_worker
 
@@ -85,7 +84,6 @@ __all__ = [
     "next_trial_number",
     "params_hash",
     "record_report",
-    "running_trial_of_worker",
     "study_of_client_token",
     "study_of_trial",
     "study_reports",

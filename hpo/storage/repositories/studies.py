@@ -10,6 +10,7 @@ from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from hpo.errors import NotFoundError
+from hpo.storage.claim_order import claimable_studies_in_claim_order
 from hpo.storage.models import Direction, Study, StudyState, Trial, TrialState
 
 
@@ -136,26 +137,14 @@ def claimable_studies(session: Session) -> list[tuple[Study, int]]:
 
 
 def claimable_study_ids(session: Session) -> list[int]:
-    """The ids of `claimable_studies`, in the same order, without loading the studies (the
+    """The ids of the claimable studies in claim order (`hpo.storage.claim_order`), without
     claim locks, and so loads, only the one it takes). On every claim: a statement built
     once, run on the connection (no ORM work)."""
     return list(session.connection().execute(_CLAIMABLE_IDS).scalars())
 
 
-def _claimable_ids_statement() -> Select[int]:
-    running = (
-        select(Trial.study_id, func.count().label("n_running"))
-        .where(Trial.state == TrialState.RUNNING)
-        .group_by(Trial.study_id)
-        .subquery()
-    )
-    n_running = func.coalesce(running.c.n_running, 0)
-    return (
-        select(Study.id)
-        .outerjoin(running, running.c.study_id == Study.id)
-        .where(Study.state == StudyState.RUNNING, n_running < Study.max_parallel)
-        .order_by(n_running, Study.id)
-    )
+def _claimable_ids_statement() -> Select[Any]:
+    return claimable_studies_in_claim_order(Study.id)
 
 
 _CLAIMABLE_IDS = _claimable_ids_statement()

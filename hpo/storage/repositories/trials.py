@@ -152,17 +152,6 @@ def best_trial(session: Session, study_id: int, direction: Direction) -> Trial |
     return top[0] if top else None
 
 
-def running_trial_of_worker(session: Session, worker_id: str) -> Trial | None:
-    """The most recently started running trial leased to `worker_id`, if any."""
-    statement = (
-        select(Trial)
-        .where(Trial.state == TrialState.RUNNING, Trial.worker_id == worker_id)
-        .order_by(Trial.started_at.desc(), Trial.id.desc())
-        .limit(1)
-    )
-    return session.scalars(statement).first()
-
-
 def expired_leases(session: Session, now: datetime, *, limit: int = 100) -> list[Trial]:
     """Running trials whose lease expired before `now`, across studies, oldest expiry first.
 
