@@ -50,7 +50,7 @@ class FuzzServer:
             "space": {
                 "lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
                 "width": {"type": "int", "low": 8, "high": 64},
-                "act": {"type": "categorical", "choices": ["relu", "tanh"]},
+                "activation": {"type": "categorical", "choices": ["relu", "tanh"]},
             },
             "fixed": {"optimizer": "adam"},
             "sampler": {"name": SAMPLERS[variant % len(SAMPLERS)], "options": {}},
