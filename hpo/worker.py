@@ -37,7 +37,7 @@ from typing import Any
 
 from hpo.claim_backoff import ClaimBackoff, claim_answer_is_retried
 from hpo.client import ApiError, ApiUnreachable, Client
-from hpo.errors import HpoError
+from hpo.errors import HpoError, one_line
 from hpo.outage import Outage
 
 log = logging.getLogger("hpo.worker")
@@ -225,11 +225,13 @@ class Worker:
             except ConfigError as e:
                 # Our own messages: they say what failed, never what a user file holds.
                 reason = str(e)
+                log.warning("trial %s failed (config): %s", trial_id, reason)
                 self._finish(lambda: self.client.fail(trial_id, token, "config", reason))
                 return None
             except Exception:
                 message = traceback.format_exc(limit=5)
-                log.error("trial %s crashed:\n%s", trial_id, message)
+                log.error("trial %s failed (internal): %s", trial_id, one_line(message))
+                log.debug("trial %s traceback:\n%s", trial_id, message)
                 self._finish(lambda: self.client.fail(trial_id, token, "internal", message))
                 return None
         finally:
@@ -241,6 +243,7 @@ class Worker:
             self._finish(lambda: self.client.fail(trial_id, token, "lost", "worker stopped"))
             return None
         if result.status in ("diverged", "oom"):
+            log.warning("trial %s failed (%s): %s", trial_id, result.status, result.message)
             self._finish(lambda: self.client.fail(trial_id, token, result.status, result.message))
             return None
         metric = cfg.train.metric

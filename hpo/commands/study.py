@@ -14,6 +14,7 @@ from rich.table import Table
 from hpo.client import Client
 from hpo.commands._study_ref import resolve_study
 from hpo.commands._tables import Column, Sheet, emit, is_terminal, json_option, rich_table
+from hpo.commands.study_summary import summary_lines, why_not_running
 
 api_option = click.option(
     "--api",
@@ -122,7 +123,7 @@ def list_(state: str | None, as_json: bool, api: str, token: str | None) -> None
         title="studies",
         columns=[Column("id", "right", key=True), Column("name", key=True), Column("state"),
                  Column("sampler"), Column("progress", "right", key=True),
-                 Column("best", "right", key=True)],
+                 Column("best", "right", key=True), Column("reason")],
     )  # fmt: skip
     for s in studies:
         best = s["best"]["value"] if s.get("best") else None
@@ -130,18 +131,26 @@ def list_(state: str | None, as_json: bool, api: str, token: str | None) -> None
         sheet.add(
             str(s["id"]), s["name"], s["state"], s["sampler"], f"{finished}/{s['n_trials']}",
             "-" if best is None else f"{best:.4f}",
+            s.get("paused_reason") or "" if s["state"] == "paused" else "",
         )  # fmt: skip
     emit(sheet, as_json=as_json, records=studies)
 
 
 @study.command("show")
 @study_argument
+@click.option("--json", "as_json", is_flag=True, help="The whole study as JSON.")
 @api_option
 @read_token_option
-def show(study: str, api: str, token: str | None) -> None:
-    """Show one study (id or name) as JSON."""
+def show(study: str, as_json: bool, api: str, token: str | None) -> None:
+    """Show one study (id or name): its state (and why it is paused), trials by state, best
+    value and most common failure; --json: the whole study."""
     client = _client(api, token)
-    click.echo(json.dumps(client.get_study(resolve_study(client, study)), indent=2, default=str))
+    info = client.get_study(resolve_study(client, study))
+    if as_json:
+        click.echo(json.dumps(info, indent=2, default=str))
+        return
+    for line in summary_lines(info):
+        click.echo(line)
 
 
 def _action(action: str) -> click.Command:
@@ -173,8 +182,13 @@ def leaderboard_sheet(client: Client, study_id: int, k: int) -> tuple[Sheet, lis
     finished = sum(counts.get(s, 0) for s in ("completed", "pruned", "failed"))
     title = (
         f"study {study_id} {info['name']} ({info['sampler']}, {info['state']}, "
-        f"{finished}/{info['n_trials']} finished, {counts.get('running', 0)} running)"
+        f"{finished}/{info['n_trials']} finished: {counts.get('completed', 0)} completed, "
+        f"{counts.get('pruned', 0)} pruned, {counts.get('failed', 0)} failed; "
+        f"{counts.get('running', 0)} running)"
     )
+    reason = why_not_running(info)  # paused (why), or the most common failure
+    if reason:
+        title += f"\n{reason}"
     metric = info["spec"]["task"].get("metric", "value")
     param_names = list(info["spec"]["space"])
     columns = [Column("#", "right", key=True), Column("trial", "right", key=True),

@@ -4,6 +4,7 @@ enqueued configurations. Every method is one transaction."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, Literal
 
 from sqlalchemy.orm import Session
@@ -15,11 +16,13 @@ from hpo.service._common import (
     ACTIVE,
     FINISHED,
     finish_study_if_done,
+    pause_study,
     study_space,
     training_config,
 )
 from hpo.service.budgets import BudgetLimits
 from hpo.service.client_tokens import new_client_token
+from hpo.service.failures import common_failures, no_completed_trial
 from hpo.service.views import BestConfig, CreatedStudy, StudyView, TrialView
 from hpo.spec import StudySpec
 from hpo.storage import (
@@ -33,6 +36,7 @@ from hpo.storage import (
 )
 from hpo.storage import repositories as repo
 from hpo.storage.repositories import counts
+from hpo.trainable import check_config
 
 StudyAction = Literal["pause", "resume", "cancel"]
 
@@ -63,13 +67,6 @@ def insert_study(
         comparison_id=comparison_id,
         client_token_hash=client_token_hash,
     )
-
-
-def pause_study(study: Study, reason: str) -> None:
-    """Pause one locked, running study and say why (the service pauses a study that cannot
-    make progress: a sampler failing at claim time, a run of config errors)."""
-    study.state = StudyState.PAUSED
-    study.paused_reason = reason[:1000]
 
 
 class StudyService:
@@ -113,7 +110,8 @@ class StudyService:
             study = repo.get_study(session, study_id)
             counts = repo.count_trials_by_state(session, study_id)
             best = repo.best_trial(session, study_id, study.direction)
-            return StudyView.of(study, counts, best)
+            view = StudyView.of(study, counts, best)
+            return replace(view, failures=common_failures(session, study_id))
 
     def list_studies(
         self,
@@ -242,9 +240,8 @@ class StudyService:
             study = repo.get_study(session, study_id)
             trial = repo.best_trial(session, study_id, study.direction)
             if trial is None or trial.value is None:
-                raise ConflictError(
-                    f"study {study_id} has no completed trial yet: wait for one to finish"
-                )
+                counts = repo.count_trials_by_state(session, study_id)
+                raise ConflictError(no_completed_trial(session, study, counts))
             return BestConfig(
                 study_id=study_id,
                 trial_id=trial.id,
@@ -267,6 +264,9 @@ class StudyService:
                     "before enqueueing more configurations"
                 )
             checked = study_space(study).validate(params)
+            if study.spec.get("check_config", True):
+                config = training_config(study.spec, checked)
+                check_config(config["task"], config["params"], config["seed"])
             existing = repo.find_trial_by_dedup_key(session, study_id, repo.params_hash(checked))
             if existing is not None:
                 return TrialView.of(existing), False

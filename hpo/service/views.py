@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from hpo.service.failures import FailureCount
 from hpo.storage import Study, Trial, TrialState
 from hpo.storage.repositories.claim_path import TrialRow
 
@@ -84,6 +85,9 @@ class StudyView:
     counts: dict[str, int] = field(default_factory=dict)
     best: TrialView | None = None
     paused_reason: str | None = None
+    # The most common failures (class, message, count), most frequent first: filled in when
+    # one study is read (GET /studies/{id}), None in lists.
+    failures: list[FailureCount] | None = None
 
     @classmethod
     def of(

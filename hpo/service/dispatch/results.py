@@ -21,6 +21,7 @@ from hpo.pruners import make_pruner
 from hpo.service._common import finish_study_if_done, require_state, target_trials
 from hpo.service.dispatch.leases import RETRIED, check_token, failure_class, token_matches
 from hpo.service.dispatch.suggestions import Suggestions
+from hpo.service.failures import pause_after_config_errors
 from hpo.service.metrics import Metrics
 from hpo.service.views import TrialView
 from hpo.storage import Database, FailureClass, Study, StudyState, Trial, TrialState
@@ -150,6 +151,8 @@ class Results:
             study = repo.get_study(session, trial.study_id)
             self._end_attempt(trial, study, failure, message[:4000])
             finish_if_done(session, study)
+            if trial.state is TrialState.FAILED and failure is FailureClass.CONFIG:
+                pause_after_config_errors(session, study)  # a study that cannot succeed stops
             view = TrialView.of(trial)
         if trial.state is TrialState.FAILED:
             self.suggestions.result_in(study.id, study.state, study.sampler)
