@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import httpx
@@ -32,6 +32,10 @@ from hpo.commands._demo_steps import NextSteps
 from hpo.commands._ports import ensure_port_free
 from hpo.commands._tables import Column, Sheet, rich_table
 from hpo.errors import HpoError
+
+if TYPE_CHECKING:  # the client (and pydantic behind it) load when the demo runs, not at --help
+    from hpo.client import Client
+    from hpo.wire import TrialView
 
 SHIPPED_SPEC = Path(__file__).resolve().parents[2] / "search_spaces" / "compare_mlp_mnist1d.yaml"
 DEMO_SAMPLERS = "grid,random,tpe,lipo"
@@ -170,13 +174,13 @@ def demo(
         sys.exit(130)
 
 
-def leaderboard_table(client: Any, view: dict[str, Any], console: Console, k: int = 10) -> Table:
+def leaderboard_table(client: Client, view: dict[str, Any], console: Console, k: int = 10) -> Table:
     """The top k completed trials over every study of the comparison, best first."""
-    rows = []
+    rows: list[tuple[dict[str, Any], TrialView]] = []
     for study in view["studies"]:
         for trial in client.leaderboard(int(study["id"]), k):
             rows.append((study, trial))
-    rows.sort(key=lambda r: r[1]["value"], reverse=view["direction"] == "maximize")
+    rows.sort(key=lambda r: r[1].value or 0.0, reverse=view["direction"] == "maximize")
     sheet = Sheet(
         title=f"leaderboard: the top {k} trials of comparison {view['id']}",
         columns=[Column("#", "right", key=True), Column("sampler", key=True),
@@ -186,9 +190,9 @@ def leaderboard_table(client: Any, view: dict[str, Any], console: Console, k: in
         simple_box=True,
     )  # fmt: skip
     for rank, (study, trial) in enumerate(rows[:k], 1):
-        params = ", ".join(f"{n}={_short(v)}" for n, v in trial["params"].items())
+        params = ", ".join(f"{n}={_short(v)}" for n, v in trial.params.items())
         sheet.add(str(rank), study["sampler"], str(study["seed"]), str(study["id"]),
-                  str(trial["number"]), f"{trial['value']:.4f}", params)  # fmt: skip
+                  str(trial.number), f"{trial.value:.4f}", params)  # fmt: skip
     return rich_table(sheet, console)
 
 

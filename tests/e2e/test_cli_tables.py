@@ -52,8 +52,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
         client.create_study({**SPEC, "budget": {"n_trials": 2}})  # an older namesake
         study = client.create_study(SPEC)
         for value in VALUES:
-            lease = client.ask(int(study["id"]))
-            client.tell(lease["trial_id"], lease["lease_token"], value)
+            lease = client.ask(study.id)
+            client.tell(lease.trial_id, lease.lease_token, value)
         yield url, env
 
 
