@@ -12,7 +12,7 @@ from hpo.jsonlimits import BoundedJsonObject
 from hpo.service.claim_fields import LIMITS, MAX_DEVICES, check_claim_fields
 from hpo.service.tokens import LEASE_TOKEN_PATTERN
 from hpo.service.views import Lease, TrialView
-from hpo.storage import FailureClass
+from hpo.states import FailureClass
 
 # Free-form metrics a worker attaches to a result: any JSON within the limits of
 # hpo.jsonlimits (depth, size, finite numbers, no NUL).

@@ -11,7 +11,7 @@ from api.deps import Admin, Read, ServiceDep
 from api.schemas import EnqueueBody, StudyPatch, TrialPage
 from hpo.service import BestConfig, CreatedStudy, StudyView, TrialView
 from hpo.spec import StudySpec
-from hpo.storage import StudyState, TrialState
+from hpo.states import StudyState, TrialState
 
 router = APIRouter(prefix="/api/v1/studies", tags=["studies"])
 

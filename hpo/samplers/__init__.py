@@ -14,7 +14,6 @@ lifecycle are documented in `hpo.samplers._base`.
 from __future__ import annotations
 
 from hpo.samplers._base import (
-    DIRECTIONS,
     BaseSampler,
     Direction,
     Observation,
@@ -26,6 +25,7 @@ from hpo.samplers._base import (
 )
 from hpo.samplers._options import OPTION_RULES, Option, check_options
 from hpo.samplers._registry import BUILTIN_SAMPLERS, SamplerRegistry, default_registry
+from hpo.states import DIRECTIONS
 
 __all__ = [
     "BUILTIN_SAMPLERS",

@@ -39,16 +39,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, ClassVar, Literal, Protocol, TypeAlias, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeAlias, runtime_checkable
 
 import numpy as np
 
 from hpo.errors import ValidationError
 from hpo.space import Params, SearchSpace
 from hpo.space._params import FloatArray
+from hpo.states import DIRECTIONS, DirectionLike
 
-Direction: TypeAlias = Literal["minimize", "maximize"]
-DIRECTIONS: tuple[Direction, ...] = ("minimize", "maximize")
+# The one definition is `hpo.states`; a sampler takes the enum or its value as text.
+Direction: TypeAlias = DirectionLike
 
 
 class ObservationState(StrEnum):

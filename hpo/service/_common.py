@@ -12,7 +12,7 @@ from hpo.samplers import Observation, ObservationState
 from hpo.space import SearchSpace, space_from_dict
 from hpo.storage import FailureClass, Study, StudyState, Trial, TrialState
 from hpo.storage import repositories as repo
-from hpo.storage.repositories.hot import TrialRow
+from hpo.storage.repositories.claim_path import TrialRow
 
 FINISHED = (TrialState.COMPLETED, TrialState.PRUNED, TrialState.FAILED)
 ACTIVE = (TrialState.QUEUED, TrialState.RUNNING)

@@ -50,7 +50,7 @@ from hpo.storage import (
     utcnow,
 )
 from hpo.storage import repositories as repo
-from hpo.storage.repositories import hot
+from hpo.storage.repositories import claim_path
 
 # Failure classes a worker may report, and whether the trial is retried.
 RETRIED = frozenset({FailureClass.LOST})
@@ -320,7 +320,7 @@ class Dispatcher:
                     **lease_columns(requests[len(leases) + i]),
                 }
             )
-        trial_ids = hot.insert_running_trials(session, rows) if rows else []
+        trial_ids = claim_path.insert_running_trials(session, rows) if rows else []
         for trial_id, row in zip(trial_ids, rows, strict=True):
             params = row["params"]
             self.samplers.claimed(study.id, trial_id, params)
@@ -480,7 +480,9 @@ class Dispatcher:
             )
         try:
             with self.db.transaction() as session:
-                row = hot.complete_running(session, trial_id, value, metrics or {}, self.clock())
+                row = claim_path.complete_running(
+                    session, trial_id, value, metrics or {}, self.clock()
+                )
                 if row is None or not _token_matches(row.lease_token, token):
                     raise _NotThisLease  # rolls the update back
                 state, sampler = StudyState(row.study_state), str(row.sampler)

@@ -66,8 +66,8 @@ from hpo.samplers import BaseSampler, Observation, Sampler, SamplerRegistry
 from hpo.service._common import study_space, to_observation
 from hpo.service.sampler_failures import SamplerFailed
 from hpo.storage import Study, Trial, TrialState
-from hpo.storage.repositories import hot
-from hpo.storage.repositories.hot import TrialRow
+from hpo.storage.repositories import claim_path
+from hpo.storage.repositories.claim_path import TrialRow
 
 log = logging.getLogger("hpo.service.sampling")
 
@@ -103,7 +103,7 @@ def read_active(session: Session, study_id: int) -> ActiveTrials:
     active trials, from one snapshot (what makes the incremental loading in `SamplerCache`
     complete: no trial numbered at most the top can be missing from both the active trials
     and the finished ones)."""
-    top, rows = hot.active_trials(session, study_id)
+    top, rows = claim_path.active_trials(session, study_id)
     return ActiveTrials(-1 if top is None else top, tuple(rows))
 
 
@@ -320,7 +320,7 @@ class SamplerCache:
         return self.registry.create(
             study.sampler,
             study_space(study),
-            direction=str(study.direction),  # type: ignore[arg-type]
+            direction=study.direction,
             seed=int(spec.get("seed") or 0),
             options=(spec.get("sampler") or {}).get("options") or {},
         )
@@ -333,7 +333,7 @@ class SamplerCache:
         entry.refreshes += 1
         if entry.refreshes % self.recount_every == 0:
             self._recount(session, study_id, entry)
-        finished = hot.finished_candidates(
+        finished = claim_path.finished_candidates(
             session, study_id, entry.top_number, sorted(entry.active_ids)
         )
         self._append(entry, finished)
@@ -351,7 +351,7 @@ class SamplerCache:
         _weigh(entry)
         missing = [i for i in active_ids if i not in entry.pending_params]
         if missing:
-            entry.pending_params.update(hot.params_of(session, missing))
+            entry.pending_params.update(claim_path.params_of(session, missing))
         for stale in [i for i in entry.pending_params if i not in entry.active_ids]:
             del entry.pending_params[stale]
         version = (entry.loaded, tuple(active_ids))

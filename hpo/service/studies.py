@@ -53,7 +53,7 @@ def insert_study(
     return repo.create_study(
         session,
         name=spec.name,
-        direction=spec.direction,  # type: ignore[arg-type]
+        direction=spec.direction,
         sampler=spec.sampler.name,
         pruner=spec.pruner.name,
         spec=spec.to_dict(),

@@ -1,4 +1,4 @@
-"""Storage: SQLAlchemy models, the engine and transaction helper, migrations, repositories.
+"""Storage: SQLAlchemy models, the engine, the transaction helper, migrations, repositories.
 
     from hpo.storage import Database, create_engine_for, migrate, lock_study
     from hpo.storage import repositories as repo
@@ -11,43 +11,40 @@
         study = lock_study(session, study_id)
         trial = repo.insert_trial(session, study.id, params, exactly_once=True)
 
-SQLite (the embedded default) and PostgreSQL are both first-class; see `engine.py` for how
-each is configured and how the per-study lock works on each.
+SQLite (the embedded default) and PostgreSQL are both first-class. Where to look:
+`engine.py` how each is configured; `transactions.py` the transaction helper and how driver
+errors become domain errors; `repositories/locks.py` every lock, and how each backend takes
+it; `models.py` the tables (their enums are in `hpo.states`, re-exported here).
 """
 
 from __future__ import annotations
 
+from hpo.states import Direction, DirectionLike, FailureClass, StudyState, TrialState
 from hpo.storage import repositories
 from hpo.storage._types import utcnow
-from hpo.storage.engine import (
-    Database,
-    create_engine_for,
-    lock_least_busy_study,
-    lock_study,
-    lock_study_snapshot,
-    normalize_url,
-    to_domain_error,
-    try_lock_study,
-)
+from hpo.storage.engine import create_engine_for, normalize_url
 from hpo.storage.migrate import current_revision, head_revision, migrate
 from hpo.storage.models import (
     Base,
     Comparison,
-    Direction,
-    FailureClass,
     Report,
     Study,
-    StudyState,
     Trial,
-    TrialState,
     Worker,
 )
+from hpo.storage.repositories.locks import (
+    lock_least_busy_study,
+    lock_study,
+    lock_study_snapshot,
+)
+from hpo.storage.transactions import Database, to_domain_error
 
 __all__ = [
     "Base",
     "Comparison",
     "Database",
     "Direction",
+    "DirectionLike",
     "FailureClass",
     "Report",
     "Study",
@@ -65,6 +62,5 @@ __all__ = [
     "normalize_url",
     "repositories",
     "to_domain_error",
-    "try_lock_study",
     "utcnow",
 ]

@@ -20,14 +20,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.engine import URL, Connection
 
-from hpo.storage.engine import _SQLITE_BEGIN, create_engine_for
+from hpo.storage.engine import create_engine_for
+from hpo.storage.repositories.locks import lock_for_migration
+from hpo.storage.transactions import SQLITE_BEGIN
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-# Any constant works, as long as nothing else in the database uses it as an advisory lock key.
-_PG_MIGRATION_LOCK_KEY = 0x4850_4F4D  # "HPOM"
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -66,12 +66,9 @@ def migrate(target: Engine | str | URL, revision: str = "head") -> None:
     try:
         with engine.connect() as connection:
             # SQLite: BEGIN IMMEDIATE, so a concurrent migrator waits instead of interleaving.
-            connection.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
+            connection.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
             with connection.begin():
-                if connection.dialect.name == "postgresql":
-                    connection.execute(
-                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK_KEY}
-                    )
+                lock_for_migration(connection)
                 command.upgrade(alembic_config(connection), revision)
     finally:
         if owned:

@@ -1,5 +1,5 @@
 """The tables: studies, trials, intermediate reports, workers and comparisons (SQLAlchemy 2.0,
-typed).
+typed). The enums their columns hold live in `hpo.states`.
 
 Any change here needs an Alembic revision in `hpo/storage/migrations/versions/`;
 `tests/integration/test_migrations.py` fails while the two disagree.
@@ -7,7 +7,6 @@ Any change here needs an Alembic revision in `hpo/storage/migrations/versions/`;
 
 from __future__ import annotations
 
-import enum
 import math
 from datetime import datetime
 from typing import Any
@@ -25,44 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
 from hpo.errors import ValidationError
+from hpo.states import Direction, FailureClass, StudyState, TrialState
 from hpo.storage._types import JsonDocument, UtcDateTime, str_enum, utcnow
-
-
-class StudyState(enum.StrEnum):
-    RUNNING = "running"
-    PAUSED = "paused"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-
-
-class TrialState(enum.StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    PRUNED = "pruned"
-    FAILED = "failed"
-
-    @property
-    def is_finished(self) -> bool:
-        return self in (TrialState.COMPLETED, TrialState.PRUNED, TrialState.FAILED)
-
-
-class Direction(enum.StrEnum):
-    MINIMIZE = "minimize"
-    MAXIMIZE = "maximize"
-
-
-class FailureClass(enum.StrEnum):
-    """Why a trial failed; decides whether it is retried (see DESIGN.md, Decisions)."""
-
-    LOST = "lost"  # lease expired or worker stopped: requeued with the same params
-    DIVERGED = "diverged"  # NaN/inf loss: a (bad) result for the sampler, not retried
-    OOM = "oom"  # out of device memory: recorded, not retried on the same device
-    CONFIG = "config"  # the params or task cannot be trained: not retried
-    USER = "user"  # the user's own objective raised (ask/tell): not retried
-    CANCELLED = "cancelled"  # the study was cancelled while the trial ran
-    INTERNAL = "internal"  # a bug on our side: reported, not retried
-
 
 # Deterministic constraint names: Alembic can then drop/alter them by name on both backends
 # (SQLite batch mode needs names to recreate a table).

@@ -23,8 +23,8 @@ from hpo.storage import (
     Database,
     create_engine_for,
     lock_study,
+    lock_study_snapshot,
     normalize_url,
-    try_lock_study,
 )
 from hpo.storage import repositories as repo
 from tests.integration.factories import make_study
@@ -145,7 +145,7 @@ def test_lock_study_checks_existence_and_needs_a_write_transaction(db: Database)
             lock_study(s, study_id)
 
 
-def test_try_lock_study_skips_a_study_locked_elsewhere(fresh_db: Database) -> None:
+def test_lock_study_snapshot_skips_a_study_locked_elsewhere(fresh_db: Database) -> None:
     db = fresh_db
     if db.is_sqlite:
         pytest.skip("SQLite locks the whole database at BEGIN IMMEDIATE; no row to skip")
@@ -154,8 +154,8 @@ def test_try_lock_study_skips_a_study_locked_elsewhere(fresh_db: Database) -> No
     with db.transaction() as holder:
         lock_study(holder, locked_id)
         with db.transaction() as other:
-            assert try_lock_study(other, locked_id) is None
-            free = try_lock_study(other, free_id)
+            assert lock_study_snapshot(other, locked_id, skip_locked=True) is None
+            free = lock_study_snapshot(other, free_id, skip_locked=True)
             assert free is not None and free.id == free_id
             # The study lock does not block inserting trials that reference the study.
             repo.insert_trial(other, locked_id, {"x": 1}, number=0)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import select
 
 from hpo.errors import AlreadyExistsError, NotFoundError, StorageError, ValidationError
-from hpo.storage import Database, Direction, StudyState, Trial, TrialState
+from hpo.storage import Database, Direction, StudyState, Trial, TrialState, Worker
 from hpo.storage import repositories as repo
 from tests.integration.factories import make_study
 
@@ -56,9 +57,8 @@ def test_delete_study_cascades_to_trials_and_reports(db: Database) -> None:
     with db.transaction() as s:
         repo.delete_study(s, study.id)
     with db.transaction(write=False) as s:
-        assert repo.list_reports(s, trial.id) == []
-        with pytest.raises(NotFoundError):
-            repo.get_trial(s, trial.id)
+        assert repo.study_reports(s, study.id) == {}
+        assert s.get(Trial, trial.id) is None
         assert repo.count_trials(s, keep.id) == 1
 
 
@@ -84,7 +84,7 @@ def test_counts_by_state_include_zeros(db: Database) -> None:
         assert repo.count_trials_by_state_for(s, []) == {}
 
 
-def test_claimable_studies_least_busy_first(db: Database) -> None:
+def test_claimable_study_ids_least_busy_first(db: Database) -> None:
     with db.transaction() as s:
         busy = make_study(s, max_parallel=3)
         idle = make_study(s, max_parallel=3)
@@ -96,8 +96,8 @@ def test_claimable_studies_least_busy_first(db: Database) -> None:
         repo.insert_trial(s, full.id, {"x": 1}, state=TrialState.RUNNING)
         repo.insert_trial(s, idle.id, {"x": 1}, state=TrialState.COMPLETED)
     with db.transaction(write=False) as s:
-        claimable = [(study.id, n) for study, n in repo.claimable_studies(s)]
-    assert claimable == [(idle.id, 0), (busy.id, 2)]
+        claimable = repo.claimable_study_ids(s)
+    assert claimable == [idle.id, busy.id]
 
 
 # --- trials ----------------------------------------------------------------------------------
@@ -113,7 +113,7 @@ def test_trials_are_numbered_per_study(db: Database) -> None:
     assert numbers == [0, 1, 2]
     assert other.number == 0
     with db.transaction() as s:
-        trial = repo.get_trial(s, other.id)
+        trial = repo.lock_trial(s, other.id)
         assert (trial.state, trial.attempt, trial.params) == (TrialState.QUEUED, 1, {"i": 0})
     with pytest.raises(AlreadyExistsError), db.transaction() as s:
         repo.insert_trial(s, a.id, {"i": 9}, number=1)
@@ -154,8 +154,8 @@ def test_json_round_trip(db: Database) -> None:
         trial = repo.insert_trial(s, make_study(s).id, params)
         trial.metrics = {"val_accuracy": 0.91, "note": "ünïcode ✓", "epochs": 3, "ok": True}
     with db.transaction(write=False) as s:
-        got = repo.get_trial(s, trial.id)
-        assert got.params == params
+        got = s.get(Trial, trial.id)
+        assert got is not None and got.params == params
         assert got.metrics == {"val_accuracy": 0.91, "note": "ünïcode ✓", "epochs": 3, "ok": True}
 
 
@@ -275,12 +275,12 @@ def test_reports_upsert_and_track_the_last_step(db: Database) -> None:
         repo.record_report(s, trial, 1, 0.5)
         repo.record_report(s, trial, 2, 0.6)
     with db.transaction() as s:
-        trial = repo.get_trial(s, trial.id)
+        trial = repo.lock_trial(s, trial.id)
         repo.record_report(s, trial, 2, 0.65)  # a retried report replaces, no conflict
         repo.record_report(s, trial, 0, 0.1)  # a late, earlier step leaves last_step alone
     with db.transaction(write=False) as s:
-        assert repo.list_reports(s, trial.id) == [(0, 0.1), (1, 0.5), (2, 0.65)]
-        trial = repo.get_trial(s, trial.id)
+        assert repo.study_reports(s, study.id) == {trial.id: [(0, 0.1), (1, 0.5), (2, 0.65)]}
+        trial = repo.lock_trial(s, trial.id)
         assert (trial.last_step, trial.last_report_value) == (2, 0.65)
 
 
@@ -316,25 +316,31 @@ def test_study_reports_for_pruners(db: Database) -> None:
             s, study.id, trial_states=[TrialState.COMPLETED, TrialState.RUNNING], max_step=2
         )
         assert live == {a.id: [(1, 0.1), (2, 0.2)], b.id: [(1, 0.15)]}
-        assert repo.values_at_step(s, study.id, 1) == {a.id: 0.1, b.id: 0.15, c.id: 0.9}
-        assert repo.values_at_step(s, study.id, 7) == {}
+        first_step = repo.study_reports(s, study.id, max_step=1)
+        assert first_step == {a.id: [(1, 0.1)], b.id: [(1, 0.15)], c.id: [(1, 0.9)]}
+        assert repo.study_reports(s, study.id, trial_states=[TrialState.PRUNED]) == {}
 
 
 # --- workers ---------------------------------------------------------------------------------
 
 
-def test_upsert_worker_inserts_then_refreshes(db: Database) -> None:
+def _workers(db: Database) -> list[tuple[str, str, list[str], datetime, datetime]]:
+    with db.transaction(write=False) as s:
+        rows = s.scalars(select(Worker).order_by(Worker.id))
+        return [(w.id, w.host, w.devices, w.first_seen, w.last_seen) for w in rows]
+
+
+def test_touch_worker_inserts_then_refreshes(db: Database) -> None:
     with db.transaction() as s:
-        worker = repo.upsert_worker(s, "gpu-box-1:0", host="gpu-box-1", devices=["cuda:0"], now=T0)
-        assert (worker.first_seen, worker.last_seen) == (T0, T0)
+        repo.touch_worker(s, "gpu-box-1:0", host="gpu-box-1", devices=["cuda:0"], now=T0)
+    assert _workers(db) == [("gpu-box-1:0", "gpu-box-1", ["cuda:0"], T0, T0)]
     later = T0 + timedelta(minutes=5)
     with db.transaction() as s:
-        worker = repo.upsert_worker(
+        repo.touch_worker(
             s, "gpu-box-1:0", host="gpu-box-1", devices=["cuda:0", "cuda:1"], now=later
         )
-        repo.upsert_worker(s, "laptop", host="laptop", devices=["cpu"], now=T0)
-    assert (worker.first_seen, worker.last_seen) == (T0, later)
-    assert worker.devices == ["cuda:0", "cuda:1"]
-    with db.transaction(write=False) as s:
-        assert [w.id for w in repo.list_workers(s)] == ["gpu-box-1:0", "laptop"]
-        assert [w.id for w in repo.list_workers(s, seen_since=later)] == ["gpu-box-1:0"]
+        repo.touch_worker(s, "laptop", host="laptop", devices=["cpu"], now=T0)
+    assert _workers(db) == [
+        ("gpu-box-1:0", "gpu-box-1", ["cuda:0", "cuda:1"], T0, later),
+        ("laptop", "laptop", ["cpu"], T0, T0),
+    ]

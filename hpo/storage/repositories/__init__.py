@@ -2,6 +2,13 @@
 
 None of them commits: the caller wraps them in `Database.transaction()`, and takes
 `lock_study` first wherever writers of one study must not interleave.
+
+- `studies`, `trials`, `reports`, `comparisons`, `workers`: the ORM queries, by table.
+- `locks`: every statement that takes a lock (study, least busy study, trial, comparison,
+  queued and expired trials, migrations), and the order in which claims try the studies.
+- `claim_path`: the statements run on every claim and every complete, built once and run as
+  SQLAlchemy Core (imported as a module: `from hpo.storage.repositories import claim_path`).
+- `analytics`: narrow read-only columns behind the web UI's plots.
 """
 
 from __future__ import annotations
@@ -14,18 +21,23 @@ from hpo.storage.repositories.comparisons import (
     finished_trials,
     get_comparison,
     list_comparisons,
+)
+from hpo.storage.repositories.locks import (
+    claimable_study_ids,
+    expired_leases,
     lock_comparison,
+    lock_least_busy_study,
+    lock_study,
+    lock_study_snapshot,
+    lock_trial,
+    next_queued_trial,
 )
 from hpo.storage.repositories.reports import (
     StudyReports,
-    list_reports,
     record_report,
     study_reports,
-    values_at_step,
 )
 from hpo.storage.repositories.studies import (
-    claimable_studies,
-    claimable_study_ids,
     count_trials_by_state,
     count_trials_by_state_for,
     create_study,
@@ -38,24 +50,19 @@ from hpo.storage.repositories.studies import (
 from hpo.storage.repositories.trials import (
     best_trial,
     count_trials,
-    expired_leases,
     find_trial_by_dedup_key,
-    get_trial,
     insert_trial,
     leaderboard,
     list_trials,
-    lock_trial,
-    next_queued_trial,
     next_trial_number,
     params_hash,
 )
-from hpo.storage.repositories.workers import list_workers, touch_worker, upsert_worker
+from hpo.storage.repositories.workers import touch_worker
 
 __all__ = [
     "FinishedTrial",
     "StudyReports",
     "best_trial",
-    "claimable_studies",
     "claimable_study_ids",
     "comparison_studies",
     "count_trials",
@@ -70,15 +77,15 @@ __all__ = [
     "finished_trials",
     "get_comparison",
     "get_study",
-    "get_trial",
     "insert_trial",
     "leaderboard",
     "list_comparisons",
-    "list_reports",
     "list_studies",
     "list_trials",
-    "list_workers",
     "lock_comparison",
+    "lock_least_busy_study",
+    "lock_study",
+    "lock_study_snapshot",
     "lock_trial",
     "next_queued_trial",
     "next_trial_number",
@@ -88,6 +95,4 @@ __all__ = [
     "study_of_trial",
     "study_reports",
     "touch_worker",
-    "upsert_worker",
-    "values_at_step",
 ]

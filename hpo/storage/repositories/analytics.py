@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hpo.storage.models import Direction, Report, Trial, TrialState
+from hpo.states import Direction, TrialState
+from hpo.storage.models import Report, Trial
 
 FINISHED_STATES = (TrialState.COMPLETED, TrialState.PRUNED, TrialState.FAILED)
 

@@ -12,7 +12,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from hpo.errors import NotFoundError
-from hpo.storage.models import Comparison, FailureClass, Study, Trial, TrialState
+from hpo.states import FailureClass, TrialState
+from hpo.storage.models import Comparison, Study, Trial
 
 
 def create_comparison(session: Session, *, name: str, spec: Mapping[str, Any]) -> Comparison:
@@ -23,7 +24,7 @@ def create_comparison(session: Session, *, name: str, spec: Mapping[str, Any]) -
     return comparison
 
 
-def _missing(comparison_id: int) -> NotFoundError:
+def comparison_not_found(comparison_id: int) -> NotFoundError:
     return NotFoundError(
         f"comparison {comparison_id} not found; list comparisons with GET /api/v1/comparisons"
     )
@@ -33,23 +34,7 @@ def get_comparison(session: Session, comparison_id: int) -> Comparison:
     """The comparison, or `NotFoundError`."""
     comparison = session.get(Comparison, comparison_id)
     if comparison is None:
-        raise _missing(comparison_id)
-    return comparison
-
-
-def lock_comparison(session: Session, comparison_id: int) -> Comparison:
-    """The comparison, row-locked for the transaction on PostgreSQL (a write transaction on
-    SQLite already holds the database), so concurrent final-result writes do not lose each
-    other's entries in the `final` document."""
-    statement = (
-        select(Comparison)
-        .where(Comparison.id == comparison_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    comparison = session.scalars(statement).one_or_none()
-    if comparison is None:
-        raise _missing(comparison_id)
+        raise comparison_not_found(comparison_id)
     return comparison
 
 

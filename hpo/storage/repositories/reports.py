@@ -9,8 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hpo.errors import ValidationError
+from hpo.states import TrialState
 from hpo.storage._types import utcnow
-from hpo.storage.models import Report, Trial, TrialState
+from hpo.storage.models import Report, Trial
 from hpo.storage.repositories._upsert import upsert
 
 # What the pruners read: trial id -> [(step, value), ...] sorted by step.
@@ -50,14 +51,6 @@ def record_report(session: Session, trial: Trial, step: int, value: float) -> No
         trial.last_report_value = value
 
 
-def list_reports(session: Session, trial_id: int) -> list[tuple[int, float]]:
-    """One trial's reports as (step, value), by step."""
-    statement = (
-        select(Report.step, Report.value).where(Report.trial_id == trial_id).order_by(Report.step)
-    )
-    return [(step, value) for step, value in session.execute(statement)]
-
-
 def study_reports(
     session: Session,
     study_id: int,
@@ -86,11 +79,3 @@ def study_reports(
     for trial_id, step, value in session.execute(statement.order_by(Report.trial_id, Report.step)):
         grouped.setdefault(trial_id, []).append((step, value))
     return grouped
-
-
-def values_at_step(session: Session, study_id: int, step: int) -> dict[int, float]:
-    """trial id -> value reported at exactly `step`, for every trial of the study."""
-    statement = select(Report.trial_id, Report.value).where(
-        Report.study_id == study_id, Report.step == step
-    )
-    return {trial_id: value for trial_id, value in session.execute(statement)}

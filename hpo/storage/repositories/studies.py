@@ -6,19 +6,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from hpo.errors import NotFoundError
-from hpo.storage.claim_order import claimable_studies_in_claim_order
-from hpo.storage.models import Direction, Study, StudyState, Trial, TrialState
+from hpo.states import Direction, DirectionLike, StudyState, TrialState
+from hpo.storage.models import Study, Trial
 
 
 def create_study(
     session: Session,
     *,
     name: str,
-    direction: Direction,
+    direction: DirectionLike,
     sampler: str,
     spec: Mapping[str, Any],
     n_trials: int,
@@ -113,38 +113,3 @@ def count_trials_by_state_for(
     for study_id, state, count in session.execute(statement):
         counts[study_id][state] = count
     return counts
-
-
-def claimable_studies(session: Session) -> list[tuple[Study, int]]:
-    """Running studies with a free parallel slot, with their number of running trials,
-    least busy first (then oldest): the order in which a claim tries them, so that
-    concurrent studies share the workers. The caller still locks the study and re-checks
-    the budget before handing out a trial."""
-    running = (
-        select(Trial.study_id, func.count().label("n_running"))
-        .where(Trial.state == TrialState.RUNNING)
-        .group_by(Trial.study_id)
-        .subquery()
-    )
-    n_running = func.coalesce(running.c.n_running, 0)
-    statement = (
-        select(Study, n_running)
-        .outerjoin(running, running.c.study_id == Study.id)
-        .where(Study.state == StudyState.RUNNING, n_running < Study.max_parallel)
-        .order_by(n_running, Study.id)
-    )
-    return [(study, int(count)) for study, count in session.execute(statement)]
-
-
-def claimable_study_ids(session: Session) -> list[int]:
-    """The ids of the claimable studies in claim order (`hpo.storage.claim_order`), without
-    claim locks, and so loads, only the one it takes). On every claim: a statement built
-    once, run on the connection (no ORM work)."""
-    return list(session.connection().execute(_CLAIMABLE_IDS).scalars())
-
-
-def _claimable_ids_statement() -> Select[Any]:
-    return claimable_studies_in_claim_order(Study.id)
-
-
-_CLAIMABLE_IDS = _claimable_ids_statement()

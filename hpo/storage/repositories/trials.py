@@ -5,14 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hpo.errors import NotFoundError
-from hpo.storage.models import Direction, Trial, TrialState
+from hpo.states import Direction, TrialState
+from hpo.storage.models import Trial
 
 
 def params_hash(params: Mapping[str, Any]) -> str:
@@ -63,31 +62,6 @@ def insert_trial(
     )
     session.add(trial)
     session.flush()  # assigns the id, and raises IntegrityError on a duplicate here, not later
-    return trial
-
-
-def get_trial(session: Session, trial_id: int) -> Trial:
-    """The trial, or `NotFoundError`."""
-    trial = session.get(Trial, trial_id)
-    if trial is None:
-        raise NotFoundError(f"trial {trial_id} not found; list a study's trials to find its ids")
-    return trial
-
-
-def lock_trial(session: Session, trial_id: int) -> Trial:
-    """The trial, locked for update until the transaction ends (PostgreSQL row lock; SQLite's
-    write transaction already excludes other writers). For report/heartbeat/complete, which
-    check the lease token and then write: the check and the write must not interleave with
-    another request's."""
-    statement = (
-        select(Trial)
-        .where(Trial.id == trial_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    trial = session.scalars(statement).one_or_none()
-    if trial is None:
-        raise NotFoundError(f"trial {trial_id} not found; list a study's trials to find its ids")
     return trial
 
 
@@ -152,37 +126,7 @@ def best_trial(session: Session, study_id: int, direction: Direction) -> Trial |
     return top[0] if top else None
 
 
-def expired_leases(session: Session, now: datetime, *, limit: int = 100) -> list[Trial]:
-    """Running trials whose lease expired before `now`, across studies, oldest expiry first.
-
-    Rows are locked for the transaction and rows another transaction has locked are skipped
-    (PostgreSQL `FOR UPDATE SKIP LOCKED`), so reapers in several API replicas never requeue
-    the same trial twice, and a reaper never waits on a trial being completed right now.
-    """
-    statement = (
-        select(Trial)
-        .where(Trial.state == TrialState.RUNNING, Trial.lease_expires_at < now)
-        .order_by(Trial.lease_expires_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return list(session.scalars(statement))
-
-
 def find_trial_by_dedup_key(session: Session, study_id: int, dedup_key: str) -> Trial | None:
     """The exactly-once trial of a study with this key (a params hash), if any."""
     statement = select(Trial).where(Trial.study_id == study_id, Trial.dedup_key == dedup_key)
     return session.scalars(statement).one_or_none()
-
-
-def next_queued_trial(session: Session, study_id: int) -> Trial | None:
-    """The lowest-numbered queued trial of a study (enqueued configs, requeued trials), locked
-    for update, or None. Under `lock_study` only one claimer gets it."""
-    statement = (
-        select(Trial)
-        .where(Trial.study_id == study_id, Trial.state == TrialState.QUEUED)
-        .order_by(Trial.number)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    )
-    return session.scalars(statement).first()

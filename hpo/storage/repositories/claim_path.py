@@ -18,7 +18,8 @@ from typing import Any, TypeAlias, cast
 from sqlalchemy import Row, Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from hpo.storage.models import Study, Trial, TrialState
+from hpo.states import TrialState
+from hpo.storage.models import Study, Trial
 
 # A row of any shape (SQLAlchemy 2.1 types rows by their columns).
 TrialRow: TypeAlias = Row[*tuple[Any, ...]]
