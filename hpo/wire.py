@@ -19,6 +19,8 @@ from typing import Any, Protocol, Self, cast
 
 from pydantic import TypeAdapter
 
+from hpo.states import Direction, FailureClass, StudyState, TrialState
+
 
 class TrialRecord(Protocol):
     """What `TrialView.of` reads of a stored trial (an ORM Trial or a Core row)."""
@@ -126,7 +128,7 @@ class TrialView(_Wire):
     id: int
     study_id: int
     number: int
-    state: str
+    state: TrialState
     params: dict[str, Any]
     value: float | None
     metrics: dict[str, Any] | None
@@ -136,7 +138,7 @@ class TrialView(_Wire):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
-    failure_class: str | None
+    failure_class: FailureClass | None
     failure_message: str | None
     last_step: int | None
     last_report_value: float | None
@@ -149,7 +151,7 @@ class TrialView(_Wire):
             id=trial.id,
             study_id=trial.study_id,
             number=trial.number,
-            state=str(trial.state),
+            state=TrialState(trial.state),
             params=dict(trial.params),
             value=trial.value,
             metrics=dict(trial.metrics) if trial.metrics else None,
@@ -159,7 +161,7 @@ class TrialView(_Wire):
             created_at=trial.created_at,
             started_at=trial.started_at,
             finished_at=trial.finished_at,
-            failure_class=str(trial.failure_class) if trial.failure_class else None,
+            failure_class=FailureClass(trial.failure_class) if trial.failure_class else None,
             failure_message=trial.failure_message,
             last_step=trial.last_step,
             last_report_value=trial.last_report_value,
@@ -175,8 +177,8 @@ class TrialView(_Wire):
 class StudyView(_Wire):
     id: int
     name: str
-    state: str
-    direction: str
+    state: StudyState
+    direction: Direction
     sampler: str
     pruner: str
     n_trials: int
@@ -202,8 +204,8 @@ class StudyView(_Wire):
         return cls(
             id=study.id,
             name=study.name,
-            state=str(study.state),
-            direction=str(study.direction),
+            state=StudyState(study.state),
+            direction=Direction(study.direction),
             sampler=study.sampler,
             pruner=study.pruner,
             n_trials=study.n_trials,
@@ -266,6 +268,6 @@ class BestConfig(_Wire):
     number: int
     value: float
     metric: str
-    direction: str
+    direction: str  # a Direction's value (hpo/service/studies.py passes the text)
     params: dict[str, Any]
     config: dict[str, Any]

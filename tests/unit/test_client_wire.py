@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from hpo.states import Direction, StudyState, TrialState
 from hpo.wire import BestConfig, CreatedStudy, Lease, StudyView, TrialPage, TrialView
 
 TRIAL: dict[str, Any] = {
@@ -48,6 +49,8 @@ def test_a_lease_is_read_as_attributes_with_an_aware_expiry() -> None:
 def test_a_study_nests_its_best_trial_and_counts() -> None:
     study = StudyView.from_json(STUDY)
     assert isinstance(study.best, TrialView) and study.best.value == 0.91
+    assert study.state is StudyState.RUNNING and study.direction is Direction.MAXIMIZE
+    assert study.best.state is TrialState.COMPLETED
     assert study.n_finished == 1 and study.counts["running"] == 2
     created = CreatedStudy.from_json({**STUDY, "client_token": "hpoc_y"})
     assert created.client_token == "hpoc_y" and created.name == "s"
