@@ -17,6 +17,7 @@ from hpo.errors import (
     NotFoundError,
     SpecRejected,
     StorageError,
+    UntrainableError,
     ValidationError,
 )
 
@@ -25,6 +26,7 @@ log = logging.getLogger("hpo.api")
 _STATUS: list[tuple[type[HpoError], int]] = [
     (NotFoundError, 404),
     (ConflictError, 409),  # LeaseError and AlreadyExistsError included
+    (UntrainableError, 422),  # before its parent, ValidationError
     (LimitError, 422),  # before ValidationError, its base
     (SpecRejected, 422),
     (ValidationError, 400),
@@ -52,7 +54,9 @@ def describe_request_errors(error: RequestValidationError) -> str:
             message = "unknown field: remove it or check its spelling"
         elif item.get("type") == "missing":
             message = "required field is missing"
-        parts.append(f"{where}: {message}")
+        # The body's own validator (a check across fields) names its field in the message.
+        whole_body = tuple(item.get("loc", ())) == ("body",) and item.get("type") == "value_error"
+        parts.append(message if whole_body else f"{where}: {message}")
     return "invalid request: " + "; ".join(parts)
 
 

@@ -19,6 +19,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "study": ("hpo.commands.study", "study", "Create, list, show, pause, resume, cancel studies."),
     "leaderboard": ("hpo.commands.study", "leaderboard", "The top trials of a study (--watch)."),
     "best": ("hpo.commands.study", "best", "The best config of a study, for --final training."),
+    "trials": ("hpo.commands.trials", "trials", "A study's trials, with why each one failed."),
     "compare": ("hpo.commands.compare", "compare", "Compare samplers over seeds; rank them."),
     "demo": ("hpo.commands.demo", "demo", "Server, workers and a small sampler comparison."),
 }

@@ -27,6 +27,7 @@ from pydantic import Field, field_validator, model_validator
 
 from hpo.errors import HpoError, ValidationError
 from hpo.samplers import check_options
+from hpo.space import space_from_dict
 from hpo.spec import (
     MAX_ATTEMPTS,
     MAX_PARALLEL,
@@ -39,6 +40,7 @@ from hpo.spec import (
     TaskSpec,
     _Frozen,
     _merge,
+    check_trainable,
     describe_validation_error,
     parse_study_spec,
     pruner_shorthand,
@@ -73,6 +75,8 @@ class ComparisonSpec(_Frozen):
     pruner: PrunerSpec = Field(default_factory=PrunerSpec)
     max_parallel: int = Field(default=4, ge=1, le=MAX_PARALLEL)
     max_attempts: int = Field(default=3, ge=1, le=MAX_ATTEMPTS)
+    # As in a study spec: false skips the check against the built-in trainers.
+    check_config: bool = Field(default=True, strict=True)
 
     @field_validator("samplers", mode="before")
     @classmethod
@@ -109,6 +113,8 @@ class ComparisonSpec(_Frozen):
         if twice:
             # Curves and the ranking are keyed by sampler name.
             raise ValueError(f"{', '.join(twice)} is listed more than once: give each sampler once")
+        if self.check_config:
+            check_trainable(self.task, space_from_dict(self.space), self.fixed, self.seed)
         return self
 
     @property
@@ -145,6 +151,7 @@ class ComparisonSpec(_Frozen):
                         "max_attempts": self.max_attempts,
                     },
                     "seed": seed,
+                    "check_config": self.check_config,
                 }
                 try:
                     spec = parse_study_spec(study)

@@ -14,6 +14,10 @@ class ValidationError(HpoError):
     """Input (a search space, a spec, a config) is invalid. Maps to HTTP 400/422."""
 
 
+class UntrainableError(ValidationError):
+    """A config (task, params) the built-in trainers would refuse on every trial. HTTP 422."""
+
+
 class LimitError(ValidationError):
     """Input within the schema but beyond a server cap (a budget, a size). HTTP 422."""
 
@@ -66,3 +70,12 @@ class StorageError(HpoError):
 
 class DatabaseUnavailable(StorageError):
     """The database cannot be reached or is busy (locked, connection lost). Maps to HTTP 503."""
+
+
+def one_line(message: str) -> str:
+    """A failure message on one line: a traceback's last line (the exception), else the
+    message with its lines joined."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    return lines[-1] if len(lines) > 1 and lines[0].startswith("Traceback") else " ".join(lines)

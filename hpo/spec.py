@@ -30,6 +30,7 @@ from hpo.errors import HpoError, ValidationError
 from hpo.jsonlimits import JSON_LIMITS, BoundedJsonObject
 from hpo.samplers import default_registry
 from hpo.space import DEFAULT_GRID_CAP, SearchSpace, space_from_dict
+from hpo.trainable import check_spec
 
 MODELS = ("mlp", "cnn")
 METRICS = ("val_accuracy", "val_loss")
@@ -39,6 +40,7 @@ MAX_EPOCHS = 10_000
 MAX_TRIALS = 1_000_000
 MAX_PARALLEL = 4_096
 MAX_ATTEMPTS = 20
+MAX_CONFIG_ERRORS = 1_000
 
 Scalar = str | int | float | bool
 # The free parts of a spec, each bounded by hpo.jsonlimits before its own validation.
@@ -93,6 +95,19 @@ class BudgetSpec(_Frozen):
     n_trials: int = Field(default=20, ge=1, le=MAX_TRIALS, strict=True)
     max_parallel: int = Field(default=4, ge=1, le=MAX_PARALLEL, strict=True)
     max_attempts: int = Field(default=3, ge=1, le=MAX_ATTEMPTS, strict=True)
+    # Pause the study after this many trials in a row fail as config errors (hpo/service/
+    # failures.py): the rest would most likely fail the same way.
+    max_config_errors: int = Field(default=3, ge=1, le=MAX_CONFIG_ERRORS, strict=True)
+
+
+def check_trainable(
+    task: TaskSpec, space: SearchSpace, fixed: Mapping[str, Any], seed: int = 0
+) -> None:
+    """The trainers' own config check over a spec (hpo/trainable.py), as a validator error."""
+    try:
+        check_spec(task.model_dump(mode="json"), space, fixed, seed)
+    except HpoError as e:
+        raise ValueError(str(e)) from e
 
 
 def pruner_shorthand(value: object) -> object:
@@ -131,6 +146,10 @@ class StudySpec(_Frozen):
     # Ask for a per-study client token (ask, tell, report, heartbeat for this study only): an
     # instruction to the creation, answered once with the token, not part of the stored spec.
     client_token: bool = Field(default=False, strict=True)
+    # Check the task, fixed params and every value of the space against the built-in trainers
+    # (hpo/trainable.py). false: the trials are trained by your own code (ask/tell) and the
+    # params are its own.
+    check_config: bool = Field(default=True, strict=True)
 
     @field_validator("name")
     @classmethod
@@ -159,6 +178,8 @@ class StudySpec(_Frozen):
             raise ValueError(
                 f"{', '.join(both)} is both searched (space) and fixed: remove it from one"
             )
+        if self.check_config:
+            check_trainable(self.task, self.search_space(), self.fixed, self.seed)
         if self.sampler.name == "grid":
             try:
                 size = self.search_space().grid_size()
@@ -254,7 +275,8 @@ def describe_validation_error(error: pydantic.ValidationError) -> str:
             message = "unknown field: remove it or check its spelling"
         elif item["type"] == "missing":
             message = "required field is missing"
-        lines.append(f"{where}: {message}")
+        # A check across fields (the model's own validator) names its field in the message.
+        lines.append(f"{where}: {message}" if item["loc"] else message)
     return "invalid study spec: " + "; ".join(lines)
 
 

@@ -174,6 +174,18 @@ class TrialView(_Wire):
 
 
 @dataclass(frozen=True)
+class FailureCount(_Wire):
+    """How many failed trials share one failure class and message."""
+
+    failure_class: str
+    message: str
+    count: int
+
+    def describe(self) -> str:
+        return f"{self.failure_class}: {self.message}" if self.message else self.failure_class
+
+
+@dataclass(frozen=True)
 class StudyView(_Wire):
     id: int
     name: str
@@ -192,6 +204,9 @@ class StudyView(_Wire):
     counts: dict[str, int] = field(default_factory=dict)
     best: TrialView | None = None
     paused_reason: str | None = None
+    # The most common failures (class, message, count), most frequent first: filled in when
+    # one study is read (GET /studies/{id}), None in lists.
+    failures: list[FailureCount] | None = None
 
     @classmethod
     def of(

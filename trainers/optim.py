@@ -15,17 +15,10 @@ import torch
 
 from trainers.errors import check_choice
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad", "adadelta")
-SCHEDULES = (
-    "constant",
-    "step",
-    "multistep",
-    "exponential",
-    "cosine",
-    "polynomial",
-    "onecycle",
-    "cyclic",
-)
+# The names live with the config that validates them (which imports without torch).
+from trainers.train_config import OPTIMIZERS, SCHEDULES
+
+__all__ = ["OPTIMIZERS", "SCHEDULES", "Schedule", "is_constant", "make_optimizer", "make_schedule"]
 
 
 def make_optimizer(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 # completed: ran its epochs (or stopped early on patience); stopped: the on_epoch callback asked
 # to stop (a pruned trial); diverged: the loss became NaN or infinite; oom: out of device memory.

@@ -1,10 +1,12 @@
-"""Training hyperparameters: a frozen config that validates and normalizes on construction."""
+"""Training hyperparameters: a frozen config that validates and normalizes on construction.
+
+Imports without torch (the service validates study specs with it); torch is loaded only to
+resolve a device."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from trainers.errors import (
     ConfigError,
@@ -14,7 +16,21 @@ from trainers.errors import (
     check_int,
     normalize,
 )
-from trainers.optim import OPTIMIZERS, SCHEDULES
+
+if TYPE_CHECKING:
+    import torch
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad", "adadelta")
+SCHEDULES = (
+    "constant",
+    "step",
+    "multistep",
+    "exponential",
+    "cosine",
+    "polynomial",
+    "onecycle",
+    "cyclic",
+)
 
 METRICS = ("val_accuracy", "val_loss")  # accuracy is maximized, loss minimized
 DEVICES = ("auto", "cpu", "cuda", "cuda:N")
@@ -95,6 +111,8 @@ def _parse_device(name: str) -> str:
 
 def resolve_device(name: str) -> torch.device:
     """auto -> cuda when available, else cpu. Asking for CUDA without one is a config error."""
+    import torch
+
     name = _parse_device(name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -14,6 +14,7 @@ from rich.table import Table
 from hpo.client import Client
 from hpo.commands._study_ref import resolve_study
 from hpo.commands._tables import Column, Sheet, emit, is_terminal, json_option, rich_table
+from hpo.commands.study_summary import summary_lines, why_not_running
 from hpo.wire import TrialView
 
 api_option = click.option(
@@ -123,26 +124,33 @@ def list_(state: str | None, as_json: bool, api: str, token: str | None) -> None
         title="studies",
         columns=[Column("id", "right", key=True), Column("name", key=True), Column("state"),
                  Column("sampler"), Column("progress", "right", key=True),
-                 Column("best", "right", key=True)],
+                 Column("best", "right", key=True), Column("reason")],
     )  # fmt: skip
     for s in studies:
         best = s.best.value if s.best is not None else None
         sheet.add(
             str(s.id), s.name, s.state, s.sampler, f"{s.n_finished}/{s.n_trials}",
             "-" if best is None else f"{best:.4f}",
+            s.paused_reason or "" if s.state == "paused" else "",
         )  # fmt: skip
     emit(sheet, as_json=as_json, records=[s.to_json() for s in studies])
 
 
 @study.command("show")
 @study_argument
+@click.option("--json", "as_json", is_flag=True, help="The whole study as JSON.")
 @api_option
 @read_token_option
-def show(study: str, api: str, token: str | None) -> None:
-    """Show one study (id or name) as JSON."""
+def show(study: str, as_json: bool, api: str, token: str | None) -> None:
+    """Show one study (id or name): its state (and why it is paused), trials by state, best
+    value and most common failure; --json: the whole study."""
     client = _client(api, token)
-    view = client.get_study(resolve_study(client, study))
-    click.echo(json.dumps(view.to_json(), indent=2, default=str))
+    info = client.get_study(resolve_study(client, study))
+    if as_json:
+        click.echo(json.dumps(info.to_json(), indent=2, default=str))
+        return
+    for line in summary_lines(info):
+        click.echo(line)
 
 
 def _action(action: str) -> click.Command:
@@ -170,10 +178,16 @@ def leaderboard_sheet(client: Client, study_id: int, k: int) -> tuple[Sheet, lis
     rows the API returned."""
     info = client.get_study(study_id)
     rows = client.leaderboard(study_id, k)
+    counts = info.counts
     title = (
         f"study {study_id} {info.name} ({info.sampler}, {info.state}, "
-        f"{info.n_finished}/{info.n_trials} finished, {info.counts.get('running', 0)} running)"
+        f"{info.n_finished}/{info.n_trials} finished: {counts.get('completed', 0)} completed, "
+        f"{counts.get('pruned', 0)} pruned, {counts.get('failed', 0)} failed; "
+        f"{counts.get('running', 0)} running)"
     )
+    reason = why_not_running(info)  # paused (why), or the most common failure
+    if reason:
+        title += f"\n{reason}"
     metric = info.spec["task"].get("metric", "value")
     param_names = list(info.spec["space"])
     columns = [Column("#", "right", key=True), Column("trial", "right", key=True),

@@ -30,6 +30,7 @@ from hpo.service._common import (
 )
 from hpo.service.claim_fields import check_claim_fields
 from hpo.service.combining import Combiner
+from hpo.service.failures import pause_after_config_errors
 from hpo.service.lease_binding import bind_next_lease, bound_next_lease, lease_of
 from hpo.service.metrics import Metrics
 from hpo.service.prefetch import Prefetcher
@@ -530,6 +531,8 @@ class Dispatcher:
             study = repo.get_study(session, trial.study_id)
             self._end_attempt(trial, study, failure, message[:4000])
             _finish_if_done(session, study)
+            if trial.state is TrialState.FAILED and failure is FailureClass.CONFIG:
+                pause_after_config_errors(session, study)  # a study that cannot succeed stops
             view = TrialView.of(trial)
         if trial.state is TrialState.FAILED:
             self._result_in(study)

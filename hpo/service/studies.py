@@ -4,6 +4,7 @@ enqueued configurations. Every method is one transaction."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, Literal
 
 from sqlalchemy import func, select
@@ -21,6 +22,7 @@ from hpo.service._common import (
 )
 from hpo.service.budgets import BudgetLimits
 from hpo.service.client_tokens import new_client_token
+from hpo.service.failures import common_failures, no_completed_trial
 from hpo.service.views import BestConfig, CreatedStudy, StudyView, TrialView
 from hpo.spec import StudySpec
 from hpo.storage import (
@@ -34,6 +36,7 @@ from hpo.storage import (
     utcnow,
 )
 from hpo.storage import repositories as repo
+from hpo.trainable import check_config
 
 StudyAction = Literal["pause", "resume", "cancel"]
 
@@ -114,7 +117,8 @@ class StudyService:
             study = repo.get_study(session, study_id)
             counts = repo.count_trials_by_state(session, study_id)
             best = repo.best_trial(session, study_id, study.direction)
-            return StudyView.of(study, counts, best)
+            view = StudyView.of(study, counts, best)
+            return replace(view, failures=common_failures(session, study_id))
 
     def list_studies(
         self,
@@ -238,9 +242,8 @@ class StudyService:
             study = repo.get_study(session, study_id)
             trial = repo.best_trial(session, study_id, study.direction)
             if trial is None or trial.value is None:
-                raise ConflictError(
-                    f"study {study_id} has no completed trial yet: wait for one to finish"
-                )
+                counts = repo.count_trials_by_state(session, study_id)
+                raise ConflictError(no_completed_trial(session, study, counts))
             return BestConfig(
                 study_id=study_id,
                 trial_id=trial.id,
@@ -263,6 +266,9 @@ class StudyService:
                     "before enqueueing more configurations"
                 )
             checked = study_space(study).validate(params)
+            if study.spec.get("check_config", True):
+                config = training_config(study.spec, checked)
+                check_config(config["task"], config["params"], config["seed"])
             existing = repo.find_trial_by_dedup_key(session, study_id, repo.params_hash(checked))
             if existing is not None:
                 return TrialView.of(existing), False

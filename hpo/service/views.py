@@ -6,6 +6,22 @@ the ORM objects and Core rows of hpo.storage satisfy."""
 
 from __future__ import annotations
 
-from hpo.wire import BestConfig, CreatedStudy, Lease, StudyView, TrialPage, TrialView
+from hpo.wire import (
+    BestConfig,
+    CreatedStudy,
+    FailureCount,
+    Lease,
+    StudyView,
+    TrialPage,
+    TrialView,
+)
 
-__all__ = ["BestConfig", "CreatedStudy", "Lease", "StudyView", "TrialPage", "TrialView"]
+__all__ = [
+    "BestConfig",
+    "CreatedStudy",
+    "FailureCount",
+    "Lease",
+    "StudyView",
+    "TrialPage",
+    "TrialView",
+]

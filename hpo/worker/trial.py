@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hpo.client import ApiError, ApiUnreachable, Client
-from hpo.errors import HpoError
+from hpo.errors import HpoError, one_line
 from hpo.outage import Outage
 from hpo.wire import Lease
 from hpo.worker.options import WorkerOptions
@@ -131,10 +131,13 @@ def train(
             result = run_training(cfg, on_epoch, cache_dir=cache, data_roots=roots)
         except ConfigError as e:
             # Our own messages: they say what failed, never what a user file holds.
-            return Outcome.failed("config", str(e))
+            reason = str(e)
+            log.warning("trial %s failed (config): %s", trial_id, reason)
+            return Outcome.failed("config", reason)
         except Exception:
             message = traceback.format_exc(limit=5)
-            log.error("trial %s crashed:\n%s", trial_id, message)
+            log.error("trial %s failed (internal): %s", trial_id, one_line(message))
+            log.debug("trial %s traceback:\n%s", trial_id, message)
             return Outcome.failed("internal", message)
     finally:
         heartbeat.done.set()
@@ -144,6 +147,7 @@ def train(
     if stop.is_set():
         return Outcome.failed("lost", "worker stopped")
     if result.status in ("diverged", "oom"):
+        log.warning("trial %s failed (%s): %s", trial_id, result.status, result.message)
         return Outcome.failed(result.status, result.message)
     metric = cfg.train.metric
     value = result.val_accuracy if metric == "val_accuracy" else result.val_loss

@@ -130,8 +130,8 @@ def test_a_study_name_means_its_newest_study(server: tuple[str, dict[str, str]])
 def test_study_list_piped_and_json(server: tuple[str, dict[str, str]]) -> None:
     url, env = server
     lines = piped(url, env, "study", "list").splitlines()
-    assert lines[0].split("\t") == ["id", "name", "state", "sampler", "progress", "best"]
-    assert lines[1].split("\t") == ["2", "wide-table", "running", "random", "3/5", "0.9235"]
+    assert lines[0].split("\t") == ["id", "name", "state", "sampler", "progress", "best", "reason"]
+    assert lines[1].split("\t") == ["2", "wide-table", "running", "random", "3/5", "0.9235", ""]
     listed = json.loads(piped(url, env, "study", "list", "--json"))
     assert [s["id"] for s in listed] == [2, 1]
     out = on_a_terminal(url, env, "study", "list")

@@ -29,6 +29,7 @@ SPEC: dict[str, Any] = {
     "space": {"x": {"type": "int", "low": 0, "high": 5}},
     "sampler": "grid",
     "budget": {"n_trials": 6, "max_parallel": 2},
+    "check_config": False,  # its params are not the trainers' (no trainer runs them)
 }
 
 

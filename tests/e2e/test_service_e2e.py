@@ -140,7 +140,8 @@ def test_study_cli_commands_and_their_errors(
     assert "0/3" in listed.stdout
     assert "paused" in hpo("study", "pause", "1").stdout
     assert "running" in hpo("study", "resume", "1").stdout
-    assert '"n_trials": 3' in hpo("study", "show", "1").stdout
+    assert '"n_trials": 3' in hpo("study", "show", "1", "--json").stdout
+    assert "trials: " in hpo("study", "show", "1").stdout
     assert "cancelled" in hpo("study", "cancel", "1").stdout
     assert "val_accuracy" in hpo("leaderboard", "1").stdout
 

@@ -410,3 +410,35 @@ def test_sign_in_keeps_the_token_for_the_session_and_every_page_uses_it(
         assert unexpected == []
     finally:
         context.close()
+
+
+def test_a_study_paused_by_config_errors_shows_why(
+    page: tuple[Any, Console], server: tuple[str, httpx.Client, Path], screenshots: Path
+) -> None:
+    tab, _ = page
+    url, client, _ = server
+    spec = data.study_spec("cannot-succeed", 10)
+    # Unchecked at creation (check_config: false), as a study stored before the check was.
+    spec = {**spec, "task": {**spec["task"], "dataset": "mnist2d"}, "check_config": False}
+    study = data.create_study(client, spec)
+    message = "unknown dataset 'mnist2d'; valid: mnist1d, digits"
+    for _ in range(3):
+        lease = data.claim(client, "w0")
+        assert lease is not None
+        client.post(
+            f"/api/v1/trials/{lease['trial_id']}/fail",
+            json={
+                "lease_token": lease["lease_token"],
+                "failure_class": "config",
+                "message": message,
+            },
+        ).raise_for_status()
+    reason = client.get(f"/api/v1/studies/{study}").json()["paused_reason"]
+    assert reason == f"paused: 3 trials in a row failed with: {message}"
+
+    tab.goto(f"{url}/studies/{study}")
+    tab.wait_for_selector("body[data-ready='true']")
+    assert tab.locator("#title").inner_text().endswith("paused")
+    assert tab.locator("#paused-reason").inner_text() == reason
+    assert tab.locator("#top-failure").inner_text() == f"most common failure: 3 × config: {message}"
+    tab.screenshot(path=str(screenshots / "study-paused.png"), full_page=True)

@@ -150,6 +150,7 @@ def grid_spec(name: str, points: int, *, max_parallel: int = 8) -> dict[str, Any
         "space": {"x": {"type": "int", "low": 0, "high": points - 1}},
         "sampler": "grid",
         "budget": {"n_trials": points, "max_parallel": max_parallel, "max_attempts": 20},
+        "check_config": False,  # its params are not the trainers' (no trainer runs them)
     }
 
 

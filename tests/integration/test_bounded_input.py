@@ -27,6 +27,7 @@ STUDY: dict[str, Any] = {
     "space": {"x": {"type": "float", "low": 0.0, "high": 1.0}},
     "sampler": "random",
     "budget": {"n_trials": 20, "max_parallel": 8},
+    "check_config": False,  # its params are not the trainers' (no trainer runs them)
 }
 COMPARISON: dict[str, Any] = {
     "name": "cmp",
@@ -35,6 +36,7 @@ COMPARISON: dict[str, Any] = {
     "samplers": ["random", "tpe"],
     "n_trials": 10,
     "repeats": 2,
+    "check_config": False,  # its params are not the trainers' (no trainer runs them)
 }
 
 

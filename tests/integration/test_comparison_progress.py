@@ -32,6 +32,7 @@ def comparison(samplers: list[str], repeats: int, n_trials: int) -> dict[str, An
         "n_trials": n_trials,
         "repeats": repeats,
         "seed": 1,
+        "check_config": False,  # its params are not the trainers' (no trainer runs them)
     }
 
 

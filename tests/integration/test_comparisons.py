@@ -33,6 +33,7 @@ COMPARISON: dict[str, Any] = {
     "n_trials": 3,
     "repeats": 3,
     "seed": 10,
+    "check_config": False,  # its params are not the trainers' (no trainer runs them)
 }
 # Per sampler and seed: the trials in the order they finish, (value or None for a diverged
 # trial, training seconds).

@@ -22,6 +22,7 @@ BASE: dict[str, Any] = {
     "space": {"lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True}},
     "sampler": "random",
     "budget": {"n_trials": 10, "max_parallel": 4},
+    "check_config": False,  # its params are not the trainers' (no trainer runs them)
 }
 
 

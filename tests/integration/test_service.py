@@ -34,6 +34,7 @@ def spec(**overrides: Any) -> Any:
         "space": SPACE_3D,
         "sampler": "random",
         "budget": {"n_trials": 10, "max_parallel": 4, "max_attempts": 3},
+        "check_config": False,  # its params are not the trainers' (no trainer runs them)
     }
     base.update(overrides)
     return parse_study_spec(base)

@@ -31,6 +31,15 @@
         `comparison ${study.comparison_id}`));
     }
     document.getElementById("subtitle").replaceChildren(...parts.map((p) => el("span", {}, p)));
+    // Why a study stopped (a user, or a run of config errors) and why trials fail, in words.
+    const reason = document.getElementById("paused-reason");
+    reason.textContent = study.state === "paused" && study.paused_reason ? study.paused_reason : "";
+    reason.classList.toggle("hidden", !reason.textContent);
+    const top = (study.failures || [])[0];
+    const failure = document.getElementById("top-failure");
+    failure.textContent = top ? `most common failure: ${top.count} × ${top.failure_class}` +
+      (top.message ? `: ${top.message}` : "") : "";
+    failure.classList.toggle("hidden", !top);
     const counts = study.counts;
     const stat = (k, v) => el("div", { class: "stat" }, el("div", { class: "k" }, k), el("div", { class: "v" }, v));
     document.getElementById("stats").replaceChildren(
