@@ -139,13 +139,13 @@ def test_study_list_piped_and_json(server: tuple[str, dict[str, str]]) -> None:
 
 
 def test_json_output_is_the_apis_json(server: tuple[str, dict[str, str]]) -> None:
-    """The client parses answers into typed values; what `--json` (and `study show`, `best
+    """The client parses answers into typed values; what `--json` (and `best
     --format json`) print is still the API's JSON, byte for byte."""
     url, env = server
     api = f"{url}/api/v1/studies"
     commands: list[tuple[tuple[str, ...], str]] = [
         (("study", "list", "--json"), f"{api}?limit=100"),
-        (("study", "show", "2"), f"{api}/2"),
+        (("study", "show", "2", "--json"), f"{api}/2"),
         (("leaderboard", "2", "--json"), f"{api}/2/leaderboard?k=10"),
         (("best", "2", "--format", "json"), f"{api}/2/best"),
     ]
@@ -153,6 +153,9 @@ def test_json_output_is_the_apis_json(server: tuple[str, dict[str, str]]) -> Non
         answer = httpx.get(path, timeout=30).json()
         indent = json.dumps(answer, indent=2, default=str) + "\n"
         assert piped(url, env, *args) == indent, args
+    page = httpx.get(f"{api}/2/trials", params={"offset": 0, "limit": 1000}, timeout=30).json()
+    items = json.dumps(page["items"], indent=2, default=str) + "\n"
+    assert piped(url, env, "trials", "2", "--json") == items
 
 
 def test_serve_on_a_busy_port_says_so_before_announcing(tmp_path: Path) -> None:
