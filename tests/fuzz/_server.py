@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,7 +20,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
-from tests.e2e._servers import free_port
+from hpo.serving import ServeFailed, free_port, start_serve, stop_serve, wait_healthy
 
 PG_ADMIN_URL = os.environ.get(
     "HPO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -155,37 +152,18 @@ def hostile_server(backend: str, tmp_path: Path) -> Iterator[FuzzServer]:
             "HPO_READ_TOKEN": TOKENS["read"],
             "HPO_LEASE_SECONDS": "600",
         }
-        argv = [sys.executable, "-m", "hpo.cli", "serve", "--database-url", database_url]
         log_path = tmp_path / "serve.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [*argv, "--port", str(port)], env=env, stdout=log, stderr=log
-            )
+        process = start_serve(port, ["--database-url", database_url], env=env, log=log_path)
         url = f"http://127.0.0.1:{port}"
         client = httpx.Client(base_url=url, timeout=60)
         try:
-            _wait_healthy(client, process, log_path)
+            try:
+                wait_healthy(url, process)
+            except ServeFailed:
+                pytest.fail(f"hpo serve did not start: {log_path.read_text()[-2000:]}")
             server = FuzzServer(backend, url, client, log_path)
             _seed(server)
             yield server
         finally:
             client.close()
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _wait_healthy(client: httpx.Client, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if client.get("/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    pytest.fail(f"hpo serve did not start: {log.read_text()[-2000:]}")
+            stop_serve(process, timeout=15)
