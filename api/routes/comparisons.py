@@ -16,7 +16,9 @@ router = APIRouter(prefix="/api/v1/comparisons", tags=["comparisons"])
 
 @router.post("", status_code=status.HTTP_201_CREATED, dependencies=[Admin])
 def create_comparison(spec: ComparisonSpec, service: ServiceDep) -> ComparisonView:
-    return service.comparisons.create(spec)
+    view = service.comparisons.create(spec)
+    service.dispatch.work.notify()  # claims waiting for work (long-poll) try again now
+    return view
 
 
 @router.get("", dependencies=[Read])
@@ -37,7 +39,9 @@ def get_comparison(comparison_id: int, service: ServiceDep) -> ComparisonView:
 def update_comparison(
     comparison_id: int, body: ComparisonPatch, service: ServiceDep
 ) -> ComparisonView:
-    return service.comparisons.update(comparison_id, body.action)
+    view = service.comparisons.update(comparison_id, body.action)
+    service.dispatch.work.notify()  # a resume: waiting claims try again now
+    return view
 
 
 @router.delete("/{comparison_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[Admin])

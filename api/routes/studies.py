@@ -19,7 +19,9 @@ router = APIRouter(prefix="/api/v1/studies", tags=["studies"])
 @router.post("", status_code=status.HTTP_201_CREATED, dependencies=[Admin])
 def create_study(spec: StudySpec, service: ServiceDep) -> CreatedStudy:
     """With `client_token: true`, the answer carries the study's client token, once."""
-    return service.studies.create(spec)
+    created = service.studies.create(spec)
+    service.dispatch.work.notify()  # claims waiting for work (long-poll) try again now
+    return created
 
 
 @router.get("", dependencies=[Read])
@@ -49,7 +51,9 @@ def get_study(study_id: int, service: ServiceDep) -> StudyView:
 
 @router.patch("/{study_id}", dependencies=[Admin])
 def update_study(study_id: int, body: StudyPatch, service: ServiceDep) -> StudyView:
-    return service.studies.update(study_id, action=body.action, n_trials=body.n_trials)
+    view = service.studies.update(study_id, action=body.action, n_trials=body.n_trials)
+    service.dispatch.work.notify()  # a resume or more trials: waiting claims try again
+    return view
 
 
 @router.delete("/{study_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[Admin])
@@ -95,5 +99,6 @@ def best(study_id: int, service: ServiceDep, format: Literal["json", "yaml"] = "
 @router.post("/{study_id}/trials", dependencies=[Admin])
 def enqueue(study_id: int, body: EnqueueBody, service: ServiceDep, response: Response) -> TrialView:
     view, created = service.studies.enqueue(study_id, body.params)
+    service.dispatch.work.notify()  # claims waiting for work (long-poll) try again now
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return view

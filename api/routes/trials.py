@@ -11,12 +11,13 @@ server's CPU per request (our views are built by us, not from user input).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import TypeAdapter
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import Asker, ServiceDep, Teller, WorkerAuth, WorkerOrClient
+from api.deps import Asker, ServiceDep, SettingsDep, Teller, WorkerAuth, WorkerOrClient
 from api.schemas import (
     AskBody,
     ClaimBody,
@@ -31,6 +32,7 @@ from api.schemas import (
     TokenBody,
 )
 from hpo.service import Lease, TrialView
+from hpo.service.dispatch.waiting import claim_waiting
 
 router = APIRouter(prefix="/api/v1", tags=["trials"])
 
@@ -49,10 +51,32 @@ def _json(adapter: TypeAdapter[Any], value: Any, status_code: int = 200) -> Resp
     "/workers/claim",
     dependencies=[WorkerAuth],
     response_model=Lease,
-    responses={204: {"description": "No work right now: poll again later"}},
+    responses={204: {"description": "No work right now (within wait_seconds): claim again"}},
 )
-def claim(body: ClaimBody, service: ServiceDep) -> Any:
-    lease = service.dispatch.claim(body.worker_id, host=body.host, devices=tuple(body.devices))
+async def claim(
+    body: ClaimBody,
+    service: ServiceDep,
+    settings: SettingsDep,
+    request: Request,
+    wait_seconds: Annotated[float, Query(ge=0, le=3600)] = 0,
+) -> Any:
+    """With `wait_seconds` (clamped to HPO_CLAIM_MAX_WAIT_SECONDS), a claim that finds no
+    work is held until a trial can be served or the wait is over (then 204). The wait is an
+    await on the event loop (hpo.service.dispatch.waiting), not a thread held; each attempt
+    is the same synchronous claim, run in the thread pool."""
+    devices = tuple(body.devices)
+
+    def attempt() -> Lease | None:
+        return service.dispatch.claim(body.worker_id, host=body.host, devices=devices)
+
+    lease = await claim_waiting(
+        attempt,
+        service.dispatch.work,
+        wait_seconds=min(wait_seconds, settings.claim_max_wait_seconds),
+        recheck_seconds=settings.claim_recheck_seconds,
+        run=run_in_threadpool,
+        gone=request.is_disconnected,
+    )
     if lease is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     return _json(_LEASE, lease)

@@ -51,7 +51,28 @@ _TOKEN_ON_COMMAND_LINE = (
 )
 @click.option("--max-trials", type=click.IntRange(1), help="Exit after this many trials.")
 @click.option("--exit-when-idle", is_flag=True, help="Exit when there is no work.")
-@click.option("--poll-seconds", default=2.0, show_default=True, type=click.FloatRange(0.05))
+@click.option(
+    "--poll-seconds",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(0.05),
+    help="Wait between claims that found no work, when --wait-seconds is 0.",
+)
+@click.option(
+    "--wait-seconds",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(0.0, 3600.0),
+    help="Long-poll: how long the API may hold a claim that finds no work, answering as soon "
+    "as a trial appears (capped by the server); 0: poll every --poll-seconds. A stop signal "
+    "during a held claim takes effect when it answers.",
+)
+@click.option(
+    "--no-warm-up",
+    is_flag=True,
+    help="Skip the warm-up (import torch and the trainers, train one tiny batch on the "
+    "device) before the first claim.",
+)
 @click.option(
     "--data-root",
     "data_roots",
@@ -151,6 +172,8 @@ def worker_options(ctx: click.Context) -> WorkerOptions:
         device=p["device"],
         threads=p["threads"],
         poll_seconds=p["poll_seconds"],
+        wait_seconds=p["wait_seconds"],
+        warm_up=not p["no_warm_up"],
         max_trials=p["max_trials"],
         exit_when_idle=p["exit_when_idle"],
         heartbeat_seconds=p["heartbeat_seconds"],

@@ -7,12 +7,14 @@ import os
 import signal
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from types import FrameType
 
 from hpo.claim_backoff import ClaimBackoff, claim_answer_is_retried
 from hpo.client import ApiError, Client
+from hpo.errors import one_line
 from hpo.outage import Outage
 from hpo.wire import Lease
 from hpo.worker.options import WorkerOptions
@@ -80,14 +82,21 @@ class Worker:
         """Loop until stopped, out of work (exit_when_idle) or max_trials. Returns 0."""
         self.stop.install()
         device = _resolve_device(self.options.device)
+        if self.options.warm_up:
+            _warm_up(device)
         log.info("worker %s on %s polling %s", self.worker_id, device, self.options.api)
+        # Exit-when-idle asks once: a held claim would only delay the exit.
+        wait = 0.0 if self.options.exit_when_idle else self.options.wait_seconds
         lease: Lease | None = None  # the next trial, handed out with a result
         while not self.stop.requested.is_set():
             if self._at_max_trials():
                 break
             if lease is None:
+                asked = time.monotonic()
                 try:
-                    lease = self.client.claim(self.worker_id, host=self.host, devices=[device])
+                    lease = self.client.claim(
+                        self.worker_id, host=self.host, devices=[device], wait_seconds=wait
+                    )
                 except ApiError as e:
                     if not claim_answer_is_retried(e):
                         raise
@@ -97,7 +106,7 @@ class Worker:
             if lease is None:
                 if self.options.exit_when_idle:
                     break
-                self.stop.requested.wait(self.options.poll_seconds)
+                self.stop.requested.wait(_idle_pause(wait, time.monotonic() - asked, self.options))
                 continue
             lease = self.run_trial(lease, device)
             self.trials_done += 1
@@ -171,6 +180,28 @@ class Worker:
             log.warning("result refused (%s): the trial was requeued or finished elsewhere", e)
             return False
         return True
+
+
+def _idle_pause(wait: float, held: float, options: WorkerOptions) -> float:
+    """How long to pause after a claim that found no work. Polling: `poll_seconds`. Long-poll:
+    none when the API held the claim its full wait; a server that answered sooner (its cap
+    is lower, or it predates long-poll) gets the rest, up to `poll_seconds`, not a hot loop."""
+    if wait <= 0:
+        return options.poll_seconds
+    return max(0.0, min(wait - held, options.poll_seconds))
+
+
+def _warm_up(device: str) -> None:
+    """Import torch and the trainers and train one tiny batch before the first claim. A
+    failure is logged, not fatal: the trial itself reports what is wrong."""
+    try:
+        from trainers.warmup import warm_up
+
+        seconds = warm_up(device)
+    except Exception as e:  # any failure here only loses the warm-up
+        log.warning("warm-up on %s failed (%s); claiming anyway", device, one_line(str(e)))
+        return
+    log.info("ready in %.2f s (warm-up on %s)", seconds, device)
 
 
 def _resolve_device(device: str) -> str:

@@ -16,7 +16,11 @@ class WorkerOptions:
     token: str | None = None
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int = 1  # CPU threads per slot: small models train faster on one or two
-    poll_seconds: float = 2.0  # wait between claims when there is no work
+    poll_seconds: float = 2.0  # wait between claims when there is no work (wait_seconds 0)
+    # Long-poll: the API holds a claim with no work up to this long, answering as soon as a
+    # trial appears. Short, because a stop signal during a held claim waits for its answer.
+    wait_seconds: float = 5.0
+    warm_up: bool = True  # import torch and train one tiny batch on the device before claiming
     max_trials: int | None = None  # stop after this many trials (tests, batch jobs)
     exit_when_idle: bool = False  # stop at the first claim that finds no work
     heartbeat_seconds: float = 20.0
@@ -35,6 +39,8 @@ SLOT_FLAGS: dict[str, str] = {
     "api": "--api",
     "threads": "--threads",
     "poll_seconds": "--poll-seconds",
+    "wait_seconds": "--wait-seconds",
+    "warm_up": "--no-warm-up",
     "max_trials": "--max-trials",
     "exit_when_idle": "--exit-when-idle",
     "heartbeat_seconds": "--heartbeat-seconds",
@@ -77,6 +83,8 @@ def slot_command(options: WorkerOptions, gpu: str, slot: int) -> tuple[list[str]
 
 
 def _flag(flag: str, value: Any) -> list[str]:
+    if flag.startswith("--no-"):  # an on-by-default switch: the flag turns it off
+        return [] if value else [flag]
     if value is None or value is False or value == "":
         return []  # the slot's default is the same
     if value is True:

@@ -27,6 +27,8 @@ def non_default_options(tmp_path: Path) -> WorkerOptions:
         "device": "cuda",
         "threads": 3,
         "poll_seconds": 0.25,
+        "wait_seconds": 7.5,
+        "warm_up": False,
         "max_trials": 7,
         "exit_when_idle": True,
         "heartbeat_seconds": 4.5,

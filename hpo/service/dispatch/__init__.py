@@ -10,6 +10,7 @@ the prefetcher behind `suggest`, `result_in`, `forget`).
     suggestions.py    Suggestions: sampler_cache.py + prefetch.py, one small interface
     sampler_failures.py  a study whose sampler raises is paused
     reaper.py         the thread that calls `reap`
+    waiting.py        long-poll claims: WorkSignal (notified below) and claim_waiting
 
 `Dispatcher` is the facade the API and tests call; it holds one `Claims` and one `Results`
 over the `Suggestions` that `Service` owns.
@@ -27,6 +28,7 @@ from hpo.service.dispatch.claims import Claims
 from hpo.service.dispatch.lease_binding import bound_next_lease
 from hpo.service.dispatch.results import Results
 from hpo.service.dispatch.suggestions import Suggestions
+from hpo.service.dispatch.waiting import WorkSignal
 from hpo.service.metrics import Metrics
 from hpo.service.views import Lease, TrialView
 from hpo.storage import Database, FailureClass, utcnow
@@ -54,6 +56,10 @@ class Dispatcher:
         lease = timedelta(seconds=lease_seconds)
         self.claims = Claims(db, suggestions, self.metrics, lease=lease, clock=clock)
         self.results = Results(db, suggestions, self.metrics, lease=lease, clock=clock)
+        # Wakes long-polling claims (api/routes/trials.py) when work may have appeared: a
+        # result or failure (a slot freed, a trial requeued), a reap, and the study changes
+        # the API routes announce (create, resume, PATCH, enqueue).
+        self.work = WorkSignal()
 
     def claim(
         self, worker_id: str, *, host: str = "", devices: tuple[str, ...] = ()
@@ -78,7 +84,9 @@ class Dispatcher:
     ) -> TrialView:
         """Record the final value. Idempotent: repeating a complete that already landed
         (same token and value) returns the trial unchanged."""
-        return self.results.complete(trial_id, token, value, metrics)[0]
+        view = self.results.complete(trial_id, token, value, metrics)[0]
+        self.work.notify()
+        return view
 
     def complete_and_claim(
         self,
@@ -101,6 +109,7 @@ class Dispatcher:
         retry proves it holds), never by `worker_id` (see `lease_binding`)."""
         check_claim_fields(worker_id, host, devices)  # before the complete lands
         view, retried = self.results.complete(trial_id, token, value, metrics)
+        self.work.notify()
         if retried:
             with self.db.transaction(write=False) as session:
                 held = bound_next_lease(session, trial_id, token, self.clock())
@@ -114,7 +123,9 @@ class Dispatcher:
     def fail(
         self, trial_id: int, token: str, failure_class: FailureClass | str, message: str = ""
     ) -> TrialView:
-        return self.results.fail(trial_id, token, failure_class, message)
+        view = self.results.fail(trial_id, token, failure_class, message)
+        self.work.notify()
+        return view
 
     def tell(
         self,
@@ -138,7 +149,10 @@ class Dispatcher:
 
     def reap(self) -> int:
         """Requeue (or, past max_attempts, fail) trials whose lease expired. Returns how many."""
-        return self.results.reap()
+        reaped = self.results.reap()
+        if reaped:
+            self.work.notify()
+        return reaped
 
 
 __all__ = ["Dispatcher", "Suggestions"]
