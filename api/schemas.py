@@ -57,7 +57,9 @@ class _ClaimFields(_Body):
 
 
 class ClaimBody(_ClaimFields):
-    pass
+    # Long-poll (api/routes/trials.py): hold a claim with no work up to this long; clamped to
+    # HPO_CLAIM_MAX_WAIT_SECONDS, and never above an hour whatever the server allows.
+    wait_seconds: float = Field(default=0.0, ge=0, le=3600)
 
 
 class AskBody(_Body):

@@ -208,11 +208,11 @@ class Client:
         """The next trial for `worker_id`, or None when there is no work right now. With
         `wait_seconds`, the API holds a claim that finds no work up to that long (long-poll,
         capped by the server) and answers as soon as a trial can be served."""
-        body = {"worker_id": worker_id, "host": host, "devices": devices or []}
+        body: dict[str, Any] = {"worker_id": worker_id, "host": host, "devices": devices or []}
         kwargs: dict[str, Any] = {}
         if wait_seconds > 0:
+            body["wait_seconds"] = wait_seconds
             # The read timeout must outlast the server's hold, or every idle claim times out.
-            kwargs["params"] = {"wait_seconds": wait_seconds}
             kwargs["timeout"] = httpx.Timeout(self.timeout, read=self.timeout + wait_seconds)
         response = self.request("POST", "/api/v1/workers/claim", json=body, **kwargs)
         return None if response.status_code == 204 else Lease.from_json(response.json())

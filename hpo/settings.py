@@ -101,10 +101,11 @@ class Settings(BaseSettings):
     # may name an absolute path. Empty: only relative paths (looked up under each worker's
     # own data roots) are accepted. `..` is refused either way (hpo.dataset_location).
     dataset_roots: str = ""
-    # Long-poll claims (`POST /api/v1/workers/claim?wait_seconds=N`): the longest a claim with
-    # no work is held (a larger wait_seconds is clamped to it; 0 turns long-poll off), and how
-    # often a held claim asks the database again, for work another API replica created (this
-    # replica's own changes wake it at once). A server stop waits for held claims to answer.
+    # Long-poll claims (`wait_seconds` in the body of `POST /api/v1/workers/claim`): the
+    # longest a claim with no work is held (a larger wait_seconds is clamped to it; 0 turns
+    # long-poll off), and how often a held claim asks the database again, for work another
+    # API replica created (this replica's own changes wake it at once). A server stop waits
+    # for the claims it holds to answer.
     claim_max_wait_seconds: float = Field(default=30.0, ge=0, le=3600)
     claim_recheck_seconds: float = Field(default=1.0, gt=0)
 

@@ -11,9 +11,9 @@ server's CPU per request (our views are built by us, not from user input).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
@@ -58,7 +58,6 @@ async def claim(
     service: ServiceDep,
     settings: SettingsDep,
     request: Request,
-    wait_seconds: Annotated[float, Query(ge=0, le=3600)] = 0,
 ) -> Any:
     """With `wait_seconds` (clamped to HPO_CLAIM_MAX_WAIT_SECONDS), a claim that finds no
     work is held until a trial can be served or the wait is over (then 204). The wait is an
@@ -72,7 +71,7 @@ async def claim(
     lease = await claim_waiting(
         attempt,
         service.dispatch.work,
-        wait_seconds=min(wait_seconds, settings.claim_max_wait_seconds),
+        wait_seconds=min(body.wait_seconds, settings.claim_max_wait_seconds),
         recheck_seconds=settings.claim_recheck_seconds,
         run=run_in_threadpool,
         gone=request.is_disconnected,

@@ -1,11 +1,14 @@
-"""End to end over HTTP: long-poll claims (`POST /api/v1/workers/claim?wait_seconds=N`). A
-claim held for want of work is answered with a lease as soon as one can be served (a study
-created, a running trial completed under `max_parallel`), well before its wait is over; with
-no work it answers 204 once the wait is over; a wait above HPO_CLAIM_MAX_WAIT_SECONDS is
-clamped to it, and one above the hard ceiling (3600 s) is refused with 422."""
+"""End to end over HTTP: long-poll claims (`wait_seconds` in the body of a claim). A claim
+held for want of work is answered with a lease as soon as one can be served (a study created,
+a running trial completed under `max_parallel`), well before its wait is over; with no work it
+answers 204 once the wait is over; a wait above HPO_CLAIM_MAX_WAIT_SECONDS is clamped to it,
+and one above the hard ceiling (3600 s) is refused with 422. A worker held in a long-poll
+claim still stops on SIGTERM, once the held claim answers."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e._servers import running_server
+from tests.e2e._servers import hpo_argv, running_server
 
 pytestmark = [pytest.mark.e2e]
 
@@ -44,12 +47,8 @@ def url(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
 
 
 def claim(url: str, wait: float) -> httpx.Response:
-    return httpx.post(
-        f"{url}/api/v1/workers/claim",
-        params={"wait_seconds": wait},
-        json=CLAIM,
-        timeout=wait + 30,
-    )
+    body = {**CLAIM, "wait_seconds": wait} if wait else CLAIM  # no field: today's claim
+    return httpx.post(f"{url}/api/v1/workers/claim", json=body, timeout=wait + 30)
 
 
 def held_claim(url: str, wait: float) -> tuple[threading.Thread, dict[str, Any]]:
@@ -119,3 +118,24 @@ def test_a_wait_above_the_cap_is_clamped_and_one_above_an_hour_refused(
         refused = claim(base, 3601)
         assert refused.status_code == 422
         assert "wait_seconds" in refused.text
+
+
+def test_sigterm_stops_a_worker_held_in_a_long_poll_claim(url: str, tmp_path: Path) -> None:
+    worker_log = tmp_path / "worker.log"
+    argv = hpo_argv("worker", "--api", url, "--device", "cpu", "--wait-seconds", "2",
+                    "--no-warm-up", "-v")  # fmt: skip
+    with worker_log.open("wb") as log:
+        worker = subprocess.Popen(argv, stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 30
+        while "polling" not in worker_log.read_text() and time.monotonic() < deadline:
+            assert worker.poll() is None, worker_log.read_text()
+            time.sleep(0.1)
+        time.sleep(0.5)  # inside a held claim now (no work on this server)
+        worker.send_signal(signal.SIGTERM)
+        code = worker.wait(timeout=15)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert code == 0, worker_log.read_text()

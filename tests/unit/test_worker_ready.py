@@ -6,6 +6,7 @@ notify between a claim finding nothing and its wait starting is not lost."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sys
 import threading
@@ -38,13 +39,12 @@ def test_the_command_line_turns_the_warm_up_off_and_sets_the_wait() -> None:
 
 
 class NoWork(BaseHTTPRequestHandler):
-    """Answers every claim 204 and keeps its path (with the query)."""
+    """Answers every claim 204 and keeps its body."""
 
-    paths: ClassVar[list[str]] = []
+    bodies: ClassVar[list[dict[str, object]]] = []
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers["content-length"]))
-        type(self).paths.append(self.path)
+        type(self).bodies.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
         self.send_response(204)
         self.end_headers()
 
@@ -54,7 +54,7 @@ class NoWork(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def api() -> Iterator[str]:
-    NoWork.paths = []
+    NoWork.bodies = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), NoWork)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -73,7 +73,7 @@ def test_the_worker_warms_up_before_its_first_claim_unless_told_not_to(
     ready = [r.getMessage() for r in caplog.records if r.getMessage().startswith("ready in")]
     assert len(ready) == (1 if warm else 0)
     # Exit-when-idle claims once without a wait: holding it would only delay the exit.
-    assert NoWork.paths == ["/api/v1/workers/claim"]
+    assert len(NoWork.bodies) == 1 and "wait_seconds" not in NoWork.bodies[0]
 
 
 def test_the_pause_after_an_empty_claim() -> None:
