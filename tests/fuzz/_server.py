@@ -151,6 +151,9 @@ def hostile_server(backend: str, tmp_path: Path) -> Iterator[FuzzServer]:
             "HPO_WORKER_TOKEN": TOKENS["worker"],
             "HPO_READ_TOKEN": TOKENS["read"],
             "HPO_LEASE_SECONDS": "600",
+            # A fuzzed claim may ask to be held (long-poll) for minutes: the fuzz checks
+            # answers, not waits (tests/e2e/test_long_poll.py does), so hold none long.
+            "HPO_CLAIM_MAX_WAIT_SECONDS": "0.2",
         }
         log_path = tmp_path / "serve.log"
         process = start_serve(port, ["--database-url", database_url], env=env, log=log_path)
