@@ -148,13 +148,8 @@ def _run_grid(
 ) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from hpo.bench.harness import (
-        RunRecord,
-        load_records,
-        machine_meta,
-        run_benchmark,
-        write_outputs,
-    )
+    from hpo.bench.harness import load_records, machine_meta, run_benchmark, write_outputs
+    from hpo.bench.records import RunRecord
 
     console.log(
         f"samplers {', '.join(s.label for s in config.samplers)}; "
