@@ -37,6 +37,13 @@ class FailureCount:
         return f"{self.failure_class}: {self.message}" if self.message else self.failure_class
 
 
+def pause_study(study: Study, reason: str) -> None:
+    """Pause one locked, running study and say why (the service pauses a study that cannot
+    make progress: a sampler failing at claim time, a run of config errors)."""
+    study.state = StudyState.PAUSED
+    study.paused_reason = reason[:1000]
+
+
 def max_config_errors(study: Study) -> int:
     budget = (study.spec or {}).get("budget") or {}
     return int(budget.get("max_config_errors") or DEFAULT_MAX_CONFIG_ERRORS)
@@ -46,8 +53,6 @@ def pause_after_config_errors(session: Session, study: Study) -> bool:
     """Pause a running `study` whose last `max_config_errors` finished trials (lost and
     diverged ones skipped) all failed as config errors; True if it paused it. Call it after a
     config failure has been recorded, in the same transaction."""
-    from hpo.service.studies import pause_study  # studies imports this module's readers
-
     if study.state is not StudyState.RUNNING:
         return False
     limit = max_config_errors(study)

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import logging
 
+from hpo.service.failures import pause_study
 from hpo.service.metrics import Metrics
-from hpo.service.studies import pause_study
 from hpo.storage import Database, StudyState, lock_study
 
 log = logging.getLogger("hpo.service.sampler_failures")

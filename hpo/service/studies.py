@@ -22,7 +22,7 @@ from hpo.service._common import (
 )
 from hpo.service.budgets import BudgetLimits
 from hpo.service.client_tokens import new_client_token
-from hpo.service.failures import common_failures, no_completed_trial
+from hpo.service.failures import common_failures, no_completed_trial, pause_study
 from hpo.service.views import BestConfig, CreatedStudy, StudyView, TrialView
 from hpo.spec import StudySpec
 from hpo.storage import (
@@ -67,13 +67,6 @@ def insert_study(
         comparison_id=comparison_id,
         client_token_hash=client_token_hash,
     )
-
-
-def pause_study(study: Study, reason: str) -> None:
-    """Pause one locked, running study and say why (the service pauses a study that cannot
-    make progress: a sampler failing at claim time, a run of config errors)."""
-    study.state = StudyState.PAUSED
-    study.paused_reason = reason[:1000]
 
 
 class StudyService:
