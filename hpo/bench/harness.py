@@ -54,7 +54,7 @@ class BenchConfig:
 def _limit_torch_threads(n: int | None) -> None:
     if n is None or importlib.util.find_spec("torch") is None:
         return
-    import torch
+    import torch  # optional here, and seconds to import: only when it is installed and wanted
 
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
