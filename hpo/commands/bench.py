@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
     from hpo.bench.harness import BenchConfig
 
+# What only some commands need is imported inside them (fast start): hpo/commands/__init__.py.
+
 DEFAULT_SAMPLERS = "random,tpe,gp,cmaes,qmc,lipo"
 
 

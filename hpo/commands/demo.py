@@ -33,6 +33,8 @@ from hpo.commands._ports import ensure_port_free
 from hpo.commands._tables import Column, Sheet, rich_table
 from hpo.errors import HpoError
 
+# What only some commands need is imported inside them (fast start): hpo/commands/__init__.py.
+
 SHIPPED_SPEC = Path(__file__).resolve().parents[2] / "search_spaces" / "compare_mlp_mnist1d.yaml"
 DEMO_SAMPLERS = "grid,random,tpe,lipo"
 # Environment the demo's children must not inherit: the demo is its own SQLite database on

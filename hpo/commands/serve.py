@@ -14,6 +14,8 @@ from hpo.errors import ValidationError
 if TYPE_CHECKING:
     from hpo.settings import Settings
 
+# What only some commands need is imported inside them (fast start): hpo/commands/__init__.py.
+
 
 def _is_loopback(host: str) -> bool:
     if host == "localhost":

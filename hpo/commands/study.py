@@ -16,6 +16,8 @@ from hpo.commands._study_ref import resolve_study
 from hpo.commands._tables import Column, Sheet, emit, is_terminal, json_option, rich_table
 from hpo.commands.study_summary import summary_lines, why_not_running
 
+# What only some commands need is imported inside them (fast start): hpo/commands/__init__.py.
+
 api_option = click.option(
     "--api",
     envvar="HPO_API_URL",
