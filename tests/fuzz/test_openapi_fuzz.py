@@ -77,8 +77,8 @@ def api_schema(service: Service) -> Any:
         # The default body limit: a 413 is a right answer the negative-data check does not
         # expect (tests/integration/test_hostile_input.py tests it).
         database_url=str(service.db.engine.url),
-        api_token=ADMIN,
-    )  # type: ignore[arg-type]
+        api_token=ADMIN,  # type: ignore[arg-type]
+    )
     return schemathesis.openapi.from_asgi("/openapi.json", create_app(settings_, service=service))
 
 

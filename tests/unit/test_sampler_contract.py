@@ -150,7 +150,7 @@ def test_distinct_with_pending_trials(name: str) -> None:
 def kept_bytes(root: object) -> int:
     """Bytes reachable from `root` (objects and array buffers), not counting code, classes and
     modules: a sampler's kept state, whatever its implementation keeps it in."""
-    skip = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType)
+    skip: tuple[type, ...] = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType)
     skip += (types.MethodType, types.CodeType)
     seen: set[int] = set()
     stack: list[object] = [root]
@@ -273,7 +273,7 @@ def test_small_discrete_space_never_repeats_a_pending_config(name: str) -> None:
             "b": {"type": "int", "low": 0, "high": 2},
         }
     )
-    pending = [{"a": "x", "b": 0}, {"a": "y", "b": 1}]
+    pending: list[Params] = [{"a": "x", "b": 0}, {"a": "y", "b": 1}]
     sampler = REGISTRY.create(name, tiny, seed=0, options=CHEAP.get(name))
     sampler.tell([Observation({"a": "z", "b": 2}, 1.0)], pending)
     configs = sampler.ask(4)
@@ -333,7 +333,7 @@ def test_extend_equals_a_tell_of_the_whole_history(name: str) -> None:
         whole = make(name, seed=4, cheap=True)
         whole.tell(done[:b], pending)
         assert kept.ask(1) == whole.ask(1), (name, b)
-        assert kept.n_completed == b  # type: ignore[union-attr]
+        assert kept.n_completed == b
 
 
 @pytest.mark.parametrize("name", ["random", "qmc", "grid", "lipo"])
