@@ -7,21 +7,18 @@ Not a benchmark itself; the scripts import it from their own folder.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import numpy as np
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from hpo.bench.harness import machine_meta
+from hpo.serving import free_port, serve_argv, stop_serve, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get(
@@ -73,26 +70,6 @@ def postgres_database(tag: str) -> Iterator[str]:
         admin.dispose()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_healthy(url: str, process: subprocess.Popen[bytes], path: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode} before answering {path}")
-        try:
-            if httpx.get(f"{url}{path}", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"server did not answer {url}{path} within {timeout:.0f} s")
-
-
 @contextmanager
 def server_process(
     argv: Sequence[str], *, health: str, env: dict[str, str] | None = None, log: Path
@@ -111,16 +88,10 @@ def server_process(
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            wait_healthy(url, process, health, timeout=60)
+            wait_healthy(url, process, path=health, timeout=60)
             yield url, process
         finally:
-            if process.poll() is None:
-                process.send_signal(2)  # SIGINT: uvicorn's graceful shutdown
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            stop_serve(process, timeout=15)
 
 
 @contextmanager
@@ -128,7 +99,7 @@ def hpo_serve(
     database_url: str, *, log: Path, env: dict[str, str] | None = None
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`hpo serve --database-url URL` as a subprocess (migrates on start)."""
-    argv = [sys.executable, "-m", "hpo.cli", "serve", "--database-url", database_url]
+    argv = serve_argv("--database-url", database_url)
     with server_process(argv, health="/healthz", env=env, log=log) as served:
         yield served
 

@@ -87,7 +87,7 @@ def save(client: Client, comparison_id: int, out: Path) -> None:
     (out / "comparison.json").write_text(json.dumps(view, indent=1, default=str))
     trials = {}
     for s in view["studies"]:
-        trials[str(s["id"])] = client.trials(int(s["id"]), limit=1000)
+        trials[str(s["id"])] = client.trials(int(s["id"]), limit=1000).to_json()
     (out / "trials.json").write_text(json.dumps(trials, indent=1, default=str))
 
 
@@ -119,7 +119,7 @@ def main() -> None:
     while True:
         view = client.get_comparison(comparison_id)
         ids = {int(s["id"]) for s in view["studies"]}
-        studies = [s for s in client.list_studies(limit=1000) if int(s["id"]) in ids]
+        studies = [s.to_json() for s in client.list_studies(limit=1000) if s.id in ids]
         if view["state"] in ("completed", "cancelled"):
             journal(log, progress_line(view, studies))
             break

@@ -22,10 +22,7 @@ import json
 import os
 import platform
 import random
-import signal
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -37,6 +34,8 @@ import httpx
 import psutil
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from hpo.serving import ServeFailed, free_port, start_serve, stop_serve, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -177,7 +176,7 @@ def main() -> None:
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     database_url = admin_url.set(database=name).render_as_string(hide_password=False)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
         # HPO_DEBUG_* passes through: HPO_DEBUG_TRACEMALLOC turns on the server's memory
@@ -191,13 +190,12 @@ def main() -> None:
         "HPO_LEASE_SECONDS": "60",
     }
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"{name}-serve.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "hpo.cli", "serve", "--port", str(port)],
-            env=env, stdout=out, stderr=out, cwd=ROOT,
-        )  # fmt: skip
+    server = start_serve(port, env=env, log=log, cwd=ROOT)
     try:
-        _wait_healthy(url, server)
+        try:
+            wait_healthy(url, server, request_timeout=2)
+        except ServeFailed as e:
+            raise SystemExit(f"hpo serve: {e}") from None
         study_ids = [
             httpx.post(f"{url}/api/v1/studies", json=spec(i, s)).json()["id"]
             for i, s in enumerate(args.samplers.split(","))
@@ -207,11 +205,7 @@ def main() -> None:
         elapsed = time.monotonic() - started
         server_errors = sum(1 for line in log.read_text().splitlines() if " ERROR " in line)
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_serve(server, timeout=30)
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
@@ -259,28 +253,6 @@ def _kib_per_trial_second_half(tally: Tally) -> float | None:
     trials = tally.completed_at_rss[-1] - tally.completed_at_rss[middle]
     grown = tally.rss[-1][1] - tally.rss[middle][1]
     return round(grown / 1024 / trials, 2) if trials else None
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_healthy(url: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit("hpo serve exited at start")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("hpo serve did not become healthy in 60 s")
 
 
 if __name__ == "__main__":

@@ -118,7 +118,7 @@ def ours_round(client: Client, timings: dict[str, list[float]], key: str = "ours
     t1 = time.perf_counter()
     if lease is None:
         raise RuntimeError("claim answered 204: the study has no room")
-    client.complete(int(lease["trial_id"]), str(lease["lease_token"]), objective(lease["params"]))
+    client.complete(lease.trial_id, lease.lease_token, objective(lease.params))
     t2 = time.perf_counter()
     if key == "ours":
         timings["ours claim"].append((t1 - t0) * 1e3)

@@ -15,6 +15,9 @@ For your own training code (ask/tell), with the study's client token (`hpo study
     else:
         trial.tell(acc)
 
+Answers come back as the frozen values of hpo.wire (`Lease`, `TrialView`, `StudyView`,
+`BestConfig`, ...), the same types the service returns; comparisons stay plain JSON objects.
+
 Network errors and 502/503/504 are retried with exponential backoff (the API may be
 restarting), `retries` times or, with `retries=None` (the worker), until the API answers;
 every other error raises `ApiError` carrying the server's message and status.
@@ -26,12 +29,14 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
 
 from hpo.errors import HpoError
 from hpo.outage import Outage
+from hpo.wire import BestConfig, CreatedStudy, Lease, StudyView, TrialPage, TrialView
 
 _RETRY_STATUS = frozenset({502, 503, 504})
 
@@ -115,40 +120,42 @@ class Client:
         return self.request(method, path, **kwargs).json()
 
     # -- studies ---------------------------------------------------------------------------
-    def create_study(self, spec: Mapping[str, Any]) -> dict[str, Any]:
-        return dict(self._json("POST", "/api/v1/studies", json=dict(spec)))
+    def create_study(self, spec: Mapping[str, Any]) -> CreatedStudy:
+        return CreatedStudy.from_json(self._json("POST", "/api/v1/studies", json=dict(spec)))
 
-    def list_studies(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def list_studies(self, state: str | None = None, limit: int = 100) -> list[StudyView]:
         params: dict[str, Any] = {"limit": limit}
         if state:
             params["state"] = state
-        return list(self._json("GET", "/api/v1/studies", params=params))
+        return [StudyView.from_json(s) for s in self._json("GET", "/api/v1/studies", params=params)]
 
-    def get_study(self, study_id: int) -> dict[str, Any]:
-        return dict(self._json("GET", f"/api/v1/studies/{study_id}"))
+    def get_study(self, study_id: int) -> StudyView:
+        return StudyView.from_json(self._json("GET", f"/api/v1/studies/{study_id}"))
 
     def update_study(
         self, study_id: int, *, action: str | None = None, n_trials: int | None = None
-    ) -> dict[str, Any]:
+    ) -> StudyView:
         body = {k: v for k, v in {"action": action, "n_trials": n_trials}.items() if v is not None}
-        return dict(self._json("PATCH", f"/api/v1/studies/{study_id}", json=body))
+        return StudyView.from_json(self._json("PATCH", f"/api/v1/studies/{study_id}", json=body))
 
     def delete_study(self, study_id: int) -> None:
         self.request("DELETE", f"/api/v1/studies/{study_id}")
 
     def trials(
         self, study_id: int, state: str | None = None, offset: int = 0, limit: int = 100
-    ) -> dict[str, Any]:
+    ) -> TrialPage:
         params: dict[str, Any] = {"offset": offset, "limit": limit}
         if state:
             params["state"] = state
-        return dict(self._json("GET", f"/api/v1/studies/{study_id}/trials", params=params))
+        page = self._json("GET", f"/api/v1/studies/{study_id}/trials", params=params)
+        return TrialPage.from_json(page)
 
-    def leaderboard(self, study_id: int, k: int = 10) -> list[dict[str, Any]]:
-        return list(self._json("GET", f"/api/v1/studies/{study_id}/leaderboard", params={"k": k}))
+    def leaderboard(self, study_id: int, k: int = 10) -> list[TrialView]:
+        rows = self._json("GET", f"/api/v1/studies/{study_id}/leaderboard", params={"k": k})
+        return [TrialView.from_json(row) for row in rows]
 
-    def best(self, study_id: int) -> dict[str, Any]:
-        return dict(self._json("GET", f"/api/v1/studies/{study_id}/best"))
+    def best(self, study_id: int) -> BestConfig:
+        return BestConfig.from_json(self._json("GET", f"/api/v1/studies/{study_id}/best"))
 
     def best_yaml(self, study_id: int) -> str:
         response = self.request(
@@ -156,9 +163,11 @@ class Client:
         )
         return response.text
 
-    def enqueue(self, study_id: int, params: Mapping[str, Any]) -> dict[str, Any]:
+    def enqueue(self, study_id: int, params: Mapping[str, Any]) -> TrialView:
         body = {"params": dict(params)}
-        return dict(self._json("POST", f"/api/v1/studies/{study_id}/trials", json=body))
+        return TrialView.from_json(
+            self._json("POST", f"/api/v1/studies/{study_id}/trials", json=body)
+        )
 
     def study(self, study_id: int) -> StudyHandle:
         return StudyHandle(self, study_id)
@@ -191,14 +200,17 @@ class Client:
     # -- worker protocol -------------------------------------------------------------------
     def claim(
         self, worker_id: str, host: str = "", devices: list[str] | None = None
-    ) -> dict[str, Any] | None:
+    ) -> Lease | None:
+        """The next trial for `worker_id`, or None when there is no work right now."""
         body = {"worker_id": worker_id, "host": host, "devices": devices or []}
         response = self.request("POST", "/api/v1/workers/claim", json=body)
-        return None if response.status_code == 204 else dict(response.json())
+        return None if response.status_code == 204 else Lease.from_json(response.json())
 
-    def heartbeat(self, trial_id: int, token: str) -> dict[str, Any]:
+    def heartbeat(self, trial_id: int, token: str) -> datetime:
+        """Renew the lease; returns when it now expires."""
         body = {"lease_token": token}
-        return dict(self._json("POST", f"/api/v1/trials/{trial_id}/heartbeat", json=body))
+        answer = self._json("POST", f"/api/v1/trials/{trial_id}/heartbeat", json=body)
+        return datetime.fromisoformat(str(answer["lease_expires_at"]))
 
     def report(self, trial_id: int, token: str, step: int, value: float) -> bool:
         body = {"lease_token": token, "step": step, "value": value}
@@ -207,9 +219,11 @@ class Client:
 
     def complete(
         self, trial_id: int, token: str, value: float, metrics: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
+    ) -> TrialView:
         body = {"lease_token": token, "value": value, "metrics": dict(metrics or {})}
-        return dict(self._json("POST", f"/api/v1/trials/{trial_id}/complete", json=body))
+        return TrialView.from_json(
+            self._json("POST", f"/api/v1/trials/{trial_id}/complete", json=body)
+        )
 
     def complete_and_claim(
         self,
@@ -220,7 +234,7 @@ class Client:
         worker_id: str,
         host: str = "",
         devices: list[str] | None = None,
-    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    ) -> tuple[TrialView, Lease | None]:
         """`complete`, then `claim` for `worker_id`, in one request: (the completed trial, the
         next lease or None when there is no work right now). Safe to retry like `complete`."""
         body = {
@@ -233,18 +247,17 @@ class Client:
         }
         answer = self._json("POST", f"/api/v1/trials/{trial_id}/complete-and-claim", json=body)
         following = answer.get("next")
-        return dict(answer["trial"]), None if following is None else dict(following)
+        trial = TrialView.from_json(answer["trial"])
+        return trial, None if following is None else Lease.from_json(following)
 
-    def fail(
-        self, trial_id: int, token: str, failure_class: str, message: str = ""
-    ) -> dict[str, Any]:
+    def fail(self, trial_id: int, token: str, failure_class: str, message: str = "") -> TrialView:
         body = {"lease_token": token, "failure_class": failure_class, "message": message[:10_000]}
-        return dict(self._json("POST", f"/api/v1/trials/{trial_id}/fail", json=body))
+        return TrialView.from_json(self._json("POST", f"/api/v1/trials/{trial_id}/fail", json=body))
 
     # -- ask/tell --------------------------------------------------------------------------
-    def ask(self, study_id: int, lease_seconds: float | None = None) -> dict[str, Any]:
+    def ask(self, study_id: int, lease_seconds: float | None = None) -> Lease:
         body = {"lease_seconds": lease_seconds} if lease_seconds else {}
-        return dict(self._json("POST", f"/api/v1/studies/{study_id}/ask", json=body))
+        return Lease.from_json(self._json("POST", f"/api/v1/studies/{study_id}/ask", json=body))
 
     def tell(
         self,
@@ -255,13 +268,13 @@ class Client:
         failed: bool = False,
         message: str = "",
         metrics: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> TrialView:
         body: dict[str, Any] = {"lease_token": token, "metrics": dict(metrics or {})}
         if failed:
             body.update(state="failed", message=message)
         else:
             body["value"] = value
-        return dict(self._json("POST", f"/api/v1/trials/{trial_id}/tell", json=body))
+        return TrialView.from_json(self._json("POST", f"/api/v1/trials/{trial_id}/tell", json=body))
 
     def health(self) -> dict[str, Any]:
         return dict(self._json("GET", "/healthz"))
@@ -275,13 +288,13 @@ class StudyHandle:
     def ask(self, lease_seconds: float | None = 3600.0) -> TrialHandle:
         lease = self.client.ask(self.id, lease_seconds)
         return TrialHandle(
-            self.client, lease["trial_id"], lease["lease_token"], lease["params"], lease["config"]
+            self.client, lease.trial_id, lease.lease_token, lease.params, lease.config
         )
 
-    def best(self) -> dict[str, Any]:
+    def best(self) -> BestConfig:
         return self.client.best(self.id)
 
-    def leaderboard(self, k: int = 10) -> list[dict[str, Any]]:
+    def leaderboard(self, k: int = 10) -> list[TrialView]:
         return self.client.leaderboard(self.id, k)
 
 
@@ -300,10 +313,10 @@ class TrialHandle:
         its last value already counts)."""
         return self.client.report(self.id, self.token, step, value)
 
-    def tell(self, value: float, metrics: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def tell(self, value: float, metrics: Mapping[str, Any] | None = None) -> TrialView:
         return self.client.tell(self.id, self.token, value, metrics=metrics)
 
-    def fail(self, message: str = "") -> dict[str, Any]:
+    def fail(self, message: str = "") -> TrialView:
         return self.client.tell(self.id, self.token, failed=True, message=message)
 
 

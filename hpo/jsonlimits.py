@@ -4,9 +4,9 @@ fixed, sampler and pruner options, the search space, enqueued configurations).
 Free-form fields take "any JSON", and any JSON includes values that break the server later:
 300 nested lists stored in a trial's metrics made every read of its study fail (the JSON
 column and the response encoder recurse), NaN has no JSON spelling, a NUL cannot be stored
-in PostgreSQL text. Each such field carries `JSON_LIMITS` (a pydantic validator, in an
-`Annotated` type), so the whole family is refused with a 422 naming the field and the limit,
-before anything is stored:
+in PostgreSQL text, a lone surrogate (JSON's `\\ud800`) cannot be encoded at all. Each such
+field carries `JSON_LIMITS` (a pydantic validator, in an `Annotated` type), so the whole family
+is refused with a 422 naming the field and the limit, before anything is stored:
 
     metrics: BoundedJsonObject = Field(default_factory=dict)
     fixed: Annotated[dict[str, Scalar], JSON_LIMITS] = Field(default_factory=dict)
@@ -40,9 +40,15 @@ class JsonLimitError(ValueError):
 
 def _where(path: tuple[str | int, ...]) -> str:
     # Deep paths are shortened: the message is for a person, the depth is in the text.
-    parts = [f"[{p}]" if isinstance(p, int) else f".{p[:40]}" for p in path[:6]]
+    parts = [f"[{p}]" if isinstance(p, int) else f".{_printable(p[:40])}" for p in path[:6]]
     text = "".join(parts).lstrip(".")
     return (text + ("..." if len(path) > 6 else "")) or "the value"
+
+
+def _printable(text: str) -> str:
+    """`text` with what UTF-8 cannot encode (lone surrogates) spelled as escapes, so the
+    message that names it can itself be sent."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _check_string(text: str, path: tuple[str | int, ...], what: str) -> None:
@@ -52,6 +58,17 @@ def _check_string(text: str, path: tuple[str | int, ...], what: str) -> None:
         )
     if "\x00" in text:
         raise JsonLimitError(f"{what} at {_where(path)} contains a NUL character (\\u0000)")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:
+            # JSON's \ud800 escape decodes to a lone surrogate, which no database column or
+            # response can encode: stored, it breaks every read of the study.
+            bad = f"\\u{ord(text[e.start]):04x}"
+            raise JsonLimitError(
+                f"{what} at {_where(path)} holds a lone surrogate ({bad}), which is not text: "
+                "send valid Unicode"
+            ) from None
 
 
 def check_json(value: Any) -> Any:

@@ -274,10 +274,10 @@ def final_training(
         winner = (max if maximize else min)(studies, key=lambda s: s["best_value"])
         best = client.best(int(winner["id"]))
         console.print(
-            f"{sampler}: retraining the winner (study {winner['id']}, trial {best['number']}, "
-            f"{view['objective']} {best['value']:.4f}) on train + validation, {seeds} seed(s)"
+            f"{sampler}: retraining the winner (study {winner['id']}, trial {best.number}, "
+            f"{view['objective']} {best.value:.4f}) on train + validation, {seeds} seed(s)"
         )
-        summary = _train_final(best["config"], sampler, seeds, device, out)
+        summary = _train_final(best.config, sampler, seeds, device, out)
         value = summary.get(test_metric)
         if summary.get("status") != "completed" or value is None:
             console.print(f"[red]{sampler}: final training ended {summary.get('status')}[/red]")
@@ -291,7 +291,7 @@ def final_training(
                 "metric": test_metric,
                 "seeds": summary.get("seeds", []),
                 "study_id": int(winner["id"]),
-                "trial_id": int(best["trial_id"]),
+                "trial_id": best.trial_id,
             },
         )
         console.print(f"{sampler}: {test_metric} {value:.4f}")

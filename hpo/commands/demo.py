@@ -21,10 +21,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import httpx
 from rich.console import Console
 from rich.table import Table
 
@@ -32,6 +31,11 @@ from hpo.commands._demo_steps import NextSteps
 from hpo.commands._ports import ensure_port_free
 from hpo.commands._tables import Column, Sheet, rich_table
 from hpo.errors import HpoError
+from hpo.serving import ServeFailed, start_serve, wait_healthy
+
+if TYPE_CHECKING:  # the client (and pydantic behind it) load when the demo runs, not at --help
+    from hpo.client import Client
+    from hpo.wire import TrialView
 
 # What only some commands need is imported inside them (fast start): hpo/commands/__init__.py.
 
@@ -172,13 +176,13 @@ def demo(
         sys.exit(130)
 
 
-def leaderboard_table(client: Any, view: dict[str, Any], console: Console, k: int = 10) -> Table:
+def leaderboard_table(client: Client, view: dict[str, Any], console: Console, k: int = 10) -> Table:
     """The top k completed trials over every study of the comparison, best first."""
-    rows = []
+    rows: list[tuple[dict[str, Any], TrialView]] = []
     for study in view["studies"]:
         for trial in client.leaderboard(int(study["id"]), k):
             rows.append((study, trial))
-    rows.sort(key=lambda r: r[1]["value"], reverse=view["direction"] == "maximize")
+    rows.sort(key=lambda r: r[1].value or 0.0, reverse=view["direction"] == "maximize")
     sheet = Sheet(
         title=f"leaderboard: the top {k} trials of comparison {view['id']}",
         columns=[Column("#", "right", key=True), Column("sampler", key=True),
@@ -188,9 +192,9 @@ def leaderboard_table(client: Any, view: dict[str, Any], console: Console, k: in
         simple_box=True,
     )  # fmt: skip
     for rank, (study, trial) in enumerate(rows[:k], 1):
-        params = ", ".join(f"{n}={_short(v)}" for n, v in trial["params"].items())
+        params = ", ".join(f"{n}={_short(v)}" for n, v in trial.params.items())
         sheet.add(str(rank), study["sampler"], str(study["seed"]), str(study["id"]),
-                  str(trial["number"]), f"{trial['value']:.4f}", params)  # fmt: skip
+                  str(trial.number), f"{trial.value:.4f}", params)  # fmt: skip
     return rich_table(sheet, console)
 
 
@@ -221,13 +225,28 @@ class _Children:
         self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        log = (self.data_dir / f"{name}.log").open("ab")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "hpo.cli", *args], env=self.env, stdout=log, stderr=log,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+        with (self.data_dir / f"{name}.log").open("ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "hpo.cli", *args], env=self.env, stdout=log, stderr=log,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
         self.processes.append((name, process))
         return process
+
+    def start_server(self, url: str, port: int) -> subprocess.Popen[bytes]:
+        """`hpo serve` on `port`, healthy (hpo.serving), logging to serve.log."""
+        log = self.data_dir / "serve.log"
+        server = start_serve(port, env=self.env, log=log, append=True, new_session=True)
+        self.processes.append(("serve", server))
+        try:
+            wait_healthy(url, server)
+        except ServeFailed as e:
+            if e.returncode is not None:
+                raise DemoError(
+                    f"hpo serve exited with code {e.returncode}: {_last_line(log)}"
+                ) from None
+            raise DemoError(f"hpo serve did not answer on {url} within 60 s; see {log}") from None
+        return server
 
     def check(self) -> None:
         """Fail instead of waiting forever when the server or every worker has died."""
@@ -266,8 +285,7 @@ def _children(
     env["HPO_DATA_DIR"] = str(data_dir.resolve())
     children = _Children(data_dir, env)
     try:
-        server = children.start("serve", "serve", "--port", str(port))
-        _wait_healthy(url, server, data_dir / "serve.log")
+        server = children.start_server(url, port)
         for i in range(workers):
             children.start(f"worker-{i + 1}", "worker", "--api", url, "--threads", "1")
         pids = ", ".join(str(p.pid) for name, p in children.processes if name != "serve")
@@ -284,17 +302,3 @@ def _children(
 def _last_line(log: Path) -> str:
     lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
     return lines[-1] if lines else "(no output)"
-
-
-def _wait_healthy(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise DemoError(f"hpo serve exited with code {server.returncode}: {_last_line(log)}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise DemoError(f"hpo serve did not answer on {url} within 60 s; see {log}")

@@ -15,6 +15,7 @@ from hpo.client import Client
 from hpo.commands._study_ref import resolve_study
 from hpo.commands._tables import Column, Sheet, emit, is_terminal, json_option, rich_table
 from hpo.commands.study_summary import summary_lines, why_not_running
+from hpo.wire import TrialView
 
 # What only some commands need is imported inside them (fast start): hpo/commands/__init__.py.
 
@@ -103,13 +104,13 @@ def create(
     body = {**spec.to_dict(), "client_token": spec.client_token}
     created = _client(api, token).create_study(body)
     click.echo(
-        f"created study {created['id']} ({created['name']}, sampler {created['sampler']}, "
-        f"{created['n_trials']} trials)"
+        f"created study {created.id} ({created.name}, sampler {created.sampler}, "
+        f"{created.n_trials} trials)"
     )
-    if created.get("client_token"):
+    if created.client_token:
         click.echo(
-            f"client token (shown once; ask/tell for study {created['id']} only): "
-            f"{created['client_token']}"
+            f"client token (shown once; ask/tell for study {created.id} only): "
+            f"{created.client_token}"
         )
 
 
@@ -128,14 +129,13 @@ def list_(state: str | None, as_json: bool, api: str, token: str | None) -> None
                  Column("best", "right", key=True), Column("reason")],
     )  # fmt: skip
     for s in studies:
-        best = s["best"]["value"] if s.get("best") else None
-        finished = sum(s["counts"].get(k, 0) for k in ("completed", "pruned", "failed"))
+        best = s.best.value if s.best is not None else None
         sheet.add(
-            str(s["id"]), s["name"], s["state"], s["sampler"], f"{finished}/{s['n_trials']}",
+            str(s.id), s.name, s.state, s.sampler, f"{s.n_finished}/{s.n_trials}",
             "-" if best is None else f"{best:.4f}",
-            s.get("paused_reason") or "" if s["state"] == "paused" else "",
+            s.paused_reason or "" if s.state == "paused" else "",
         )  # fmt: skip
-    emit(sheet, as_json=as_json, records=studies)
+    emit(sheet, as_json=as_json, records=[s.to_json() for s in studies])
 
 
 @study.command("show")
@@ -149,7 +149,7 @@ def show(study: str, as_json: bool, api: str, token: str | None) -> None:
     client = _client(api, token)
     info = client.get_study(resolve_study(client, study))
     if as_json:
-        click.echo(json.dumps(info, indent=2, default=str))
+        click.echo(json.dumps(info.to_json(), indent=2, default=str))
         return
     for line in summary_lines(info):
         click.echo(line)
@@ -162,7 +162,7 @@ def _action(action: str) -> click.Command:
     @token_option
     def command(study_id: int, api: str, token: str | None) -> None:
         updated = _client(api, token).update_study(study_id, action=action)
-        click.echo(f"study {study_id} is {updated['state']}")
+        click.echo(f"study {study_id} is {updated.state}")
 
     return command
 
@@ -175,31 +175,30 @@ def leaderboard_table(client: Client, study_id: int, k: int) -> Table:
     return rich_table(leaderboard_sheet(client, study_id, k)[0], Console())
 
 
-def leaderboard_sheet(client: Client, study_id: int, k: int) -> tuple[Sheet, list[dict[str, Any]]]:
+def leaderboard_sheet(client: Client, study_id: int, k: int) -> tuple[Sheet, list[TrialView]]:
     """The leaderboard as a sheet (rank, trial and the objective are never cut) and the
     rows the API returned."""
     info = client.get_study(study_id)
     rows = client.leaderboard(study_id, k)
-    counts = info["counts"]
-    finished = sum(counts.get(s, 0) for s in ("completed", "pruned", "failed"))
+    counts = info.counts
     title = (
-        f"study {study_id} {info['name']} ({info['sampler']}, {info['state']}, "
-        f"{finished}/{info['n_trials']} finished: {counts.get('completed', 0)} completed, "
+        f"study {study_id} {info.name} ({info.sampler}, {info.state}, "
+        f"{info.n_finished}/{info.n_trials} finished: {counts.get('completed', 0)} completed, "
         f"{counts.get('pruned', 0)} pruned, {counts.get('failed', 0)} failed; "
         f"{counts.get('running', 0)} running)"
     )
     reason = why_not_running(info)  # paused (why), or the most common failure
     if reason:
         title += f"\n{reason}"
-    metric = info["spec"]["task"].get("metric", "value")
-    param_names = list(info["spec"]["space"])
+    metric = info.spec["task"].get("metric", "value")
+    param_names = list(info.spec["space"])
     columns = [Column("#", "right", key=True), Column("trial", "right", key=True),
                Column(metric, "right", key=True)]  # fmt: skip
     sheet = Sheet(title=title, columns=columns + [Column(n, param=True) for n in param_names])
     for rank, row in enumerate(rows, 1):
         sheet.add(
-            str(rank), str(row["number"]), f"{row['value']:.4f}",
-            *[_fmt(row["params"].get(n)) for n in param_names],
+            str(rank), str(row.number), f"{row.value:.4f}",
+            *[_fmt(row.params.get(n)) for n in param_names],
         )  # fmt: skip
     return sheet, rows
 
@@ -226,10 +225,10 @@ def leaderboard(
     console = Console()
     if not watch or as_json or not is_terminal():
         sheet, rows = leaderboard_sheet(client, study_id, k)
-        emit(sheet, as_json=as_json, records=rows, console=console)
+        emit(sheet, as_json=as_json, records=[row.to_json() for row in rows], console=console)
         return
     with Live(leaderboard_table(client, study_id, k), console=console, auto_refresh=False) as live:
-        while client.get_study(study_id)["state"] in ("running", "paused"):
+        while client.get_study(study_id).state in ("running", "paused"):
             time.sleep(2)
             live.update(leaderboard_table(client, study_id, k), refresh=True)
 
@@ -248,4 +247,4 @@ def best(study: str, fmt: str, api: str, token: str | None) -> None:
     if fmt == "yaml":
         click.echo(client.best_yaml(study_id), nl=False)
     else:
-        click.echo(json.dumps(client.best(study_id), indent=2))
+        click.echo(json.dumps(client.best(study_id).to_json(), indent=2))

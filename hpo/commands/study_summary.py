@@ -3,12 +3,12 @@ and why it is paused, trials by state, the best value, the most common failure."
 
 from __future__ import annotations
 
-from typing import Any
+from hpo.wire import StudyView
 
 STATES = ("queued", "running", "completed", "pruned", "failed")
 
 
-def summary_lines(info: dict[str, Any]) -> list[str]:
+def summary_lines(info: StudyView) -> list[str]:
     """`hpo study show`'s text, e.g.::
 
     study 3 mlp-mnist1d: paused (sampler tpe, pruner asha, direction maximize)
@@ -17,40 +17,32 @@ def summary_lines(info: dict[str, Any]) -> list[str]:
     best: - (no completed trial)
     most common failure: 3 x config: unknown dataset 'mnist2d'; valid: ...
     """
-    counts = info.get("counts") or {}
-    finished = sum(counts.get(s, 0) for s in ("completed", "pruned", "failed"))
+    counts = info.counts
     lines = [
-        f"study {info['id']} {info['name']}: {info['state']} (sampler {info['sampler']}, "
-        f"pruner {info['pruner']}, direction {info['direction']})"
+        f"study {info.id} {info.name}: {info.state} (sampler {info.sampler}, "
+        f"pruner {info.pruner}, direction {info.direction})"
     ]
-    if info["state"] == "paused" and info.get("paused_reason"):
-        lines.append(str(info["paused_reason"]))
+    if info.state == "paused" and info.paused_reason:
+        lines.append(str(info.paused_reason))
     by_state = ", ".join(f"{counts.get(s, 0)} {s}" for s in STATES)
-    lines.append(f"trials: {finished}/{info['n_trials']} finished; {by_state}")
-    best = info.get("best")
-    if best and best.get("value") is not None:
-        metric = info["spec"]["task"].get("metric", "value")
-        lines.append(f"best: {metric} {best['value']:.4f} (trial {best['number']})")
+    lines.append(f"trials: {info.n_finished}/{info.n_trials} finished; {by_state}")
+    best = info.best
+    if best is not None and best.value is not None:
+        metric = info.spec["task"].get("metric", "value")
+        lines.append(f"best: {metric} {best.value:.4f} (trial {best.number})")
     else:
         lines.append("best: - (no completed trial)")
-    failures = info.get("failures") or []
-    if failures:
-        top = failures[0]
-        lines.append(f"most common failure: {top['count']} x {_describe(top)}")
+    if info.failures:
+        top = info.failures[0]
+        lines.append(f"most common failure: {top.count} x {top.describe()}")
     return lines
 
 
-def why_not_running(info: dict[str, Any]) -> str | None:
+def why_not_running(info: StudyView) -> str | None:
     """A line under the leaderboard when it may look wrong: the study is paused (and why),
     or trials failed (the most common reason)."""
-    if info["state"] == "paused" and info.get("paused_reason"):
-        return str(info["paused_reason"])
-    failures = info.get("failures") or []
-    if failures:
-        return f"most common failure: {failures[0]['count']} x {_describe(failures[0])}"
+    if info.state == "paused" and info.paused_reason:
+        return str(info.paused_reason)
+    if info.failures:
+        return f"most common failure: {info.failures[0].count} x {info.failures[0].describe()}"
     return None
-
-
-def _describe(failure: dict[str, Any]) -> str:
-    message = failure.get("message") or ""
-    return f"{failure['failure_class']}: {message}" if message else str(failure["failure_class"])

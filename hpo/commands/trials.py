@@ -3,8 +3,6 @@ failure's class and message are one command away (not only in the JSON of the tr
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from hpo.client import Client
@@ -12,22 +10,23 @@ from hpo.commands._study_ref import resolve_study
 from hpo.commands._tables import Column, Sheet, emit, json_option
 from hpo.commands.study import _client, _fmt, api_option, read_token_option, study_argument
 from hpo.errors import one_line
+from hpo.wire import TrialView
 
 STATES = ("queued", "running", "completed", "pruned", "failed")
 _PAGE = 1000  # the most the trials route gives per request
 
 
-def all_trials(client: Client, study_id: int, state: str | None) -> list[dict[str, Any]]:
+def all_trials(client: Client, study_id: int, state: str | None) -> list[TrialView]:
     """Every trial of the study (in the state), by number, over as many pages as it takes."""
-    items: list[dict[str, Any]] = []
+    items: list[TrialView] = []
     while True:
         page = client.trials(study_id, state=state, offset=len(items), limit=_PAGE)
-        items += page["items"]
-        if len(items) >= page["total"] or not page["items"]:
+        items += page.items
+        if len(items) >= page.total or not page.items:
             return items
 
 
-def trials_sheet(study_id: int, trials: list[dict[str, Any]], state: str | None) -> Sheet:
+def trials_sheet(study_id: int, trials: list[TrialView], state: str | None) -> Sheet:
     which = f"{state} trials" if state else "trials"
     sheet = Sheet(
         title=f"study {study_id}: {len(trials)} {which}",
@@ -36,11 +35,10 @@ def trials_sheet(study_id: int, trials: list[dict[str, Any]], state: str | None)
                  Column("failure", key=True), Column("message")],
     )  # fmt: skip
     for t in trials:
-        value = "-" if t["value"] is None else _fmt(t["value"])
-        message = one_line(t.get("failure_message") or "")
+        value = "-" if t.value is None else _fmt(t.value)
+        message = one_line(t.failure_message or "")
         sheet.add(
-            str(t["number"]), t["state"], value, str(t["attempt"]), t.get("failure_class") or "",
-            message,
+            str(t.number), t.state, value, str(t.attempt), t.failure_class or "", message,
         )  # fmt: skip
     return sheet
 
@@ -57,4 +55,5 @@ def trials(study: str, state: str | None, as_json: bool, api: str, token: str | 
     client = _client(api, token)
     study_id = resolve_study(client, study)
     items = all_trials(client, study_id, state)
-    emit(trials_sheet(study_id, items, state), as_json=as_json, records=items)
+    records = [t.to_json() for t in items]
+    emit(trials_sheet(study_id, items, state), as_json=as_json, records=records)

@@ -6,8 +6,12 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:  # loaded when the command runs, not for `--help`
+    from hpo.worker import WorkerOptions
 
 # What only some commands need is imported inside them (fast start): hpo/commands/__init__.py.
 
@@ -72,50 +76,61 @@ _TOKEN_ON_COMMAND_LINE = (
     help="Exit (code 3) once the API has been unreachable this long (seconds); "
     "default: retry forever.",
 )
+@click.option(
+    "--first-backoff",
+    type=click.FloatRange(0.01),
+    help="First wait between retries while the API is unreachable (seconds; doubles up to "
+    "--max-backoff) [default: 1, or --max-backoff if smaller].",
+)
+@click.option(
+    "--claim-backoff",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.0),
+    help="First wait after a claim the API failed (seconds; doubles).",
+)
+@click.option(
+    "--max-claim-backoff",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(0.0),
+    help="Longest wait between failed claims (seconds).",
+)
+@click.option(
+    "--heartbeat-seconds",
+    default=20.0,
+    show_default=True,
+    type=click.FloatRange(0.2),
+    help="Longest wait between lease renewals while a trial trains (at most a third of the lease).",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False),
+    help="Where generated datasets are cached [default: $HPO_CACHE_DIR, else ~/.cache/hpo].",
+)
+@click.option(
+    "--worker-id",
+    default="",
+    help="This worker's name in the API (trial views, logs) [default: HOST-PID-RANDOM]; "
+    "GPU slots add -gpuN-SLOT.",
+)
 @click.option("-v", "--verbose", is_flag=True)
 @click.pass_context
 def worker(
-    ctx: click.Context,
-    api: str,
-    token: str | None,
-    token_file: Path | None,
-    device: str,
-    gpus: str,
-    slots_per_device: int,
-    threads: int,
-    max_trials: int | None,
-    exit_when_idle: bool,
-    poll_seconds: float,
-    data_roots: tuple[str, ...],
-    max_backoff: float,
-    give_up_after: float | None,
-    verbose: bool,
+    ctx: click.Context, /, gpus: str, slots_per_device: int, verbose: bool, **_: Any
 ) -> None:
     """Pull trials from the API and train them (every GPU it sees, or the CPU)."""
     from hpo.outage import ApiGaveUp
-    from hpo.worker import Worker, WorkerOptions, supervise, visible_gpus
+    from hpo.worker import Worker, supervise, visible_gpus
 
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
     logging.getLogger("hpo").setLevel(logging.INFO)
-    token = _token(ctx, token, token_file)
-    options = WorkerOptions(
-        api=api,
-        token=token,
-        device=device,
-        threads=threads,
-        poll_seconds=poll_seconds,
-        max_trials=max_trials,
-        exit_when_idle=exit_when_idle,
-        data_roots=_data_roots(data_roots),
-        first_backoff_seconds=min(1.0, max_backoff),
-        max_backoff_seconds=max_backoff,
-        give_up_after_seconds=give_up_after,
-    )
+    options = worker_options(ctx)
     try:
-        if device in ("auto", "cuda") and gpus != "none":
+        if options.device in ("auto", "cuda") and gpus != "none":
             indices = visible_gpus(gpus)
             if len(indices) * slots_per_device > 1:
                 sys.exit(supervise(options, indices, slots_per_device))
@@ -123,6 +138,33 @@ def worker(
     except ApiGaveUp as e:
         click.echo(f"hpo worker: {e}", err=True)
         sys.exit(3)
+
+
+def worker_options(ctx: click.Context) -> WorkerOptions:
+    """The WorkerOptions that the parsed command line of `hpo worker` asks for."""
+    from hpo.worker import WorkerOptions
+
+    p = ctx.params
+    max_backoff: float = p["max_backoff"]
+    first_backoff: float | None = p["first_backoff"]
+    return WorkerOptions(
+        api=p["api"],
+        token=_token(ctx, p["token"], p["token_file"]),
+        device=p["device"],
+        threads=p["threads"],
+        poll_seconds=p["poll_seconds"],
+        max_trials=p["max_trials"],
+        exit_when_idle=p["exit_when_idle"],
+        heartbeat_seconds=p["heartbeat_seconds"],
+        worker_id=p["worker_id"],
+        cache_dir=p["cache_dir"],
+        data_roots=_data_roots(p["data_roots"]),
+        first_backoff_seconds=min(1.0, max_backoff) if first_backoff is None else first_backoff,
+        max_backoff_seconds=max_backoff,
+        give_up_after_seconds=p["give_up_after"],
+        claim_backoff_seconds=p["claim_backoff"],
+        max_claim_backoff_seconds=p["max_claim_backoff"],
+    )
 
 
 def _token(ctx: click.Context, token: str | None, token_file: Path | None) -> str | None:

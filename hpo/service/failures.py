@@ -11,30 +11,17 @@ completed or pruned trial, or another failure, ends the run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from hpo.errors import one_line
 from hpo.storage import FailureClass, Study, StudyState, Trial, TrialState
+from hpo.wire import FailureCount
 
 DEFAULT_MAX_CONFIG_ERRORS = 3
 # Failures that say nothing about whether the config can be trained.
 _NOT_ABOUT_THE_CONFIG = (FailureClass.LOST, FailureClass.DIVERGED)
 _MESSAGE_IN_REASON = 600  # paused_reason holds 1000 characters
-
-
-@dataclass(frozen=True)
-class FailureCount:
-    """How many failed trials share one failure class and message."""
-
-    failure_class: str
-    message: str
-    count: int
-
-    def describe(self) -> str:
-        return f"{self.failure_class}: {self.message}" if self.message else self.failure_class
 
 
 def pause_study(study: Study, reason: str) -> None:

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from hpo.serving import ServeFailed, start_serve, stop_serve, wait_healthy
+from hpo.serving import free_port as free_port  # the tests import it from here
 
 
 def hpo_argv(*args: str) -> list[str]:
@@ -45,25 +37,13 @@ def running_server(
         "HPO_REAPER_INTERVAL_SECONDS": "0.5",
         **(extra_env or {}),
     }
-    log = (tmp_path / "serve.log").open("wb")
-    argv = hpo_argv("serve", "--port", str(port))
-    process = subprocess.Popen(argv, env=env, stdout=log, stderr=log)
+    process = start_serve(port, env=env, log=tmp_path / "serve.log")
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail(f"hpo serve did not start: {(tmp_path / 'serve.log').read_text()}")
     try:
+        try:
+            wait_healthy(url, process, timeout=30)
+        except ServeFailed:
+            pytest.fail(f"hpo serve did not start: {(tmp_path / 'serve.log').read_text()}")
         yield url, env
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_serve(process, timeout=15)

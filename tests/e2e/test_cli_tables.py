@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from hpo.client import Client
@@ -52,8 +53,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
         client.create_study({**SPEC, "budget": {"n_trials": 2}})  # an older namesake
         study = client.create_study(SPEC)
         for value in VALUES:
-            lease = client.ask(int(study["id"]))
-            client.tell(lease["trial_id"], lease["lease_token"], value)
+            lease = client.ask(study.id)
+            client.tell(lease.trial_id, lease.lease_token, value)
         yield url, env
 
 
@@ -135,6 +136,26 @@ def test_study_list_piped_and_json(server: tuple[str, dict[str, str]]) -> None:
     assert [s["id"] for s in listed] == [2, 1]
     out = on_a_terminal(url, env, "study", "list")
     assert "wide-table" in out and "3/5" in out and "0.9235" in out, out
+
+
+def test_json_output_is_the_apis_json(server: tuple[str, dict[str, str]]) -> None:
+    """The client parses answers into typed values; what `--json` (and `best
+    --format json`) print is still the API's JSON, byte for byte."""
+    url, env = server
+    api = f"{url}/api/v1/studies"
+    commands: list[tuple[tuple[str, ...], str]] = [
+        (("study", "list", "--json"), f"{api}?limit=100"),
+        (("study", "show", "2", "--json"), f"{api}/2"),
+        (("leaderboard", "2", "--json"), f"{api}/2/leaderboard?k=10"),
+        (("best", "2", "--format", "json"), f"{api}/2/best"),
+    ]
+    for args, path in commands:
+        answer = httpx.get(path, timeout=30).json()
+        indent = json.dumps(answer, indent=2, default=str) + "\n"
+        assert piped(url, env, *args) == indent, args
+    page = httpx.get(f"{api}/2/trials", params={"offset": 0, "limit": 1000}, timeout=30).json()
+    items = json.dumps(page["items"], indent=2, default=str) + "\n"
+    assert piped(url, env, "trials", "2", "--json") == items
 
 
 def test_serve_on_a_busy_port_says_so_before_announcing(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 import yaml
 
 from hpo.cli import cli
+from hpo.serving import ServeFailed, wait_healthy
 from tests.e2e._servers import free_port
 
 pytestmark = pytest.mark.e2e
@@ -126,14 +126,9 @@ def test_the_compose_commands_run_natively_on_postgresql(
     url = f"http://127.0.0.1:{port}"
     worker = None
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).json()["database"] == "postgresql":
-                    break
-            except (httpx.TransportError, ValueError):
-                time.sleep(0.3)
-        else:
+        try:
+            wait_healthy(url, api, poll=0.3, ready=lambda r: r.json()["database"] == "postgresql")
+        except ServeFailed:
             pytest.fail((tmp_path / "api.log").read_text())
         admin = {"Authorization": f"Bearer {tokens['HPO_API_TOKEN']}"}
         spec = {

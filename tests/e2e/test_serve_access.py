@@ -77,36 +77,36 @@ def test_tokens_never_appear_in_the_server_log(tmp_path: Path) -> None:
         study = admin.create_study(SPEC)
         lease = worker.claim("leak-check")
         assert lease is not None
-        lease_tokens.append(lease["lease_token"])
-        worker.heartbeat(lease["trial_id"], lease["lease_token"])
-        worker.report(lease["trial_id"], lease["lease_token"], 1, 0.5)
-        worker.complete(lease["trial_id"], lease["lease_token"], 0.5)
+        lease_tokens.append(lease.lease_token)
+        worker.heartbeat(lease.trial_id, lease.lease_token)
+        worker.report(lease.trial_id, lease.lease_token, 1, 0.5)
+        worker.complete(lease.trial_id, lease.lease_token, 0.5)
         # Refusals of every kind, which a careless handler might log with their input.
         for call in (
-            lambda: Client(server.url, token=WORKER, retries=0).delete_study(study["id"]),
+            lambda: Client(server.url, token=WORKER, retries=0).delete_study(study.id),
             lambda: Client(server.url, token=ADMIN + "x", retries=0).create_study(SPEC),
-            lambda: worker.complete(lease["trial_id"], WORKER, 0.7),
-            lambda: worker.report(lease["trial_id"], ADMIN, 1, 0.1),
+            lambda: worker.complete(lease.trial_id, WORKER, 0.7),
+            lambda: worker.report(lease.trial_id, ADMIN, 1, 0.1),
             lambda: admin.create_study({**SPEC, "budget": {"n_trials": -1}}),
         ):
             with pytest.raises(ApiError):
                 call()
-        httpx.get(f"{server.url}/api/v1/studies/{study['id']}", headers={"X-Token": ADMIN})
+        httpx.get(f"{server.url}/api/v1/studies/{study.id}", headers={"X-Token": ADMIN})
         # Tokens in a query string (a pasted link, a careless client) are redacted.
-        query = {"token": ADMIN, "access_token": lease["lease_token"], "k": "3"}
-        httpx.get(f"{server.url}/api/v1/studies/{study['id']}/leaderboard", params=query)
+        query = {"token": ADMIN, "access_token": lease.lease_token, "k": "3"}
+        httpx.get(f"{server.url}/api/v1/studies/{study.id}/leaderboard", params=query)
         # A simulated worker through its whole loop, with the worker token.
         journal = tmp_path / "journal.jsonl"
         sim = start_sim_worker(server.url, journal, name="sim", token=WORKER)
         try:
             end = time.monotonic() + 60
-            while time.monotonic() < end and admin.get_study(study["id"])["state"] != "completed":
+            while time.monotonic() < end and admin.get_study(study.id).state != "completed":
                 time.sleep(0.2)
         finally:
             sim.kill()
             sim.wait()
-        assert admin.get_study(study["id"])["state"] == "completed"
-        trials = admin.trials(study["id"])["items"]
+        assert admin.get_study(study.id).state == "completed"
+        trials = admin.trials(study.id).items
         assert len(trials) == 6
     finally:
         server.stop()
@@ -141,14 +141,14 @@ def test_reads_need_a_token_and_the_cli_sends_one(tmp_path: Path) -> None:
         worker = Client(server.url, token=WORKER, retries=0)
         lease = worker.claim("cli")
         assert lease is not None
-        worker.complete(lease["trial_id"], lease["lease_token"], 0.5)
+        worker.complete(lease.trial_id, lease.lease_token, 0.5)
         studies = f"{server.url}/api/v1/studies"
         assert httpx.get(studies).status_code == 401
         assert httpx.get(studies, headers={"Authorization": f"Bearer {WORKER}"}).status_code == 403
         assert httpx.get(studies, headers={"Authorization": f"Bearer {READ}"}).status_code == 200
         assert httpx.get(f"{server.url}/healthz").status_code == 200
         assert httpx.get(f"{server.url}/").status_code == 200  # the page; its data needs a token
-        sid = str(study["id"])
+        sid = str(study.id)
         commands = [("study", "list"), ("study", "show", sid), ("leaderboard", sid), ("best", sid)]
         for command in commands:
             refused = _hpo(*command, url=server.url)
@@ -159,7 +159,7 @@ def test_reads_need_a_token_and_the_cli_sends_one(tmp_path: Path) -> None:
                 done = _hpo(*command, url=server.url, env=token_env)
                 assert done.returncode == 0, (command, token_env, done.stderr)
         best = _hpo("best", sid, url=server.url, env={"HPO_READ_TOKEN": READ}).stdout
-        assert yaml.safe_load(best)["params"] == {"x": lease["params"]["x"]}
+        assert yaml.safe_load(best)["params"] == {"x": lease.params["x"]}
     finally:
         server.stop()
 
@@ -199,16 +199,16 @@ def test_a_client_token_runs_ask_tell_from_the_python_client(tmp_path: Path) -> 
         [own] = admin.list_studies()
         other = admin.create_study({**SPEC, "name": "someone-else"})
 
-        study = Client(server.url, token=token, retries=0).study(own["id"])
+        study = Client(server.url, token=token, retries=0).study(own.id)
         for value in (0.25, 0.75):
             trial = study.ask()
             assert trial.report(1, value / 2) is False
-            assert trial.tell(value)["state"] == "completed"
-        assert [t["value"] for t in admin.leaderboard(own["id"])] == [0.75, 0.25]
+            assert trial.tell(value).state == "completed"
+        assert [t.value for t in admin.leaderboard(own.id)] == [0.75, 0.25]
         with pytest.raises(ApiError) as refused:
-            Client(server.url, token=token, retries=0).ask(other["id"])
+            Client(server.url, token=token, retries=0).ask(other.id)
         assert refused.value.status == 403
-        assert f"study {own['id']}'s client token" in str(refused.value)
+        assert f"study {own.id}'s client token" in str(refused.value)
     finally:
         server.stop()
     assert token not in server.log.read_text()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,13 +16,10 @@ from typing import Any
 
 import httpx
 
+from hpo.serving import ServeFailed, start_serve, stop_serve, wait_healthy
+from hpo.serving import free_port as free_port  # the tests import it from here
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class ApiServer:
@@ -54,24 +50,19 @@ class ApiServer:
         self.starts = 0
 
     def start(self, timeout: float = 60.0) -> None:
-        argv = [sys.executable, "-m", "hpo.cli", "serve", "--port", str(self.port), *self.args]
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(argv, env=self.env, stdout=log, stderr=log, cwd=ROOT)
+        self.process = start_serve(
+            self.port, self.args, env=self.env, log=self.log, append=True, cwd=ROOT
+        )
         self.starts += 1
         self.wait_healthy(timeout)
 
     def wait_healthy(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"hpo serve exited: {self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"hpo serve not healthy in {timeout}s: {self.log.read_text()[-3000:]}")
+        assert self.process is not None
+        try:
+            wait_healthy(self.url, self.process, timeout=timeout, poll=0.1, request_timeout=2)
+        except ServeFailed as e:
+            what = "exited" if e.returncode is not None else f"not healthy in {timeout}s"
+            raise RuntimeError(f"hpo serve {what}: {self.log.read_text()[-3000:]}") from None
 
     def kill(self) -> None:
         """SIGKILL: no shutdown hooks, no commit of anything in flight."""
@@ -80,14 +71,8 @@ class ApiServer:
         self.process.wait(timeout=30)
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        if self.process is not None:
+            stop_serve(self.process, timeout=20)
 
     @property
     def pid(self) -> int:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from hpo.client import ApiError, Client
+from hpo.wire import Lease
 from tests.faults._harness import objective
 
 
@@ -64,7 +65,7 @@ def work(
             time.sleep(delay + 1.0)  # phases after this one never run: the kill lands first
 
     deadline = time.monotonic() + max_seconds
-    lease: dict[str, Any] | None = None  # handed out with the previous result
+    lease: Lease | None = None  # handed out with the previous result
     while time.monotonic() < deadline and not stop.is_set():
         if lease is None:
             maybe_kill("claim")
@@ -72,9 +73,9 @@ def work(
             if lease is None:
                 stop.wait(poll_seconds)
                 continue
-        trial_id, token = int(lease["trial_id"]), str(lease["lease_token"])
-        value = objective(lease["params"])
-        journal.write("claimed", trial_id=trial_id, attempt=lease["attempt"])
+        trial_id, token = lease.trial_id, lease.lease_token
+        value = objective(lease.params)
+        journal.write("claimed", trial_id=trial_id, attempt=lease.attempt)
         lease = None
         try:
             for step in range(1, steps + 1):

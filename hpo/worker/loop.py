@@ -1,0 +1,184 @@
+"""One slot's loop: claim a trial, train it (hpo.worker.trial), send how it ended, repeat."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from types import FrameType
+
+from hpo.claim_backoff import ClaimBackoff, claim_answer_is_retried
+from hpo.client import ApiError, Client
+from hpo.outage import Outage
+from hpo.wire import Lease
+from hpo.worker.options import WorkerOptions
+from hpo.worker.trial import LEASE_GONE, Outcome, train
+
+log = logging.getLogger("hpo.worker")
+
+
+class _Stop:
+    """Signal state: the first signal asks to stop after the epoch, the second exits now.
+    While the API is unreachable the first one exits now too: nothing could be handed back,
+    and retrying would hold the worker for as long as the outage lasts."""
+
+    def __init__(self, api_unreachable: Callable[[], bool] = lambda: False) -> None:
+        self.requested = threading.Event()
+        self.api_unreachable = api_unreachable
+
+    def install(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self.requested.is_set():
+            log.warning("second signal: exiting now; the lease will expire and be requeued")
+            os._exit(128 + signum)
+        if self.api_unreachable():
+            log.warning("API unreachable: exiting now; the lease will expire and be requeued")
+            os._exit(128 + signum)
+        log.warning("stopping after the current epoch (signal again to exit at once)")
+        self.requested.set()
+
+
+class Worker:
+    """One slot: the claim -> train -> report -> complete loop."""
+
+    def __init__(self, options: WorkerOptions, client: Client | None = None) -> None:
+        self.options = options
+        self.outage = Outage(give_up_after=options.give_up_after_seconds)
+        # Claims and results: retried until the API answers (or the worker gives up).
+        self.client = client or self._client(retries=None)
+        # Heartbeats and reports: a few tries, then training goes on.
+        self.reporter = client or self._client(retries=2)
+        self.worker_id = (
+            options.worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        )
+        self.host = socket.gethostname()
+        self.stop = _Stop(api_unreachable=lambda: self.outage.seconds > 0)
+        self.trials_done = 0
+        self.backoff = ClaimBackoff(
+            options.claim_backoff_seconds, options.max_claim_backoff_seconds
+        )
+
+    def _client(self, retries: int | None) -> Client:
+        options = self.options
+        return Client(
+            options.api,
+            token=options.token,
+            retries=retries,
+            backoff_seconds=options.first_backoff_seconds,
+            max_backoff_seconds=options.max_backoff_seconds,
+            outage=self.outage,
+        )
+
+    def run(self) -> int:
+        """Loop until stopped, out of work (exit_when_idle) or max_trials. Returns 0."""
+        self.stop.install()
+        device = _resolve_device(self.options.device)
+        log.info("worker %s on %s polling %s", self.worker_id, device, self.options.api)
+        lease: Lease | None = None  # the next trial, handed out with a result
+        while not self.stop.requested.is_set():
+            if self._at_max_trials():
+                break
+            if lease is None:
+                try:
+                    lease = self.client.claim(self.worker_id, host=self.host, devices=[device])
+                except ApiError as e:
+                    if not claim_answer_is_retried(e):
+                        raise
+                    self.stop.requested.wait(self.backoff.after(e))
+                    continue
+                self.backoff.reset()
+            if lease is None:
+                if self.options.exit_when_idle:
+                    break
+                self.stop.requested.wait(self.options.poll_seconds)
+                continue
+            lease = self.run_trial(lease, device)
+            self.trials_done += 1
+        if lease is not None:
+            # Stopped holding a trial not started yet: give it back (requeued at once).
+            self.send(lease, Outcome.failed("lost", "worker stopped"), device)
+        return 0
+
+    def _at_max_trials(self, after: int = 0) -> bool:
+        limit = self.options.max_trials
+        return limit is not None and self.trials_done + after >= limit
+
+    def run_trial(self, lease: Lease, device: str) -> Lease | None:
+        """Train one leased trial and send how it ended. Returns the next trial when the
+        result went with a claim (`complete-and-claim`), else None (the loop claims)."""
+        outcome = train(
+            lease,
+            device,
+            self.options,
+            reporter=self.reporter,
+            outage=self.outage,
+            stop=self.stop.requested,
+        )
+        return self.send(lease, outcome, device)
+
+    def send(self, lease: Lease, outcome: Outcome, device: str) -> Lease | None:
+        """Send an outcome: a failure as `fail`, a result as `complete-and-claim` (or
+        `complete` alone when this worker stops after it). Each request is retried until the
+        API answers; a refusal because the lease is gone is logged and dropped. Returns the
+        next lease when one came with the result."""
+        trial_id, token = lease.trial_id, lease.lease_token
+        if outcome.kind in ("pruned", "abandoned"):
+            return None  # the API already knows (a pruned report) or the trial is not ours
+        if outcome.kind == "failed":
+            failure, message = outcome.failure_class, outcome.message
+            self._finish(lambda: self.client.fail(trial_id, token, failure, message))
+            return None
+        assert outcome.value is not None  # a completed outcome carries its value
+        value, metrics = outcome.value, outcome.metrics
+        if self.stop.requested.is_set() or self._at_max_trials(after=1):
+            self._finish(lambda: self.client.complete(trial_id, token, value, metrics))
+            return None
+        # The result and the next claim in one request.
+        following: list[Lease | None] = [None]
+
+        def complete_and_claim() -> None:
+            try:
+                _, following[0] = self.client.complete_and_claim(
+                    trial_id, token, value, metrics, self.worker_id, self.host, [device]
+                )
+            except ApiError as e:
+                if not claim_answer_is_retried(e):
+                    raise
+                # The claim half may be what failed: send the result alone (a retry of a
+                # complete that landed is a no-op); the loop claims, backing off.
+                log.warning("complete-and-claim answered %s: sending the result alone", e.status)
+                self.client.complete(trial_id, token, value, metrics)
+
+        if not self._finish(complete_and_claim):
+            # The result was refused (lease lost): nothing was claimed; the loop claims.
+            return None
+        return following[0]
+
+    def _finish(self, send: Callable[[], object]) -> bool:
+        """Send a trial's result; False if it was refused because the lease is gone."""
+        try:
+            send()
+        except ApiError as e:
+            if e.status not in LEASE_GONE:
+                raise
+            log.warning("result refused (%s): the trial was requeued or finished elsewhere", e)
+            return False
+        return True
+
+
+def _resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:
+        return "cpu"

@@ -1,0 +1,159 @@
+"""One leased trial, trained: the heartbeat that renews its lease, the report of each epoch,
+and how the run ended as an `Outcome`. Nothing here sends the result: hpo.worker.loop does
+(complete, complete-and-claim or fail), so what was trained and what was said about it can be
+read, and tested, apart."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from hpo.client import ApiError, ApiUnreachable, Client
+from hpo.errors import HpoError, one_line
+from hpo.outage import Outage
+from hpo.wire import Lease
+from hpo.worker.options import WorkerOptions
+
+log = logging.getLogger("hpo.worker")
+
+# Answers that mean "this trial is no longer yours": abandon it and claim the next.
+# 409: the lease expired (requeued) or the study was cancelled; 404: the trial is gone.
+LEASE_GONE = frozenset({404, 409})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a trial run ended. `completed`: `value` (the study's metric) and `metrics`;
+    `failed`: `failure_class` and `message`; `pruned`: the pruner stopped it (its last
+    report already counts, nothing more to send); `abandoned`: the lease was lost (the API
+    requeued the trial or it is gone: nothing to send either)."""
+
+    kind: Literal["completed", "pruned", "failed", "abandoned"]
+    value: float | None = None
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    failure_class: str = ""
+    message: str = ""
+
+    @classmethod
+    def failed(cls, failure_class: str, message: str) -> Outcome:
+        return cls("failed", failure_class=failure_class, message=message)
+
+
+class Heartbeat(threading.Thread):
+    """Renews the lease while an epoch runs (a long epoch must not look like a dead worker)."""
+
+    def __init__(self, client: Client, trial_id: int, token: str, every: float) -> None:
+        super().__init__(name=f"heartbeat-{trial_id}", daemon=True)
+        self.client, self.trial_id, self.token, self.every = client, trial_id, token, every
+        self.done = threading.Event()
+        self.lease_lost = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.every):
+            try:
+                self.client.heartbeat(self.trial_id, self.token)
+            except ApiError as e:
+                if e.status in LEASE_GONE:
+                    self.lease_lost.set()
+                    return
+            except ApiUnreachable:
+                pass  # an outage: said once a minute by the worker's Outage
+            except HpoError as e:
+                log.warning("heartbeat failed: %s", e)
+
+
+def heartbeat_every(lease: Lease, configured: float) -> float:
+    """A third of the lease (so two heartbeats may fail before it expires), capped by
+    the configured interval."""
+    remaining = (lease.lease_expires_at - datetime.now(UTC)).total_seconds()
+    return max(0.2, min(configured, remaining / 3))
+
+
+def train(
+    lease: Lease,
+    device: str,
+    options: WorkerOptions,
+    *,
+    reporter: Client,
+    outage: Outage,
+    stop: threading.Event,
+) -> Outcome:
+    """Train the leased trial, reporting each epoch through `reporter` (a few tries each:
+    training goes on without them), until it ends, is pruned, loses its lease or `stop` is
+    set (then the epoch finishes and the trial is handed back as `lost`)."""
+    trial_id, token = lease.trial_id, lease.lease_token
+    log.info("trial %s (study %s): %s", trial_id, lease.study_id, lease.params)
+    heartbeat = Heartbeat(
+        reporter, trial_id, token, heartbeat_every(lease, options.heartbeat_seconds)
+    )
+    heartbeat.start()
+    pruned = False
+    abandoned = False
+
+    def on_epoch(epoch: int, value: float, _train_loss: float) -> bool:
+        nonlocal pruned, abandoned
+        if heartbeat.lease_lost.is_set():
+            abandoned = True
+            return True
+        if outage.seconds > 0:
+            # The API is unreachable: no epoch waits on a report. The heartbeat sees when
+            # it is back; the result is retried until it lands.
+            return stop.is_set()
+        try:
+            pruned = reporter.report(trial_id, token, epoch, value)
+        except ApiError as e:
+            if e.status not in LEASE_GONE:
+                raise
+            abandoned = True
+            return True
+        except ApiUnreachable:
+            pass  # an outage: train on, the result is retried until it lands
+        except HpoError as e:
+            # A report that could not be sent is not worth the trial: train on.
+            log.warning("report failed: %s", e)
+        return pruned or stop.is_set()
+
+    try:
+        # Loaded here: torch is imported by the first trial, not by `hpo worker --help`.
+        from trainers.config import build_run_config, run_training
+        from trainers.errors import ConfigError
+
+        try:
+            cfg = build_run_config(lease.config, device=device, threads=options.threads)
+            cache = None if options.cache_dir is None else Path(options.cache_dir)
+            roots = [Path(root) for root in options.data_roots]
+            result = run_training(cfg, on_epoch, cache_dir=cache, data_roots=roots)
+        except ConfigError as e:
+            # Our own messages: they say what failed, never what a user file holds.
+            reason = str(e)
+            log.warning("trial %s failed (config): %s", trial_id, reason)
+            return Outcome.failed("config", reason)
+        except Exception:
+            message = traceback.format_exc(limit=5)
+            log.error("trial %s failed (internal): %s", trial_id, one_line(message))
+            log.debug("trial %s traceback:\n%s", trial_id, message)
+            return Outcome.failed("internal", message)
+    finally:
+        heartbeat.done.set()
+    if abandoned or pruned:
+        log.info("trial %s %s", trial_id, "pruned" if pruned else "abandoned (lease lost)")
+        return Outcome("pruned" if pruned else "abandoned")
+    if stop.is_set():
+        return Outcome.failed("lost", "worker stopped")
+    if result.status in ("diverged", "oom"):
+        log.warning("trial %s failed (%s): %s", trial_id, result.status, result.message)
+        return Outcome.failed(result.status, result.message)
+    metric = cfg.train.metric
+    value = result.val_accuracy if metric == "val_accuracy" else result.val_loss
+    if value is None:
+        return Outcome.failed("internal", "no validation metric")
+    metrics = {k: v for k, v in result.to_dict().items() if k not in ("config", "history")}
+    metrics["curve"] = [r.val_accuracy for r in result.history]
+    log.info("trial %s completed: %s=%.4f", trial_id, metric, value)
+    return Outcome("completed", value=float(value), metrics=metrics)
