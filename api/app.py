@@ -21,7 +21,6 @@ from api.limits import BodySizeLimit
 from api.routes import analytics, comparisons, studies, system, trials
 from api.ui import install_ui
 from hpo.service import BudgetLimits, Reaper, Service
-from hpo.service.analytics import StudyAnalytics
 from hpo.settings import Settings
 from hpo.storage import Database, create_engine_for, migrate
 
@@ -38,7 +37,6 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         own = service is None
         svc = service or _build_service(settings)
         app.state.service = svc
-        app.state.analytics = StudyAnalytics(svc.db)
         reaper = Reaper(svc.dispatch, settings.reaper_interval_seconds)
         reaper.start()
         try:
@@ -58,7 +56,6 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     app.state.settings = settings
     if service is not None:
         app.state.service = service
-        app.state.analytics = StudyAnalytics(service.db)
     install_error_handlers(app)
     app.include_router(studies.router)
     app.include_router(comparisons.router)
@@ -97,4 +94,7 @@ def _build_service(settings: Settings) -> Service:
             max_studies_per_comparison=settings.max_studies_per_comparison,
         ),
         dataset_roots=settings.dataset_root_list,
+        # A server's Database opens connections per session: the background thread that
+        # prepares suggestions gets its own.
+        prepare_suggestions=True,
     )

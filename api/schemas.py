@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hpo.errors import ValidationError
 from hpo.jsonlimits import BoundedJsonObject
-from hpo.service.claim_fields import LIMITS, MAX_DEVICES, check_claim_fields
-from hpo.service.tokens import LEASE_TOKEN_PATTERN
+from hpo.service.dispatch.claim_fields import LIMITS, MAX_DEVICES, check_claim_fields
+from hpo.service.dispatch.leases import LEASE_TOKEN_PATTERN
 from hpo.service.views import Lease, TrialView
 from hpo.states import FailureClass
 
@@ -41,7 +41,7 @@ class EnqueueBody(_Body):
 
 class _ClaimFields(_Body):
     """What a claim says of its worker, checked to the columns' limits (a 422 naming the
-    field, before the claim joins another worker's batch: `hpo.service.claim_fields`)."""
+    field, before the claim joins another worker's batch: `hpo.service.dispatch.claim_fields`)."""
 
     worker_id: str = Field(min_length=1, max_length=LIMITS.worker_id)
     host: str = Field(default="", max_length=LIMITS.host)

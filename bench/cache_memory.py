@@ -5,10 +5,10 @@ and the end, per sampler.
     .venv/bin/python bench/cache_memory.py [--samplers random,qmc,tpe,lipo] [--warmup 300]
         [--trials 1500] [--workers 8] [--database sqlite|postgresql://...] [--top 8]
 
-Prints, per sampler, the Python bytes allocated and still held per trial between the two
-snapshots (all of them, and those under hpo/service/sampling.py and hpo/samplers/), the
-sampler cache's own count of observations, and the largest growth sites. The same study
-space as bench/load_test.py. Needs no server.
+Prints, per sampler, the Python bytes allocated and still held per trial between the two snapshots
+(all of them, and those under hpo/service/dispatch/sampler_cache.py and hpo/samplers/), the sampler
+cache's own count of observations, and the largest growth sites. The same study space as
+bench/load_test.py. Needs no server.
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ def drive(service: Service, n: int, workers: int, rng: random.Random) -> None:
         done += 1
     for lease in held:
         service.dispatch.complete(lease.trial_id, lease.lease_token, rng.random())
-    if service.dispatch.prefetcher is not None:
-        service.dispatch.prefetcher.wait_idle(60)
+    if service.suggestions.prefetcher is not None:
+        service.suggestions.prefetcher.wait_idle(60)
 
 
 def _held(snapshot: tracemalloc.Snapshot, part: str) -> int:
@@ -98,7 +98,7 @@ def measure(db: Database, sampler: str, args: argparse.Namespace) -> dict[str, A
         f"{s.size_diff / args.trials:+.0f} B/trial"
         for s in sorted(per_site, key=lambda s: -s.size_diff)[: args.top]
     ]
-    cache = service.dispatch.samplers
+    cache = service.suggestions.cache
     entry = cache._entries.get(study.id)
     observations = getattr(cache, "observations", None)
     result = {
@@ -109,7 +109,7 @@ def measure(db: Database, sampler: str, args: argparse.Namespace) -> dict[str, A
             sum(
                 s.size_diff
                 for s in diff
-                if any("hpo/service/sampling.py" in f.filename for f in s.traceback)
+                if any("hpo/service/dispatch/sampler_cache.py" in f.filename for f in s.traceback)
             )
             / args.trials
         ),

@@ -251,7 +251,8 @@ def create_study(url: str, workers: int) -> int:
         "task": {"model": "mlp", "dataset": "mnist1d", "epochs": 1, "metric": "val_loss"},
         "space": SPACE,
         "sampler": {"name": "random"},
-        "budget": {"n_trials": 1_000_000, "max_parallel": max(workers, 1) * 4},
+        # Never reached in a run; at most the server's default cap (HPO_MAX_TRIALS_PER_STUDY).
+        "budget": {"n_trials": 100_000, "max_parallel": max(workers, 1) * 4},
         "seed": 0,
     }
     r = httpx.post(f"{url}/api/v1/studies", json=spec, timeout=30)

@@ -182,13 +182,15 @@ def _timed_targets() -> list[tuple[str, object, str]]:
     import hpo.samplers._base as base
     import hpo.samplers._optuna as adapter
     import hpo.service.dispatch as dispatch
-    import hpo.service.sampling as sampling
+    import hpo.service.dispatch.claims as claims
+    import hpo.service.dispatch.sampler_cache as sampling
+    import hpo.service.dispatch.suggestions as suggestions
     import hpo.storage.repositories as repos
 
     return [
         ("Dispatcher.claim (whole claim)", dispatch.Dispatcher, "claim"),
-        ("  Dispatcher._suggest (sampling)", dispatch.Dispatcher, "_suggest"),
-        ("    read_active: highest number, active trials", dispatch, "read_active"),
+        ("  Suggestions.suggest (sampling)", suggestions.Suggestions, "suggest"),
+        ("    read_active: highest number, active trials", claims, "read_active"),
         ("    SamplerCache.suggest", sampling.SamplerCache, "suggest"),
         ("      SamplerCache._refresh: newly finished trials", sampling.SamplerCache,
          "_refresh"),

@@ -22,11 +22,11 @@ from typing import Any
 from hpo.errors import ValidationError
 from hpo.samplers import (
     DIRECTIONS,
-    BaseSampler,
     Direction,
     Observation,
     ObservationState,
     Sampler,
+    SamplerFeed,
     SamplerRegistry,
     default_registry,
 )
@@ -133,28 +133,22 @@ def optimize(
     queue = [space.validate(p) for p in enqueue]
 
     trials: list[Trial] = []
-    observations: list[Observation] = []
-    told: int | None = None  # observations told so far
+    # One sampler object, told the history before each ask: the whole history the first time,
+    # then only the new results where the sampler can take them (`IncrementalSampler.extend`:
+    # the same suggestions, without the prefix check or keeping the history here).
+    feed = SamplerFeed(sampler)
     for number in range(n_trials):
         if number < len(queue):
             params = queue[number]
         else:
-            # One sampler object, told the whole history each time: the protocol's "rebuilt
-            # from history", and samplers may cache across tells when the history only grew.
-            # After the first tell a BaseSampler is told only the new results (`extend`: the
-            # same suggestions, without the prefix check or keeping the history).
-            if isinstance(sampler, BaseSampler) and told is not None:
-                sampler.extend(observations[told:], ())
-            else:
-                sampler.tell(observations, ())
-            told = len(observations)
+            feed.tell(())
             suggestions = sampler.ask(1)
             if not suggestions:
                 break
             params = suggestions[0]
         trial = _evaluate(objective, number, params)
         trials.append(trial)
-        observations.append(trial.to_observation())
+        feed.append(trial.to_observation())
         if callback is not None:
             callback(trial)
 

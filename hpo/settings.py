@@ -85,13 +85,12 @@ class Settings(BaseSettings):
     # Apply pending migrations when the server starts (the embedded default needs no set-up).
     migrate_on_start: bool = True
     log_level: str = "info"
-    # The per-process sampler cache (hpo.service.sampling) keeps at most this many observations
-    # across its studies, counting only what each sampler keeps per observation (random, qmc
-    # and grid keep nothing in a space with a continuous parameter; LIPO its numpy rows and
-    # losses, TPE/GP/CMA-ES the observations and Optuna's in-memory study). Past it, the least
-    # recently used studies are dropped and rebuilt from the database on their next claim; a
-    # single study above it is rebuilt on every claim, so keep it above your largest
-    # model-based study.
+    # The per-process sampler cache (hpo.service.dispatch.sampler_cache) keeps at most this many
+    # observations across its studies, counting only what each sampler keeps per observation
+    # (random, qmc and grid keep nothing in a space with a continuous parameter; LIPO its numpy rows
+    # and losses, TPE/GP/CMA-ES the observations and Optuna's in-memory study). Past it, the least
+    # recently used studies are dropped and rebuilt from the database on their next claim; a single
+    # study above it is rebuilt on every claim, so keep it above your largest model-based study.
     sampler_cache_max_observations: int = Field(default=200_000, ge=0)
     # Caps on what one request may book (hpo.service.budgets): a study's n_trials (at
     # creation and when a PATCH raises it), and a comparison's samplers x repeats. Past them

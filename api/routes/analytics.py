@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
-from api.deps import Read
-from hpo.service.analytics import StudyAnalytics, StudyCurves, StudyPlots
+from api.deps import Read, get_service
+from hpo.service import Service, StudyAnalytics
+from hpo.service.analytics import StudyCurves, StudyPlots
 from hpo.service.importance import ImportanceView
 
 router = APIRouter(prefix="/api/v1/studies", tags=["analytics"], dependencies=[Read])
 
 
-def get_analytics(request: Request) -> StudyAnalytics:
-    analytics: StudyAnalytics = request.app.state.analytics
-    return analytics
+async def get_analytics(service: Annotated[Service, Depends(get_service)]) -> StudyAnalytics:
+    return service.analytics
 
 
 AnalyticsDep = Annotated[StudyAnalytics, Depends(get_analytics)]

@@ -26,10 +26,20 @@ def create_study(spec: StudySpec, service: ServiceDep) -> CreatedStudy:
 def list_studies(
     service: ServiceDep,
     state: StudyState | None = None,
+    comparison_id: Annotated[int | None, Query(ge=1)] = None,
+    standalone: bool = False,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[StudyView]:
-    return service.studies.list_studies(state=state, offset=offset, limit=limit)
+    """Newest first. `comparison_id`: only that comparison's studies; `standalone=true`: only
+    the studies of no comparison (the index page's list)."""
+    return service.studies.list_studies(
+        state=state,
+        comparison_id=comparison_id,
+        standalone=standalone,
+        offset=offset,
+        limit=limit,
+    )
 
 
 @router.get("/{study_id}", dependencies=[Read])

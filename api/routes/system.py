@@ -16,15 +16,10 @@ router = APIRouter(tags=["system"])
 @router.get("/healthz")
 def healthz(service: ServiceDep) -> Health:
     # Touches the database, so a load balancer stops sending work to a replica that lost it.
-    service.studies.trial_state_totals()
-    return Health(status="ok", version=hpo.__version__, database=service.db.engine.dialect.name)
+    database = service.check_database()
+    return Health(status="ok", version=hpo.__version__, database=database)
 
 
 @router.get("/metrics", response_class=PlainTextResponse, dependencies=[Read])
 def metrics(service: ServiceDep) -> str:
-    totals = service.studies.trial_state_totals()
-    series: dict[tuple[tuple[str, str], ...], float] = {
-        (("state", state),): float(n) for state, n in totals.items()
-    }
-    gauges = {"hpo_trials": series}
-    return service.metrics.render(gauges)
+    return service.metrics_text()

@@ -30,7 +30,6 @@ from api.schemas import (
     TellBody,
     TokenBody,
 )
-from hpo.errors import ValidationError
 from hpo.service import Lease, TrialView
 
 router = APIRouter(prefix="/api/v1", tags=["trials"])
@@ -114,10 +113,12 @@ def ask(study_id: int, service: ServiceDep, body: AskBody | None = None) -> Leas
 
 @router.post("/trials/{trial_id}/tell", dependencies=[Teller])
 def tell(trial_id: int, body: TellBody, service: ServiceDep) -> TrialView:
-    if body.state == "completed":
-        if body.value is None:
-            raise ValidationError("tell needs a value when state is completed (or state: failed)")
-        view = service.dispatch.complete(trial_id, body.lease_token, body.value, body.metrics)
-    else:
-        view = service.dispatch.fail(trial_id, body.lease_token, body.failure_class, body.message)
-    return view
+    return service.dispatch.tell(
+        trial_id,
+        body.lease_token,
+        body.state,
+        value=body.value,
+        metrics=body.metrics,
+        failure_class=body.failure_class,
+        message=body.message,
+    )

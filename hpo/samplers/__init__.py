@@ -8,7 +8,9 @@
 
 Built in: `grid`, `random`, `qmc` (ours, numpy/scipy); `tpe`, `gp`, `cmaes` (Optuna's, behind
 one adapter, `hpo.samplers._optuna`); `lipo` (ours, `hpo.samplers.lipo`). The protocol and its
-lifecycle are documented in `hpo.samplers._base`.
+lifecycle are documented in `hpo.samplers._base`; `SamplerFeed` tells a sampler its results as
+they come in (only the new ones to an `IncrementalSampler`). `hpo.samplers.testing` is the
+contract suite every sampler passes, for a sampler of your own too.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from hpo.samplers._base import (
     losses,
     params_key,
 )
+from hpo.samplers._feed import IncrementalSampler, SamplerFeed
 from hpo.samplers._options import OPTION_RULES, Option, check_options
 from hpo.samplers._registry import BUILTIN_SAMPLERS, SamplerRegistry, default_registry
 from hpo.states import DIRECTIONS
@@ -33,11 +36,13 @@ __all__ = [
     "OPTION_RULES",
     "BaseSampler",
     "Direction",
+    "IncrementalSampler",
     "Observation",
     "ObservationState",
     "Option",
     "Sampler",
     "SamplerFactory",
+    "SamplerFeed",
     "SamplerRegistry",
     "check_options",
     "default_registry",

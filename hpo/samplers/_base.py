@@ -19,7 +19,9 @@ every ask, so a sampler is a function of (space, direction, seed, options, histo
   `BaseSampler` does so itself: when the history extends the previous one it validates and
   encodes only the new observations (a tell then costs O(new), plus an identity check of the
   prefix), and `self._extended` tells subclasses that it did. `BaseSampler.extend(new,
-  pending)` is that tell without passing the history again (the service's cache uses it).
+  pending)` is that tell without passing the history again: the `IncrementalSampler`
+  protocol (`hpo.samplers._feed`), which `SamplerFeed` uses for the service's sampler cache
+  and `hpo.optimize` alike.
 - What a sampler keeps of its history between tells is its own choice (`BaseSampler`'s
   `keep_observations`, `keep_arrays`, `keep_keys`): samplers that ignore the values keep
   nothing per observation (or a hash per taken configuration in a finite space), model-based

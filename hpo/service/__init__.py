@@ -13,21 +13,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from hpo.samplers import SamplerRegistry
+from hpo.samplers import SamplerRegistry, default_registry
+from hpo.service.analytics import StudyAnalytics
 from hpo.service.budgets import BudgetLimits
 from hpo.service.client_tokens import ClientTokens
 from hpo.service.comparison_views import ComparisonSummary, ComparisonView
 from hpo.service.comparisons import ComparisonService, FinalResult
-from hpo.service.dispatch import Dispatcher
+from hpo.service.dispatch import Dispatcher, Suggestions
+from hpo.service.dispatch.reaper import Reaper
 from hpo.service.metrics import Metrics
-from hpo.service.reaper import Reaper
 from hpo.service.studies import StudyAction, StudyService
 from hpo.service.views import BestConfig, CreatedStudy, Lease, StudyView, TrialView
 from hpo.storage import Database, utcnow
 
 
 class Service:
-    """The studies half and the dispatch half over one database, sharing metrics."""
+    """The studies half, the dispatch half and the analytics over one database, sharing
+    metrics and one `Suggestions` (the sampler cache and its prefetcher)."""
 
     def __init__(
         self,
@@ -39,21 +41,27 @@ class Service:
         sampler_cache_max_observations: int = 200_000,
         budget_limits: BudgetLimits | None = None,
         dataset_roots: tuple[str, ...] = (),
+        prepare_suggestions: bool = True,
     ) -> None:
         """`dataset_roots`: where a study's dataset may name an absolute path (see
-        hpo.dataset_location)."""
+        hpo.dataset_location). `prepare_suggestions`: ask model-based samplers in a background
+        thread as soon as a result comes in (see `hpo.service.dispatch.suggestions`); pass
+        False for a `Database` bound to one connection (tests), which a second thread must
+        not share."""
         self.db = db
         self.metrics = Metrics()
-        self.dispatch = Dispatcher(
+        self.suggestions = Suggestions(
             db,
-            lease_seconds=lease_seconds,
-            registry=registry,
-            metrics=self.metrics,
-            clock=clock,
-            sampler_cache_max_observations=sampler_cache_max_observations,
+            registry or default_registry(),
+            self.metrics,
+            prepare_in_background=prepare_suggestions,
+            max_observations=sampler_cache_max_observations,
+        )
+        self.dispatch = Dispatcher(
+            db, self.suggestions, lease_seconds=lease_seconds, metrics=self.metrics, clock=clock
         )
         # A study completed, cancelled or deleted leaves the sampler cache.
-        forget = self.dispatch.samplers.forget
+        forget = self.suggestions.forget
         self.studies = StudyService(
             db, on_over=forget, limits=budget_limits, dataset_roots=dataset_roots
         )
@@ -61,6 +69,21 @@ class Service:
             db, on_over=forget, limits=budget_limits, dataset_roots=dataset_roots
         )
         self.client_tokens = ClientTokens(db)
+        self.analytics = StudyAnalytics(db)
+
+    def metrics_text(self) -> str:
+        """The Prometheus text of /metrics: the counters, and trials by state as a gauge."""
+        totals = self.studies.trial_state_totals()
+        series: dict[tuple[tuple[str, str], ...], float] = {
+            (("state", state),): float(n) for state, n in totals.items()
+        }
+        return self.metrics.render({"hpo_trials": series})
+
+    def check_database(self) -> str:
+        """Touch the database (a replica that lost it must fail its health check); returns
+        the database's kind (sqlite, postgresql)."""
+        self.studies.trial_state_totals()
+        return self.db.engine.dialect.name
 
 
 __all__ = [
@@ -77,7 +100,9 @@ __all__ = [
     "Reaper",
     "Service",
     "StudyAction",
+    "StudyAnalytics",
     "StudyService",
     "StudyView",
+    "Suggestions",
     "TrialView",
 ]

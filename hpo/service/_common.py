@@ -76,3 +76,10 @@ def require_state(trial: Trial, allowed: Sequence[TrialState], action: str) -> N
                 else ""
             )
         )
+
+
+def pause_study(study: Study, reason: str) -> None:
+    """Pause one locked, running study and say why (the service pauses a study that cannot
+    make progress: a sampler failing at claim time, a run of config errors)."""
+    study.state = StudyState.PAUSED
+    study.paused_reason = reason[:1000]

@@ -11,24 +11,18 @@ completed or pruned trial, or another failure, ends the run.
 
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from hpo.errors import one_line
-from hpo.storage import FailureClass, Study, StudyState, Trial, TrialState
+from hpo.service._common import pause_study
+from hpo.storage import FailureClass, Study, StudyState, TrialState
+from hpo.storage.repositories import failures as failed_trials
 from hpo.wire import FailureCount
 
 DEFAULT_MAX_CONFIG_ERRORS = 3
 # Failures that say nothing about whether the config can be trained.
 _NOT_ABOUT_THE_CONFIG = (FailureClass.LOST, FailureClass.DIVERGED)
 _MESSAGE_IN_REASON = 600  # paused_reason holds 1000 characters
-
-
-def pause_study(study: Study, reason: str) -> None:
-    """Pause one locked, running study and say why (the service pauses a study that cannot
-    make progress: a sampler failing at claim time, a run of config errors)."""
-    study.state = StudyState.PAUSED
-    study.paused_reason = reason[:1000]
 
 
 def max_config_errors(study: Study) -> int:
@@ -43,21 +37,7 @@ def pause_after_config_errors(session: Session, study: Study) -> bool:
     if study.state is not StudyState.RUNNING:
         return False
     limit = max_config_errors(study)
-    counted = or_(
-        Trial.state != TrialState.FAILED,
-        Trial.failure_class.is_(None),
-        Trial.failure_class.not_in(_NOT_ABOUT_THE_CONFIG),
-    )
-    latest = session.execute(
-        select(Trial.failure_class, Trial.failure_message)
-        .where(
-            Trial.study_id == study.id,
-            Trial.state.in_((TrialState.COMPLETED, TrialState.PRUNED, TrialState.FAILED)),
-            counted,
-        )
-        .order_by(Trial.finished_at.desc(), Trial.id.desc())
-        .limit(limit)
-    ).all()
+    latest = failed_trials.latest_results_except(session, study.id, _NOT_ABOUT_THE_CONFIG, limit)
     if len(latest) < limit or any(cls is not FailureClass.CONFIG for cls, _ in latest):
         return False
     message = one_line(latest[0][1] or "a config error")[:_MESSAGE_IN_REASON]
@@ -67,16 +47,9 @@ def pause_after_config_errors(session: Session, study: Study) -> bool:
 
 def common_failures(session: Session, study_id: int, limit: int = 3) -> list[FailureCount]:
     """The most common (failure class, message) pairs of a study's failed trials."""
-    count = func.count(Trial.id)
-    rows = session.execute(
-        select(Trial.failure_class, Trial.failure_message, count)
-        .where(Trial.study_id == study_id, Trial.state == TrialState.FAILED)
-        .group_by(Trial.failure_class, Trial.failure_message)
-        .order_by(count.desc(), Trial.failure_class)
-        .limit(limit)
-    ).all()
+    rows = failed_trials.most_common_failures(session, study_id, limit)
     return [
-        FailureCount(str(cls or FailureClass.INTERNAL), one_line(message or ""), int(n))
+        FailureCount(str(cls or FailureClass.INTERNAL), one_line(message or ""), n)
         for cls, message, n in rows
     ]
 

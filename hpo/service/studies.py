@@ -7,7 +7,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Literal
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hpo.dataset_location import check_dataset_location
@@ -17,12 +16,13 @@ from hpo.service._common import (
     ACTIVE,
     FINISHED,
     finish_study_if_done,
+    pause_study,
     study_space,
     training_config,
 )
 from hpo.service.budgets import BudgetLimits
 from hpo.service.client_tokens import new_client_token
-from hpo.service.failures import common_failures, no_completed_trial, pause_study
+from hpo.service.failures import common_failures, no_completed_trial
 from hpo.service.views import BestConfig, CreatedStudy, StudyView, TrialView
 from hpo.spec import StudySpec
 from hpo.storage import (
@@ -30,12 +30,12 @@ from hpo.storage import (
     FailureClass,
     Study,
     StudyState,
-    Trial,
     TrialState,
     lock_study,
     utcnow,
 )
 from hpo.storage import repositories as repo
+from hpo.storage.repositories import counts
 from hpo.trainable import check_config
 
 StudyAction = Literal["pause", "resume", "cancel"]
@@ -118,14 +118,22 @@ class StudyService:
         *,
         state: StudyState | None = None,
         comparison_id: int | None = None,
+        standalone: bool = False,
         offset: int = 0,
         limit: int = 100,
     ) -> list[StudyView]:
+        """Studies, newest first: all, or only in `state`, of one comparison
+        (`comparison_id`), or of none (`standalone`: what the index page lists)."""
+        if standalone and comparison_id is not None:
+            raise ValidationError(
+                "list studies of one comparison (comparison_id) or of none (standalone), not both"
+            )
         with self.db.transaction(write=False) as session:
             studies = repo.list_studies(
                 session,
                 states=[state] if state else None,
                 comparison_id=comparison_id,
+                standalone=standalone,
                 offset=offset,
                 limit=limit,
             )
@@ -196,10 +204,7 @@ class StudyService:
     def trial_state_totals(self) -> dict[str, int]:
         """Trials in each state across every study (the /metrics gauge)."""
         with self.db.transaction(write=False) as session:
-            rows = session.execute(select(Trial.state, func.count()).group_by(Trial.state))
-            totals = dict.fromkeys((str(s) for s in TrialState), 0)
-            totals.update({str(state): int(n) for state, n in rows})
-            return totals
+            return counts.trial_state_totals(session)
 
     def delete(self, study_id: int) -> None:
         with self.db.transaction() as session:

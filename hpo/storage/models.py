@@ -129,7 +129,7 @@ class Trial(Base):
     last_report_value: Mapped[float | None] = mapped_column(Float)
     # The trial that this one's complete-and-claim handed out next, and the sha256 of that
     # lease's token: a retry of the request (same lease token, same value) gets that same
-    # lease back while it is live, and nothing else (see `hpo.service.lease_binding`).
+    # lease back while it is live, and nothing else (see `hpo.service.dispatch.lease_binding`).
     next_trial_id: Mapped[int | None] = mapped_column(Integer)
     next_lease_hash: Mapped[str | None] = mapped_column(String(64))
 

@@ -60,7 +60,7 @@ def _run(service: Service, worker: str, value: float, steps: int = 0) -> tuple[i
 
 
 def test_history_sample_and_timeline(db: Database) -> None:
-    service = Service(db, clock=Clock())
+    service = Service(db, prepare_suggestions=False, clock=Clock())
     study = _study(service, 6)
     values = [0.5, 0.7, 0.3, 0.4]  # minimized (val_loss): best so far 0.5, 0.5, 0.3, 0.3
     for i, value in enumerate(values):
@@ -99,7 +99,7 @@ def test_history_sample_and_timeline(db: Database) -> None:
 
 
 def test_sample_is_capped_to_the_best_and_a_spread(db: Database) -> None:
-    service = Service(db, clock=Clock())
+    service = Service(db, prepare_suggestions=False, clock=Clock())
     study = _study(service, 12)
     for i in range(12):
         _run(service, "w", float(i))  # minimized: trial i has value i, so the best are 0, 1
@@ -111,7 +111,7 @@ def test_sample_is_capped_to_the_best_and_a_spread(db: Database) -> None:
 
 
 def test_curves_downsampled_with_pruned_trials(db: Database) -> None:
-    service = Service(db, clock=Clock())
+    service = Service(db, prepare_suggestions=False, clock=Clock())
     pruner = {"name": "median", "options": {"n_startup_trials": 2, "n_warmup_steps": 0}}
     study = _study(service, 5, pruner)
     outcomes = [_run(service, "w", value, steps=30) for value in (0.3, 0.2, 0.1, 5.0)]
@@ -132,7 +132,7 @@ def test_curves_downsampled_with_pruned_trials(db: Database) -> None:
 
 
 def test_importance_is_computed_then_cached_until_more_complete(db: Database) -> None:
-    service = Service(db, clock=Clock())
+    service = Service(db, prepare_suggestions=False, clock=Clock())
     study = _study(service, 40)
     analytics = StudyAnalytics(db)
     assert analytics.importance(study).importances == []
@@ -154,7 +154,7 @@ def test_importance_is_computed_then_cached_until_more_complete(db: Database) ->
 
 def test_categorical_choices_and_values_share_labels(db: Database) -> None:
     """Numbers and booleans as JSON writes them, so the page matches values to axis labels."""
-    service = Service(db, clock=Clock())
+    service = Service(db, prepare_suggestions=False, clock=Clock())
     spec = parse_study_spec(
         {
             "name": "labels",

@@ -37,7 +37,7 @@ def comparison(samplers: list[str], repeats: int, n_trials: int) -> dict[str, An
 
 
 def test_one_worker_claiming_sequentially_keeps_the_samplers_level(db: Database) -> None:
-    service = Service(db)
+    service = Service(db, prepare_suggestions=False)
     spec = comparison(["random", "grid", "tpe"], repeats=1, n_trials=4)
     view = service.comparisons.create(parse_comparison_spec(spec))
     sampler_of = {s.id: s.sampler for s in view.studies}
@@ -54,7 +54,7 @@ def test_one_worker_claiming_sequentially_keeps_the_samplers_level(db: Database)
 
 
 def test_seeds_of_one_sampler_progress_together_too(db: Database) -> None:
-    service = Service(db)
+    service = Service(db, prepare_suggestions=False)
     view = service.comparisons.create(
         parse_comparison_spec(comparison(["random", "tpe"], repeats=2, n_trials=3))
     )
@@ -80,7 +80,7 @@ def run(service: Service, values: dict[str, list[float]], repeats: int) -> int:
 
 
 def test_overlapping_seeds_are_within_noise(db: Database) -> None:
-    service = Service(db)
+    service = Service(db, prepare_suggestions=False)
     # Interquartile ranges: tpe .64-.66, random .635-.655 (overlap), grid .60-.61 (clear).
     values = {
         "grid": [0.60, 0.61, 0.60],
@@ -94,7 +94,7 @@ def test_overlapping_seeds_are_within_noise(db: Database) -> None:
 
 
 def test_a_clear_leader_is_said_to_be_clear(db: Database) -> None:
-    service = Service(db)
+    service = Service(db, prepare_suggestions=False)
     values = {"random": [0.50, 0.52, 0.51], "tpe": [0.70, 0.71, 0.72]}
     view = service.comparisons.get(run(service, values, repeats=3))
     assert view.within_noise == ["tpe"]
@@ -102,14 +102,14 @@ def test_a_clear_leader_is_said_to_be_clear(db: Database) -> None:
 
 
 def test_one_seed_cannot_separate_anything(db: Database) -> None:
-    service = Service(db)
+    service = Service(db, prepare_suggestions=False)
     view = service.comparisons.get(run(service, {"random": [0.5], "tpe": [0.9]}, repeats=1))
     assert view.within_noise == ["tpe", "random"]
     assert view.verdict == "tpe, random: within noise at 1 seed (one seed has no spread)"
 
 
 def test_the_api_view_carries_the_verdict(db: Database) -> None:
-    service = Service(db)
+    service = Service(db, prepare_suggestions=False)
     comparison_id = run(service, {"random": [0.5, 0.6], "tpe": [0.55, 0.58]}, repeats=2)
     view = service.comparisons.get(comparison_id)
     assert view.verdict is not None

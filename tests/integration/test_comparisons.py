@@ -81,7 +81,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def service(db: Database, clock: Clock) -> Service:
-    return Service(db, clock=clock)
+    return Service(db, prepare_suggestions=False, clock=clock)
 
 
 def approx(values: list[float | None]) -> list[Any]:
@@ -347,3 +347,30 @@ def test_comparison_routes(client: TestClient) -> None:
         assert response.status_code == 404, (method, response.text)
         assert f"comparison {cid} not found" in response.json()["detail"]
     assert client.get(f"/api/v1/studies/{study_id}", headers=AUTH).status_code == 404
+
+
+def test_studies_route_lists_one_comparisons_studies_or_those_of_none(client: TestClient) -> None:
+    # The index page lists the standalone studies: the server filters them (issue 13), so the
+    # page no longer fetches every study to drop the comparisons' in the browser.
+    cid = client.post("/api/v1/comparisons", json=COMPARISON, headers=AUTH).json()["id"]
+    study = {
+        "name": "alone",
+        "task": COMPARISON["task"],
+        "space": GRIDDABLE,
+        "sampler": {"name": "random"},
+        "budget": {"n_trials": 3},
+        "check_config": False,  # as the comparison's: no trainer runs it
+    }
+    created = client.post("/api/v1/studies", json=study, headers=AUTH)
+    assert created.status_code == 201, created.text
+    alone = created.json()["id"]
+
+    every = client.get("/api/v1/studies", headers=AUTH).json()
+    assert len(every) == 7
+    standalone = client.get("/api/v1/studies?standalone=true", headers=AUTH).json()
+    assert [s["id"] for s in standalone] == [alone]
+    of_comparison = client.get(f"/api/v1/studies?comparison_id={cid}", headers=AUTH).json()
+    assert len(of_comparison) == 6 and {s["comparison_id"] for s in of_comparison} == {cid}
+    both = client.get(f"/api/v1/studies?comparison_id={cid}&standalone=true", headers=AUTH)
+    assert both.status_code == 400 and "not both" in both.json()["detail"]
+    assert client.get("/api/v1/studies?comparison_id=0", headers=AUTH).status_code == 422

@@ -167,7 +167,7 @@ UNKNOWN = "unknown dataset 'mnist2d'; valid: mnist1d, digits"
 
 
 def test_consecutive_config_errors_pause_the_study_with_the_reason(db: Database) -> None:
-    service = Service(db)
+    service = Service(db, prepare_suggestions=False)
     study = service.studies.create(_unchecked()).id
     _fail_next(service, "config", UNKNOWN)
     _fail_next(service, "diverged", "loss is nan")  # trained, badly: does not count
@@ -186,7 +186,7 @@ def test_consecutive_config_errors_pause_the_study_with_the_reason(db: Database)
 
 
 def test_a_completed_trial_resets_the_run_and_the_limit_is_the_budgets(db: Database) -> None:
-    service = Service(db)
+    service = Service(db, prepare_suggestions=False)
     study = service.studies.create(_unchecked(max_config_errors=2)).id
     _fail_next(service, "config", "bad")
     _complete_next(service)
@@ -202,7 +202,7 @@ def test_a_completed_trial_resets_the_run_and_the_limit_is_the_budgets(db: Datab
 
 
 def test_best_of_a_finished_study_with_no_completed_trial_says_why(db: Database) -> None:
-    service = Service(db)
+    service = Service(db, prepare_suggestions=False)
     study = service.studies.create(_unchecked(n_trials=2, max_config_errors=5)).id
     with pytest.raises(ConflictError, match="no completed trial yet: wait for one to finish"):
         service.studies.best(study)

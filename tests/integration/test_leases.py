@@ -166,7 +166,7 @@ def test_a_lease_token_that_is_no_token_is_a_422_on_every_route(client: TestClie
 
 def test_the_service_compares_any_lease_token_as_bytes(db: Database) -> None:
     """Below the API too (in-process callers): a non-ASCII token is a wrong token (409)."""
-    service = Service(db)
+    service = Service(db, prepare_suggestions=False)
     service.studies.create(parse_study_spec(SPEC))
     lease = service.dispatch.claim("w")
     assert lease is not None

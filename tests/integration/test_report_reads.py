@@ -54,7 +54,7 @@ def _statements(db: Database) -> Iterator[list[str]]:
 
 
 def _reads_on_report(db: Database, pruner: str) -> list[str]:
-    service = Service(db)
+    service = Service(db, prepare_suggestions=False)
     service.studies.create(_spec(pruner))
     for i in range(5):  # a history of finished trials with reports at step 1
         lease = service.dispatch.claim(f"w{i}")

@@ -73,7 +73,7 @@ def test_two_replicas_each_see_every_finished_trial(
     sampler, the claiming replica's cache holds exactly the study's finished trials."""
     replicas = [Service(fresh_db, lease_seconds=60), Service(fresh_db, lease_seconds=60)]
     for replica in replicas:  # double-check on every read, and never find a difference
-        replica.dispatch.samplers.recount_every = 1
+        replica.suggestions.cache.recount_every = 1
     study = replicas[0].studies.create(_spec("random", n_trials=200, max_parallel=6))
     rng = random.Random(3)
     held: list[Lease] = []
@@ -95,9 +95,9 @@ def test_two_replicas_each_see_every_finished_trial(
         held.append(lease)
         if lease.attempt > 1:
             continue  # a requeued trial: handed out without asking the sampler
-        entry = replica.dispatch.samplers._entries[study.id]
+        entry = replica.suggestions.cache._entries[study.id]
         _loads_exactly(entry, _finished(fresh_db, study.id))
-        assert entry.history == []  # told to the sampler, not kept
+        assert entry.feed.held == 0  # told to the sampler, not kept
     assert "reloading" not in caplog.text
 
 
@@ -105,7 +105,7 @@ def test_a_cache_that_missed_a_trial_reloads_the_history(
     fresh_db: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
     service = Service(fresh_db)
-    cache = service.dispatch.samplers
+    cache = service.suggestions.cache
     study = service.studies.create(_spec("random", n_trials=50, max_parallel=2))
     for _ in range(4):
         lease = service.dispatch.claim("w")
@@ -135,9 +135,9 @@ def test_prepared_suggestions_are_what_the_claim_would_ask(
     prepared_used = []
     for prepare in (True, False):
         service, other = Service(fresh_db), Service(fresh_db)
-        other.dispatch.prefetcher = None
+        other.suggestions.prefetcher = None
         if not prepare:
-            service.dispatch.prefetcher = None
+            service.suggestions.prefetcher = None
         study = service.studies.create(_spec(sampler, 60, max_parallel=3, name=f"p{prepare}"))
         suggested: list[dict[str, Any]] = []
         held: list[Lease] = []
@@ -150,10 +150,10 @@ def test_prepared_suggestions_are_what_the_claim_would_ask(
                 suggested.append(held[-1].params)
             lease = held.pop(0)
             service.dispatch.complete(lease.trial_id, lease.lease_token, _value(lease.params))
-            if service.dispatch.prefetcher is not None:
-                assert service.dispatch.prefetcher.wait_idle(timeout=60)
+            if service.suggestions.prefetcher is not None:
+                assert service.suggestions.prefetcher.wait_idle(timeout=60)
         runs.append(suggested)
-        prepared_used.append(service.dispatch.samplers.prepared_used)
+        prepared_used.append(service.suggestions.cache.prepared_used)
     assert runs[0] == runs[1]
     assert prepared_used[1] == 0
     assert prepared_used[0] >= 5  # the first ask of each round of two (6 in this schedule)
@@ -177,8 +177,8 @@ def test_the_observation_bound_evicts_least_recently_used_studies(fresh_db: Data
     nothing per observation, so it never counts."""
     bounded, unbounded = Service(fresh_db), Service(fresh_db)
     for service in (bounded, unbounded):
-        service.dispatch.prefetcher = None
-    cache = bounded.dispatch.samplers
+        service.suggestions.prefetcher = None
+    cache = bounded.suggestions.cache
     cache.max_observations = 8
     kept, filler, lipo, rand, twin = (
         bounded.studies.create(_spec(sampler, 40, 1, name=name)).id
@@ -203,13 +203,13 @@ def test_the_observation_bound_evicts_least_recently_used_studies(fresh_db: Data
     _run(bounded, lipo, 3)
     assert kept not in cache and lipo in cache and cache.observations == 2
     assert got == _run(unbounded, twin, 8)
-    assert unbounded.dispatch.samplers.evicted == 0
+    assert unbounded.suggestions.cache.evicted == 0
 
 
 def test_a_study_over_the_bound_alone_is_not_kept_but_still_right(fresh_db: Database) -> None:
     service = Service(fresh_db)
-    service.dispatch.prefetcher = None
-    cache = service.dispatch.samplers
+    service.suggestions.prefetcher = None
+    cache = service.suggestions.cache
     cache.max_observations = 3
     grid = parse_study_spec(
         {
@@ -236,8 +236,8 @@ def test_a_study_over_the_bound_alone_is_not_kept_but_still_right(fresh_db: Data
 @pytest.mark.parametrize("end", ["completed", "cancelled", "deleted"])
 def test_a_study_that_is_over_leaves_the_cache(fresh_db: Database, end: str) -> None:
     service = Service(fresh_db)
-    service.dispatch.prefetcher = None
-    cache = service.dispatch.samplers
+    service.suggestions.prefetcher = None
+    cache = service.suggestions.cache
     other = service.studies.create(_spec("random", 50, 2, name="other")).id
     study = service.studies.create(_spec("tpe", 4, 2, name="ends")).id
     _run(service, other, 2)
@@ -256,7 +256,7 @@ def test_a_study_that_is_over_leaves_the_cache(fresh_db: Database, end: str) -> 
 
 def test_a_cancelled_comparison_leaves_the_cache(fresh_db: Database) -> None:
     service = Service(fresh_db)
-    service.dispatch.prefetcher = None
+    service.suggestions.prefetcher = None
     comparison = service.comparisons.create(
         parse_comparison_spec(
             {
@@ -274,9 +274,9 @@ def test_a_cancelled_comparison_leaves_the_cache(fresh_db: Database) -> None:
         lease = service.dispatch.claim("w")
         assert lease is not None
         service.dispatch.complete(lease.trial_id, lease.lease_token, _value(lease.params))
-    assert any(i in service.dispatch.samplers for i in ids)
+    assert any(i in service.suggestions.cache for i in ids)
     service.comparisons.update(comparison.id, "cancel")
-    assert not any(i in service.dispatch.samplers for i in ids)
+    assert not any(i in service.suggestions.cache for i in ids)
 
 
 def test_no_background_preparation_a_claim_cannot_use(fresh_db: Database) -> None:
@@ -284,7 +284,7 @@ def test_no_background_preparation_a_claim_cannot_use(fresh_db: Database) -> Non
     every result (22 prepared, 0 used in a 24-trial study), competing with training for CPU.
     Preparation runs only when a claim could use it; what it skipped and spent is counted."""
     service = Service(fresh_db)
-    assert service.dispatch.prefetcher is not None
+    assert service.suggestions.prefetcher is not None
     study = service.studies.create(_spec("tpe", 12, max_parallel=2, name="enqueued"))
     rng = random.Random(0)
     for _ in range(12):
@@ -295,18 +295,18 @@ def test_no_background_preparation_a_claim_cannot_use(fresh_db: Database) -> Non
     for _ in range(12):
         lease = service.dispatch.ask(study.id)
         service.dispatch.complete(lease.trial_id, lease.lease_token, _value(lease.params))
-        assert service.dispatch.prefetcher.wait_idle(timeout=60)
+        assert service.suggestions.prefetcher.wait_idle(timeout=60)
     metrics = service.dispatch.metrics
     assert metrics.counter("hpo_suggestions_prepared_total") == 0
     assert metrics.counter("hpo_suggestions_skipped_no_room_total") >= 11
-    assert service.dispatch.samplers.prepared_used == 0
+    assert service.suggestions.cache.prepared_used == 0
 
     # With room (nothing enqueued), the same study shape does prepare, and says what it cost.
     open_study = service.studies.create(_spec("tpe", 12, max_parallel=2, name="open"))
     for _ in range(6):
         lease = service.dispatch.ask(open_study.id)
         service.dispatch.complete(lease.trial_id, lease.lease_token, _value(lease.params))
-        assert service.dispatch.prefetcher.wait_idle(timeout=60)
+        assert service.suggestions.prefetcher.wait_idle(timeout=60)
     assert metrics.counter("hpo_suggestions_prepared_total") >= 5
     assert metrics.counter("hpo_suggestion_prepare_cpu_seconds_total") > 0
-    assert service.dispatch.samplers.prepared_used >= 4
+    assert service.suggestions.cache.prepared_used >= 4

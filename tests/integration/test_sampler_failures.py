@@ -54,7 +54,9 @@ def spec(name: str, sampler: str, n_trials: int = 30) -> Any:
 @pytest.mark.parametrize("when", FAILURES)
 def test_a_failing_sampler_pauses_its_study_and_claims_go_on(db: Database, when: str) -> None:
     factory, needle = FAILURES[when]
-    service = Service(db, registry=default_registry().with_sampler("qmc", factory))
+    service = Service(
+        db, prepare_suggestions=False, registry=default_registry().with_sampler("qmc", factory)
+    )
     broken = service.studies.create(spec("broken", "qmc"))  # first: the claims try it first
     healthy = service.studies.create(spec("healthy", "random"))
 

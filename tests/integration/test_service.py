@@ -11,6 +11,7 @@ import pytest
 
 from hpo.errors import ConflictError, LeaseError, NotFoundError, ValidationError
 from hpo.service import Lease, Service
+from hpo.service.dispatch.claims import ClaimRequest
 from hpo.spec import parse_study_spec
 from hpo.storage import Database
 
@@ -113,7 +114,7 @@ def test_eight_simultaneous_claims_get_distinct_configs(fresh_db: Database, samp
 
 def test_a_vanished_worker_is_requeued_and_its_late_complete_gets_409(db: Database) -> None:
     clock = Clock()
-    service = Service(db, lease_seconds=60, clock=clock)
+    service = Service(db, prepare_suggestions=False, lease_seconds=60, clock=clock)
     service.studies.create(spec(budget={"n_trials": 1, "max_parallel": 1, "max_attempts": 3}))
     vanished = service.dispatch.claim("vanished")
     assert vanished is not None
@@ -133,7 +134,7 @@ def test_a_vanished_worker_is_requeued_and_its_late_complete_gets_409(db: Databa
 
 def test_attempts_are_capped_then_the_trial_fails_with_the_reason(db: Database) -> None:
     clock = Clock()
-    service = Service(db, lease_seconds=10, clock=clock)
+    service = Service(db, prepare_suggestions=False, lease_seconds=10, clock=clock)
     study = service.studies.create(
         spec(budget={"n_trials": 1, "max_parallel": 1, "max_attempts": 2})
     )
@@ -151,7 +152,7 @@ def test_attempts_are_capped_then_the_trial_fails_with_the_reason(db: Database) 
 
 def test_heartbeat_and_report_renew_the_lease(db: Database) -> None:
     clock = Clock()
-    service = Service(db, lease_seconds=30, clock=clock)
+    service = Service(db, prepare_suggestions=False, lease_seconds=30, clock=clock)
     service.studies.create(spec())
     lease = service.dispatch.claim("w")
     assert lease is not None
@@ -166,7 +167,7 @@ def test_heartbeat_and_report_renew_the_lease(db: Database) -> None:
 
 
 def test_wrong_token_changes_nothing_and_a_repeated_complete_is_a_no_op(db: Database) -> None:
-    service = Service(db)
+    service = Service(db, prepare_suggestions=False)
     service.studies.create(spec())
     lease = service.dispatch.claim("w")
     assert lease is not None
@@ -186,7 +187,7 @@ def test_wrong_token_changes_nothing_and_a_repeated_complete_is_a_no_op(db: Data
 
 
 def test_classified_failures(db: Database) -> None:
-    service = Service(db)
+    service = Service(db, prepare_suggestions=False)
     study = service.studies.create(spec(budget={"n_trials": 3, "max_parallel": 3}))
     classes = ["diverged", "oom", "lost"]
     leases = [service.dispatch.claim(f"w{i}") for i in range(3)]
@@ -201,7 +202,7 @@ def test_classified_failures(db: Database) -> None:
 
 
 def test_asha_prunes_through_reports_and_a_pruned_trial_counts(db: Database) -> None:
-    service = Service(db)
+    service = Service(db, prepare_suggestions=False)
     study = service.studies.create(
         spec(
             pruner={"name": "asha", "options": {"min_resource": 1, "reduction_factor": 2}},
@@ -222,7 +223,7 @@ def test_asha_prunes_through_reports_and_a_pruned_trial_counts(db: Database) -> 
 
 
 def test_study_life_cycle_pause_resume_cancel_and_budget(db: Database) -> None:
-    service = Service(db)
+    service = Service(db, prepare_suggestions=False)
     study = service.studies.create(spec(budget={"n_trials": 2, "max_parallel": 2}))
     assert service.studies.update(study.id, action="pause").paused_reason == "paused by a user"
     assert service.dispatch.claim("w") is None
@@ -247,7 +248,7 @@ def test_study_life_cycle_pause_resume_cancel_and_budget(db: Database) -> None:
 
 
 def test_enqueue_is_deduplicated_and_claimed_first(db: Database) -> None:
-    service = Service(db)
+    service = Service(db, prepare_suggestions=False)
     study = service.studies.create(spec())
     config = {"lr": 0.01, "width": 64, "activation": "tanh"}
     first, created = service.studies.enqueue(study.id, config)
@@ -262,7 +263,7 @@ def test_enqueue_is_deduplicated_and_claimed_first(db: Database) -> None:
 
 
 def test_leaderboard_best_and_ask_tell(db: Database) -> None:
-    service = Service(db)
+    service = Service(db, prepare_suggestions=False)
     study = service.studies.create(spec(budget={"n_trials": 5, "max_parallel": 5}))
     values = [0.2, 0.9, 0.5, 0.7]
     for value in values:
@@ -280,7 +281,7 @@ def test_leaderboard_best_and_ask_tell(db: Database) -> None:
 
 def test_failed_and_diverged_history_does_not_break_samplers(db: Database) -> None:
     for name in ("random", "tpe", "gp", "lipo"):
-        service = Service(db)
+        service = Service(db, prepare_suggestions=False)
         study = service.studies.create(
             spec(sampler=name, budget={"n_trials": 6, "max_parallel": 1})
         )
@@ -295,7 +296,7 @@ def test_failed_and_diverged_history_does_not_break_samplers(db: Database) -> No
 
 
 def test_complete_and_claim_hands_out_the_next_trial_and_none_at_the_end(db: Database) -> None:
-    service = Service(db)
+    service = Service(db, prepare_suggestions=False)
     study = service.studies.create(spec(budget={"n_trials": 3, "max_parallel": 1}))
     lease = service.dispatch.claim("w")
     assert lease is not None
@@ -323,7 +324,7 @@ def test_a_retried_complete_and_claim_hands_out_the_same_next_trial(db: Database
     recorded twice and the worker gets the trial the first attempt claimed for it, not a
     second one that would sit leased to nobody; once that lease is gone, a new claim."""
     clock = Clock()
-    service = Service(db, lease_seconds=60, clock=clock)
+    service = Service(db, prepare_suggestions=False, lease_seconds=60, clock=clock)
     study = service.studies.create(spec(budget={"n_trials": 10, "max_parallel": 4}))
     lease = service.dispatch.claim("w")
     assert lease is not None
@@ -348,13 +349,12 @@ def test_a_retried_complete_and_claim_hands_out_the_same_next_trial(db: Database
 
 def _claim_together(service: Service, workers: list[str]) -> list[Lease | None]:
     """Claims served as one batch, as the combiner serves claims that arrived together."""
-    from hpo.service.dispatch import _ClaimRequest
-
-    return service.dispatch._claim_batch([_ClaimRequest(w, "host", ("cpu",)) for w in workers])
+    requests = [ClaimRequest(w, "host", ("cpu",)) for w in workers]
+    return service.dispatch.claims.serve_batch(requests)
 
 
 def test_claims_served_together_fill_the_least_busy_study_then_the_next(db: Database) -> None:
-    service = Service(db)
+    service = Service(db, prepare_suggestions=False)
     small = service.studies.create(spec(name="small", budget={"n_trials": 50, "max_parallel": 3}))
     large = service.studies.create(spec(name="large", budget={"n_trials": 50, "max_parallel": 9}))
     config = {"lr": 0.01, "width": 64, "activation": "tanh"}
@@ -383,7 +383,7 @@ def test_claims_served_together_fill_the_least_busy_study_then_the_next(db: Data
 
 
 def test_claims_served_together_stop_at_the_grid_and_budget(db: Database) -> None:
-    service = Service(db)
+    service = Service(db, prepare_suggestions=False)
     grid = {"a": {"type": "int", "low": 0, "high": 3}}
     study = service.studies.create(
         spec(space=grid, sampler="grid", budget={"n_trials": 100, "max_parallel": 10})

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from hpo.service.combining import Combiner
+from hpo.service.dispatch.combining import Combiner
 
 
 class Gate:

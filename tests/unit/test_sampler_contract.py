@@ -1,94 +1,61 @@
-"""The sampler contract, run against every sampler the registry can load (LIPO included once
-`hpo.samplers.lipo` exports `LipoSampler`): valid suggestions, ask before any tell, distinct
-suggestions with pending trials, seeded determinism, failures tolerated, both directions."""
+"""The sampler contract (`hpo.samplers.testing`), run against every sampler the registry can
+load (LIPO included once `hpo.samplers.lipo` exports `LipoSampler`): valid suggestions, ask
+before any tell, distinct suggestions with pending trials, seeded determinism, failures
+tolerated, both directions. Then the registry's own cases, and `BaseSampler`'s."""
 
 from __future__ import annotations
 
-import gc
-import math
-import sys
-import types
 from typing import Any
 
 import numpy as np
 import pytest
 
-from hpo.errors import UnknownSamplerError, ValidationError
-from hpo.samplers import Observation, ObservationState, Sampler, default_registry, params_key
+from hpo.errors import UnknownSamplerError
+from hpo.samplers import (
+    IncrementalSampler,
+    Observation,
+    ObservationState,
+    default_registry,
+    params_key,
+)
 from hpo.samplers._base import BaseSampler, losses, taken_key
-from hpo.space import Params, SearchSpace, space_from_dict
+from hpo.samplers.testing import SPACE, SamplerContract, history
+from hpo.space import Params, space_from_dict
 
 pytestmark = pytest.mark.unit
 
 REGISTRY = default_registry()
 NAMES = REGISTRY.names()
 
-# Every kind of domain; continuous floats carry grid_points so the grid sampler can run too.
-SPACE = space_from_dict(
-    {
-        "lr": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True, "grid_points": 4},
-        "dropout": {"type": "float", "low": 0.0, "high": 0.5, "step": 0.1},
-        "x": {"type": "float", "low": -3.0, "high": 2.0, "grid_points": 3},
-        "width": {"type": "int", "low": 16, "high": 512, "log": True, "grid_points": 4},
-        "kernel": {"type": "int", "low": 3, "high": 9, "step": 2},
-        "act": {"type": "categorical", "choices": ["relu", "tanh", True, 3, 2.5]},
-    }
-)
-
 # Model-based samplers leave their random start-up phase early so that the model is tested.
 FAST: dict[str, dict[str, Any]] = {"tpe": {"n_startup_trials": 4}, "gp": {"n_startup_trials": 4}}
 # Optuna's GP costs about a second per suggestion on 2 cores: the tests marked "cheap" keep
 # it in its start-up phase, which still runs the whole adapter.
 CHEAP: dict[str, dict[str, Any]] = {**FAST, "gp": {"n_startup_trials": 1000}}
-N_HISTORY = 7
 
 
-def make(
-    name: str,
-    *,
-    seed: int = 0,
-    direction: str = "minimize",
-    space: SearchSpace = SPACE,
-    cheap: bool = False,
-) -> Sampler:
-    options = (CHEAP if cheap else FAST).get(name)
-    return REGISTRY.create(name, space, direction=direction, seed=seed, options=options)  # type: ignore[arg-type]
+def _contract_for(name: str) -> type[SamplerContract]:
+    attributes = {
+        "registry": REGISTRY,
+        "sampler_name": name,
+        "options": FAST.get(name),
+        "cheap_options": CHEAP.get(name),
+        "n_ask": 2 if name == "gp" else 3,
+    }
+    return type(f"TestContract_{name}", (SamplerContract,), attributes)
 
 
-def n_ask(name: str) -> int:
-    return 2 if name == "gp" else 3
+# One test class per registered sampler: TestContract_tpe::test_ask_before_any_tell, ...
+for _name in NAMES:
+    globals()[f"TestContract_{_name}"] = _contract_for(_name)
 
 
-def objective(p: Params) -> float:
-    return (
-        float(np.log10(float(p["lr"])) + 3) ** 2 + (float(p["x"]) - 0.5) ** 2 + float(p["dropout"])
-    )
-
-
-def history(n: int = N_HISTORY, seed: int = 0, space: SearchSpace = SPACE) -> list[Observation]:
-    rng = np.random.default_rng(seed)
-    return [Observation(p, objective(p)) for p in space.sample(rng, n)]
-
-
-def assert_valid(configs: list[Params], space: SearchSpace = SPACE) -> None:
-    for p in configs:
-        assert list(p) == list(space.names)
-        assert space.validate(p) == p
-        for name, value in p.items():
-            kind = space[name].kind
-            if kind == "int":
-                assert type(value) is int, (name, value)
-            elif kind == "float":
-                assert type(value) is float, (name, value)
-            else:
-                choices = space[name].choices  # type: ignore[union-attr]
-                assert any(type(c) is type(value) and c == value for c in choices)
-
-
-def assert_distinct(configs: list[Params], pending: list[Params] = ()) -> None:  # type: ignore[assignment]
-    keys = [params_key(p) for p in configs]
-    assert len(set(keys)) == len(keys), configs
-    assert not set(keys) & {params_key(p) for p in pending}
+@pytest.mark.parametrize("name", NAMES)
+def test_every_builtin_sampler_takes_new_results_incrementally(name: str) -> None:
+    # The service's cache and hpo.optimize tell them only what is new (`SamplerFeed`).
+    sampler = REGISTRY.create(name, SPACE, options=CHEAP.get(name))
+    assert isinstance(sampler, BaseSampler)
+    assert isinstance(sampler, IncrementalSampler)
 
 
 def test_builtin_samplers_are_registered() -> None:
@@ -108,177 +75,6 @@ def test_unloadable_sampler_says_so() -> None:
     assert "ghost" not in registry.names()
     with pytest.raises(UnknownSamplerError, match="cannot be loaded"):
         registry.create("ghost", SPACE)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_implements_the_protocol_and_rejects_bad_arguments(name: str) -> None:
-    assert isinstance(make(name), Sampler)
-    with pytest.raises(ValidationError):
-        REGISTRY.create(name, SPACE, options={"no_such_option": 1})
-    with pytest.raises(ValidationError):
-        REGISTRY.create(name, SPACE, direction="sideways")  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_ask_before_any_tell(name: str) -> None:
-    configs = make(name).ask(3)
-    assert len(configs) == 3
-    assert_valid(configs)
-    assert_distinct(configs)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_suggestions_respect_bounds_log_steps_and_choices(name: str) -> None:
-    sampler = make(name)
-    sampler.tell(history(), [])
-    configs = sampler.ask(n_ask(name))
-    assert len(configs) == n_ask(name)
-    assert_valid(configs)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_distinct_with_pending_trials(name: str) -> None:
-    done = history()
-    pending = [p for p in SPACE.sample(np.random.default_rng(9), 3)]
-    sampler = make(name)
-    sampler.tell(done, pending)
-    configs = sampler.ask(n_ask(name))
-    assert_valid(configs)
-    assert_distinct(configs, pending)
-
-
-def kept_bytes(root: object) -> int:
-    """Bytes reachable from `root` (objects and array buffers), not counting code, classes and
-    modules: a sampler's kept state, whatever its implementation keeps it in."""
-    skip: tuple[type, ...] = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType)
-    skip += (types.MethodType, types.CodeType)
-    seen: set[int] = set()
-    stack: list[object] = [root]
-    total = 0
-    while stack:
-        obj = stack.pop()
-        if id(obj) in seen or isinstance(obj, skip):
-            continue
-        seen.add(id(obj))
-        total += sys.getsizeof(obj) + (obj.nbytes if isinstance(obj, np.ndarray) else 0)
-        stack.extend(gc.get_referents(obj))
-    return total
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_kept_state_grows_with_results_not_with_asks(name: str) -> None:
-    # The service tells each study's cached sampler the same history with a new set of pending
-    # configurations before every claim. What the sampler keeps must not grow with those asks
-    # (issue 12: the Optuna adapter kept every pending trial of every ask, so a TPE ask with 32
-    # workers took seconds). Pending sets alternate between 3 and 8 configurations.
-    sampler = make(name, cheap=True)
-    done = history(20)
-    rng = np.random.default_rng(3)
-    sizes = []
-    for i in range(24):
-        pending = SPACE.sample(rng, 8 if i % 2 else 3)
-        sampler.tell(done, pending)
-        [p] = sampler.ask(1)
-        assert_distinct([p], pending)
-        sizes.append(kept_bytes(sampler))
-    # Same history, same pending count: the kept state after 22 more asks is the same size
-    # (a few dozen bytes of counters may differ), where it grew by ~30 KB an ask before.
-    assert abs(sizes[-1] - sizes[1]) < 1024, sizes
-    assert abs(sizes[-2] - sizes[0]) < 1024, sizes
-    # ... and it does grow with results.
-    sampler.tell(done + history(40, seed=5), [])
-    sampler.ask(1)
-    if getattr(sampler, "keep_observations", False) or getattr(sampler, "keep_arrays", False):
-        assert kept_bytes(sampler) > sizes[-1]
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_asks_before_any_result_are_distinct(name: str) -> None:
-    # Parallel workers start together: each ask sees the previous suggestions as pending.
-    pending: list[Params] = []
-    for _ in range(4):
-        sampler = make(name)
-        sampler.tell([], pending)
-        [p] = sampler.ask(1)
-        assert_distinct([p], pending)
-        pending.append(p)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_same_seed_and_history_give_the_same_suggestions(name: str) -> None:
-    done, pending = history(), SPACE.sample(np.random.default_rng(5), 1)
-    first, second = make(name, seed=3), make(name, seed=3)
-    first.tell(done, pending)
-    second.tell(done, pending)
-    assert first.ask(n_ask(name) - 1) == second.ask(n_ask(name) - 1)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_a_sampler_told_more_history_matches_a_rebuilt_one(name: str) -> None:
-    # hpo.optimize keeps one sampler and tells it the growing history; the service rebuilds.
-    done = history()
-    kept = make(name, seed=1, cheap=True)
-    for _ in range(2):
-        kept.tell(done, [])
-        [p] = kept.ask(1)
-        done = [*done, Observation(p, objective(p))]
-    kept.tell(done, [])
-    rebuilt = make(name, seed=1, cheap=True)
-    rebuilt.tell(done, [])
-    a, b = kept.ask(1)[0], rebuilt.ask(1)[0]
-    assert a.keys() == b.keys()
-    for k in a:
-        if isinstance(a[k], float):
-            assert math.isclose(a[k], b[k], rel_tol=1e-6, abs_tol=1e-9), (k, a[k], b[k])  # type: ignore[arg-type]
-        else:
-            assert a[k] == b[k], k
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_failed_diverged_and_pruned_observations_are_tolerated(name: str) -> None:
-    rng = np.random.default_rng(4)
-    configs = SPACE.sample(rng, 8)
-    done = [
-        Observation(configs[0], None, ObservationState.FAILED),
-        Observation(configs[1], None, ObservationState.DIVERGED),
-        Observation(configs[2], 1.0),
-        Observation(configs[3], 3.0, ObservationState.PRUNED),
-        Observation(configs[4], None, ObservationState.PRUNED),
-        Observation(configs[5], 0.5),
-        Observation(configs[6], None, "failed"),  # type: ignore[arg-type]
-        Observation(configs[7], 2.0),
-    ]
-    sampler = make(name)
-    sampler.tell(done, [])
-    assert_valid(sampler.ask(n_ask(name) - 1))
-    only_failures = [Observation(c, None, ObservationState.FAILED) for c in configs[:5]]
-    sampler = make(name)
-    sampler.tell(only_failures, [])
-    assert_valid(sampler.ask(1))
-
-
-@pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("direction", ["minimize", "maximize"])
-def test_both_directions(name: str, direction: str) -> None:
-    sampler = make(name, direction=direction, seed=2, cheap=True)
-    sampler.tell(history(), [])
-    assert_valid(sampler.ask(1))
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_small_discrete_space_never_repeats_a_pending_config(name: str) -> None:
-    tiny = space_from_dict(
-        {
-            "a": {"type": "categorical", "choices": ["x", "y", "z"]},
-            "b": {"type": "int", "low": 0, "high": 2},
-        }
-    )
-    pending: list[Params] = [{"a": "x", "b": 0}, {"a": "y", "b": 1}]
-    sampler = REGISTRY.create(name, tiny, seed=0, options=CHEAP.get(name))
-    sampler.tell([Observation({"a": "z", "b": 2}, 1.0)], pending)
-    configs = sampler.ask(4)
-    assert_valid(configs, tiny)
-    assert_distinct(configs, pending)
 
 
 class _KeepsAll(BaseSampler):
@@ -315,25 +111,6 @@ def test_base_state_kept_across_tells_equals_a_fresh_tell(direction: str) -> Non
     for told in (done[:3], done[:8], done):  # keys first asked for after a few extensions
         late.tell(told, [])
     assert late.taken_keys() == {taken_key(o.params) for o in done}
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_extend_equals_a_tell_of_the_whole_history(name: str) -> None:
-    # The service's cache tells its samplers only what is new (`extend`): the suggestions
-    # must be those of a sampler told the whole history, with the same pending trials.
-    done = history(9)
-    done[3] = Observation(done[3].params, None, ObservationState.FAILED)
-    pending = SPACE.sample(np.random.default_rng(6), 2)
-    kept = make(name, seed=4, cheap=True)
-    assert isinstance(kept, BaseSampler)
-    kept.tell(done[:2], pending[:1])
-    kept.ask(1)
-    for a, b in ((2, 2), (2, 5), (5, 9)):
-        kept.extend(done[a:b], pending)
-        whole = make(name, seed=4, cheap=True)
-        whole.tell(done[:b], pending)
-        assert kept.ask(1) == whole.ask(1), (name, b)
-        assert kept.n_completed == b
 
 
 @pytest.mark.parametrize("name", ["random", "qmc", "grid", "lipo"])

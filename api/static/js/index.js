@@ -40,11 +40,12 @@ function fill(tableId, rows) {
 
 async function refresh() {
   const [studies, comparisons] = await Promise.all([
-    getJson(paths.studies({ limit: 1000 })),
+    getJson(paths.studies({ standalone: true, limit: 1000 })),
     getJson(paths.comparisons({ limit: 1000 })),
   ]);
-  // Studies that belong to a comparison are listed on its page, not here.
-  fill("studies", studies.filter((s) => s.comparison_id === null).map(studyRow));
+  // Studies that belong to a comparison are listed on its page, not here (the server
+  // leaves them out: standalone=true).
+  fill("studies", studies.map(studyRow));
   fill("comparisons", comparisons.map(comparisonRow));
   showError("");
 }

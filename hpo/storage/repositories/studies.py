@@ -73,15 +73,19 @@ def list_studies(
     *,
     states: Iterable[StudyState] | None = None,
     comparison_id: int | None = None,
+    standalone: bool = False,
     offset: int = 0,
     limit: int | None = 100,
 ) -> list[Study]:
-    """Studies, newest first, optionally only in `states` or of one comparison."""
+    """Studies, newest first, optionally only in `states`, of one comparison, or (with
+    `standalone`) of none."""
     statement = select(Study).order_by(Study.id.desc()).offset(offset).limit(limit)
     if states is not None:
         statement = statement.where(Study.state.in_(list(states)))
     if comparison_id is not None:
         statement = statement.where(Study.comparison_id == comparison_id)
+    if standalone:
+        statement = statement.where(Study.comparison_id.is_(None))
     return list(session.scalars(statement))
 
 

@@ -18,11 +18,11 @@ changed, in O(new + active) rows, never O(history):
   not active double-checks this (a mismatch reloads the study's history from scratch);
 - the params of active trials it has not seen yet.
 
-New results are appended in the order they finished (finished_at, id), so the history only
-grows at its end and the samplers take their incremental path (`BaseSampler.tell` and the
-Optuna adapter extend, not rebuild). Any replica without the cache loads the same history in
-the same order, so it suggests the same configurations (up to trials whose finish times tie
-across replicas' clocks).
+New results are appended in the order they finished (finished_at, id), so the history only grows
+at its end and the samplers take their incremental path (`IncrementalSampler.extend`, through
+`SamplerFeed`: the Optuna adapter extends its study, not rebuilds it). Any replica without the
+cache loads the same history in the same order, so it suggests the same configurations (up to
+trials whose finish times tie across replicas' clocks).
 
 Prepared suggestions: for the model-based samplers, whose ask costs milliseconds to seconds
 (TPE, GP, CMA-ES, LIPO), `prepare` runs the ask in the background as soon as a result comes
@@ -34,16 +34,16 @@ deterministic in their history); otherwise it asks as before. The cache is touch
 per-entry lock, so the background ask and a claim never use one sampler at once.
 
 Memory. An entry keeps no history of its own: what it loads since the sampler's last ask is
-handed over with `BaseSampler.extend` and dropped, and each sampler keeps what it needs
-(`BaseSampler.keep_*`): random, qmc and grid nothing per trial (a hash per configuration in a
-finite space), LIPO numpy rows, Optuna's samplers the observations and their in-memory study.
-(A sampler that is not a `BaseSampler` is told the whole history, which the entry keeps.) To
-not load a trial twice, the entry remembers a watermark W, below which every trial is loaded
-(W + 1 is the lowest-numbered trial still active, or the top number + 1), and the ids of the
-loaded trials numbered above it: O(trials in flight), not O(history). Together these are
-bounded by `max_observations` (`HPO_SAMPLER_CACHE_MAX_OBSERVATIONS`), counted over what the
-cached samplers keep per observation: past it, least recently used studies are dropped (and
-rebuilt from the database on their next claim). A study that alone exceeds it is dropped
+handed over with `IncrementalSampler.extend` and dropped (`SamplerFeed`), and each sampler keeps
+what it needs (`BaseSampler.keep_*`): random, qmc and grid nothing per trial (a hash per
+configuration in a finite space), LIPO numpy rows, Optuna's samplers the observations and their
+in-memory study. (A sampler that is not an `IncrementalSampler` is told the whole history, which
+the feed keeps.) To not load a trial twice, the entry remembers a watermark W, below which every
+trial is loaded (W + 1 is the lowest-numbered trial still active, or the top number + 1), and
+the ids of the loaded trials numbered above it: O(trials in flight), not O(history). Together
+these are bounded by `max_observations` (`HPO_SAMPLER_CACHE_MAX_OBSERVATIONS`), counted over
+what the cached samplers keep per observation: past it, least recently used studies are dropped
+(and rebuilt from the database on their next claim). A study that alone exceeds it is dropped
 after each use, so memory stays bounded whatever the studies' sizes, at the cost of a full
 reload per claim for that study. The dispatcher also drops a study's entry when the study
 completes or is cancelled or deleted (`forget`).
@@ -59,53 +59,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hpo.samplers import BaseSampler, Observation, Sampler, SamplerRegistry
+from hpo.samplers import Sampler, SamplerFeed, SamplerRegistry
 from hpo.service._common import study_space, to_observation
-from hpo.service.sampler_failures import SamplerFailed
-from hpo.storage import Study, Trial, TrialState
-from hpo.storage.repositories import claim_path
+from hpo.service.dispatch.active_trials import ActiveTrials, read_active
+from hpo.service.dispatch.sampler_failures import SamplerFailed
+from hpo.storage import Study
+from hpo.storage.repositories import claim_path, counts
 from hpo.storage.repositories.claim_path import TrialRow
 
+# The logger keeps its name from before the dispatch package (log configurations name it).
 log = logging.getLogger("hpo.service.sampling")
-
-# Samplers whose ask is cheap and ignores the history's values: asked at claim time, never
-# prepared ahead (a prepared suggestion would almost never match the claim's version).
-CHEAP_SAMPLERS = frozenset({"random", "qmc", "grid"})
-
-
-@dataclass(frozen=True)
-class ActiveTrials:
-    """A study's trial numbering and active trials, read in that order (see `read_active`)."""
-
-    top_number: int  # the highest trial number, -1 when the study has no trial
-    rows: tuple[tuple[int, int, TrialState], ...]  # (id, number, state), by number
-
-    @property
-    def created(self) -> int:
-        """How many trials the study has: numbers are 0, 1, 2... without gaps (they are
-        given as max + 1 under the study lock, and trials are never deleted one by one)."""
-        return self.top_number + 1
-
-    @property
-    def running(self) -> int:
-        return sum(1 for _, _, state in self.rows if state is TrialState.RUNNING)
-
-    @property
-    def queued(self) -> int:
-        return sum(1 for _, _, state in self.rows if state is TrialState.QUEUED)
-
-
-def read_active(session: Session, study_id: int) -> ActiveTrials:
-    """One statement of two index lookups, O(active trials): the highest number and the
-    active trials, from one snapshot (what makes the incremental loading in `SamplerCache`
-    complete: no trial numbered at most the top can be missing from both the active trials
-    and the finished ones)."""
-    top, rows = claim_path.active_trials(session, study_id)
-    return ActiveTrials(-1 if top is None else top, tuple(rows))
-
 
 # What `SamplerCache.prepare` did: asked ahead, found its earlier answer still current, or
 # skipped because no claim could use an answer now.
@@ -119,12 +84,9 @@ _Version = tuple[int, tuple[int, ...]]
 @dataclass
 class _Entry:
     fingerprint: str
-    sampler: Sampler
-    # Observations loaded since the sampler's last ask (a `BaseSampler` is told them with
-    # `extend`, then they are dropped); the whole history for any other sampler.
-    history: list[Observation] = field(default_factory=list)
-    fresh: bool = True  # the next ask tells the sampler its whole history (`tell`)
-    loaded: int = 0  # finished trials loaded (told or in `history`)
+    # The sampler, and the observations loaded since its last ask (see `SamplerFeed`).
+    feed: SamplerFeed
+    loaded: int = 0  # finished trials loaded (told, or held by the feed)
     watermark: int = -1  # every trial numbered <= it is finished and loaded
     recent: dict[int, int] = field(default_factory=dict)  # loaded above the watermark: id -> number
     pending_params: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -135,12 +97,17 @@ class _Entry:
     weight: int = 0  # observations held for this study (see `SamplerCache.max_observations`)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    @property
+    def sampler(self) -> Sampler:
+        return self.feed.sampler
+
     def is_loaded(self, trial_id: int, number: int) -> bool:
         return number <= self.watermark or trial_id in self.recent
 
     def restart(self) -> None:
         """Forget the history: the next refresh loads it again from the database."""
-        self.history, self.fresh, self.loaded = [], True, 0
+        self.feed.restart()
+        self.loaded = 0
         self.watermark, self.recent = -1, {}
         self.top_number, self.active_ids, self.prepared = -1, frozenset(), None
 
@@ -274,17 +241,9 @@ class SamplerCache:
 
     @staticmethod
     def _ask(entry: _Entry, pending: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
-        sampler = entry.sampler
-        if isinstance(sampler, BaseSampler):
-            if entry.fresh:
-                sampler.tell(entry.history, pending)
-            else:
-                sampler.extend(entry.history, pending)
-            entry.history, entry.fresh = [], False
-        else:
-            sampler.tell(entry.history, pending)
-        suggestions = sampler.ask(n)
-        _weigh(entry)
+        entry.feed.tell(pending)
+        suggestions = entry.sampler.ask(n)
+        entry.weight = entry.feed.weight
         return [dict(params) for params in suggestions[:n]]
 
     def _entry(self, study: Study) -> _Entry:
@@ -308,7 +267,7 @@ class SamplerCache:
                     sampler = self._new_sampler(study)
                 except Exception as e:  # options the sampler cannot work with
                     raise SamplerFailed(study.id, study.sampler, e) from e
-                entry = _Entry(fingerprint, sampler)
+                entry = _Entry(fingerprint, SamplerFeed(sampler))
                 self._entries[study.id] = entry
             self._entries.move_to_end(study.id)
             while len(self._entries) > self.max_studies:
@@ -348,7 +307,7 @@ class SamplerCache:
         if watermark > entry.watermark:
             entry.watermark = watermark
             entry.recent = {i: n for i, n in entry.recent.items() if n > watermark}
-        _weigh(entry)
+        entry.weight = entry.feed.weight
         missing = [i for i in active_ids if i not in entry.pending_params]
         if missing:
             entry.pending_params.update(claim_path.params_of(session, missing))
@@ -362,11 +321,7 @@ class SamplerCache:
         """After a read, every trial numbered <= M that was not active is finished for good
         and must be loaded: count those in the database and compare."""
         top, active = entry.top_number, entry.active_ids
-        in_database = session.scalar(
-            select(func.count()).where(
-                Trial.study_id == study_id, Trial.number <= top, Trial.id.not_in(sorted(active))
-            )
-        )
+        in_database = counts.count_numbered_up_to(session, study_id, top, sorted(active))
         # Every loaded trial is below the watermark (so <= top, and not active) or in
         # `recent`; active trials are never loaded.
         loaded = entry.loaded - sum(1 for n in entry.recent.values() if n > top)
@@ -388,12 +343,4 @@ class SamplerCache:
                 continue
             entry.recent[trial.id] = trial.number
             entry.loaded += 1
-            entry.history.append(to_observation(trial))  # a Row reads like a Trial
-
-
-def _weigh(entry: _Entry) -> None:
-    """What `max_observations` counts for an entry: the observations its sampler keeps
-    something for, and those loaded but not yet told."""
-    sampler = entry.sampler
-    kept = sampler.n_kept if isinstance(sampler, BaseSampler) else 0
-    entry.weight = kept + len(entry.history)
+            entry.feed.append(to_observation(trial))  # a Row reads like a Trial

@@ -13,46 +13,26 @@ send (and read, in `GET .../trials`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from hpo.service._common import training_config
+from hpo.service.dispatch.leases import lease_of
 from hpo.service.tokens import same_secret, secret_digest
 from hpo.service.views import Lease
 from hpo.storage import Trial, TrialState
 from hpo.storage import repositories as repo
-
-
-def lease_of(trial: Trial, spec: Mapping[str, Any]) -> Lease:
-    """The lease of a running trial (its token and expiry set)."""
-    assert trial.lease_token is not None and trial.lease_expires_at is not None
-    return Lease(
-        trial_id=trial.id,
-        study_id=trial.study_id,
-        number=trial.number,
-        attempt=trial.attempt,
-        params=dict(trial.params),
-        config=training_config(spec, trial.params),
-        lease_token=trial.lease_token,
-        lease_expires_at=trial.lease_expires_at,
-    )
+from hpo.storage.repositories import leases as lease_rows
 
 
 def bind_next_lease(session: Session, completed_trial_id: int, lease: Lease | None) -> None:
     """Record on the completed trial which lease its complete-and-claim handed out (None: no
     work then; a retry claims afresh)."""
-    session.execute(
-        update(Trial)
-        .where(Trial.id == completed_trial_id)
-        .values(
-            next_trial_id=None if lease is None else lease.trial_id,
-            next_lease_hash=None if lease is None else secret_digest(lease.lease_token),
-        )
-        .execution_options(synchronize_session=False)
+    lease_rows.set_next_lease(
+        session,
+        completed_trial_id,
+        next_trial_id=None if lease is None else lease.trial_id,
+        next_lease_hash=None if lease is None else secret_digest(lease.lease_token),
     )
 
 

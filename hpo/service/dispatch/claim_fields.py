@@ -1,9 +1,9 @@
 """The fields of a claim (worker id, host, devices), checked against the columns that store
 them before the claim joins a batch.
 
-Claims are served in batches, one transaction for several workers (`hpo.service.combining`):
-a value the database refuses (PostgreSQL: a string longer than its column, a NUL byte) would
-fail the whole batch, i.e. other workers' claims. So every field is checked here first, with
+Claims are served in batches, one transaction for several workers (`combining`): a value the
+database refuses (PostgreSQL: a string longer than its column, a NUL byte) would fail the
+whole batch, i.e. other workers' claims. So every field is checked here first, with
 the limits read from the SQLAlchemy columns themselves (a column widened by a migration
 widens the check with it), and refused with a message naming the field.
 """

@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Protocol
 
 from hpo.errors import HpoError
-from hpo.service.dispatch import Dispatcher
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("hpo.service.reaper")  # its name from before the dispatch package
+
+
+class Reaps(Protocol):
+    def reap(self) -> int:
+        """Requeue (or fail) trials whose lease expired; how many."""
+        ...
 
 
 class Reaper:
-    def __init__(self, dispatcher: Dispatcher, interval_seconds: float) -> None:
+    def __init__(self, dispatcher: Reaps, interval_seconds: float) -> None:
         self.dispatcher = dispatcher
         self.interval = interval_seconds
         self._stop = threading.Event()

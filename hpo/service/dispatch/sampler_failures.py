@@ -1,12 +1,12 @@
 """A study whose sampler fails at claim time is paused, so it never fails anyone else's claim.
 
-A sampler is user configuration run inside the claim (its options, its space, its history):
-an exception from it, left alone, would fail the claim's whole batch (other workers, other
-studies) and do so again on every later claim, while the workers that got the error stop or
-spin. So `SamplerCache` raises `SamplerFailed` for any exception from building or asking a
-sampler (never for a database error: those keep their own meaning); the claim rolls back,
-pauses that study with the reason in `studies.paused_reason` (the study view, the CLI and the
-page show it), logs it, counts it (`hpo_sampler_failures_total`), and is served again from
+A sampler is user configuration run inside the claim (its options, its space, its history): an
+exception from it, left alone, would fail the claim's whole batch (other workers, other studies)
+and do so again on every later claim, while the workers that got the error stop or spin. So
+`SamplerCache` (`sampler_cache`) raises `SamplerFailed` for any exception from building or
+asking a sampler (never for a database error: those keep their own meaning); the claim rolls
+back, pauses that study with the reason in `studies.paused_reason` (the study view, the CLI and
+the page show it), logs it, counts it (`hpo_sampler_failures_total`), and is served again from
 the other studies (see `pause_for_sampler_failure` for why in that order). Resuming the study
 (after fixing what the reason says) tries its sampler again.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from hpo.service.failures import pause_study
+from hpo.service._common import pause_study
 from hpo.service.metrics import Metrics
 from hpo.storage import Database, StudyState, lock_study
 

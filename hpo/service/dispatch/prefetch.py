@@ -1,7 +1,7 @@
 """A background thread that runs jobs keyed by study, each at most once in the queue.
 
 Used to prepare a study's next suggestion as soon as a result comes in (see
-`hpo.service.sampling`), off the request threads: a claim then finds it ready instead of
+`hpo.service.dispatch.suggestions`), off the request threads: a claim then finds it ready instead of
 asking the sampler while it holds the study lock. The thread starts on demand and exits when
 the queue is empty, so an idle service (or a test's) keeps no thread around.
 """

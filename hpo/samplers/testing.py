@@ -1,0 +1,279 @@
+"""The sampler contract as a pytest suite, for the built-in samplers and for yours.
+
+Every sampler the registry can build must pass it: valid suggestions, ask before any tell,
+distinct suggestions with pending trials, seeded determinism, failures tolerated, both
+directions, kept state that grows with results and not with asks, and (for an
+`IncrementalSampler`) `extend` equal to a tell of the whole history. To run it against a
+sampler you registered, subclass `SamplerContract` in a test module (needs pytest)::
+
+    from hpo.samplers import default_registry
+    from hpo.samplers.testing import SamplerContract
+
+    class TestMySampler(SamplerContract):
+        registry = default_registry().with_sampler("mine", "my_package.sampling:MySampler")
+        sampler_name = "mine"
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import sys
+import types
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+
+from hpo.errors import ValidationError
+from hpo.samplers._base import Direction, Observation, ObservationState, Sampler, params_key
+from hpo.samplers._feed import IncrementalSampler
+from hpo.samplers._registry import SamplerRegistry, default_registry
+from hpo.space import Params, SearchSpace, space_from_dict
+
+# Every kind of domain; continuous floats carry grid_points so the grid sampler can run too.
+SPACE = space_from_dict(
+    {
+        "lr": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True, "grid_points": 4},
+        "dropout": {"type": "float", "low": 0.0, "high": 0.5, "step": 0.1},
+        "x": {"type": "float", "low": -3.0, "high": 2.0, "grid_points": 3},
+        "width": {"type": "int", "low": 16, "high": 512, "log": True, "grid_points": 4},
+        "kernel": {"type": "int", "low": 3, "high": 9, "step": 2},
+        "act": {"type": "categorical", "choices": ["relu", "tanh", True, 3, 2.5]},
+    }
+)
+N_HISTORY = 7
+
+
+def objective(p: Params) -> float:
+    return (
+        float(np.log10(float(p["lr"])) + 3) ** 2 + (float(p["x"]) - 0.5) ** 2 + float(p["dropout"])
+    )
+
+
+def history(n: int = N_HISTORY, seed: int = 0, space: SearchSpace = SPACE) -> list[Observation]:
+    rng = np.random.default_rng(seed)
+    return [Observation(p, objective(p)) for p in space.sample(rng, n)]
+
+
+def assert_valid(configs: list[Params], space: SearchSpace = SPACE) -> None:
+    for p in configs:
+        assert list(p) == list(space.names)
+        assert space.validate(p) == p
+        for name, value in p.items():
+            kind = space[name].kind
+            if kind == "int":
+                assert type(value) is int, (name, value)
+            elif kind == "float":
+                assert type(value) is float, (name, value)
+            else:
+                choices = space[name].choices  # type: ignore[union-attr]
+                assert any(type(c) is type(value) and c == value for c in choices)
+
+
+def assert_distinct(configs: list[Params], pending: list[Params] = ()) -> None:  # type: ignore[assignment]
+    keys = [params_key(p) for p in configs]
+    assert len(set(keys)) == len(keys), configs
+    assert not set(keys) & {params_key(p) for p in pending}
+
+
+def kept_bytes(root: object) -> int:
+    """Bytes reachable from `root` (objects and array buffers), not counting code, classes and
+    modules: a sampler's kept state, whatever its implementation keeps it in."""
+    skip: tuple[type, ...] = (type, types.ModuleType, types.FunctionType)
+    skip += (types.BuiltinFunctionType, types.MethodType, types.CodeType)
+    seen: set[int] = set()
+    stack: list[object] = [root]
+    total = 0
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, skip):
+            continue
+        seen.add(id(obj))
+        total += sys.getsizeof(obj) + (obj.nbytes if isinstance(obj, np.ndarray) else 0)
+        stack.extend(gc.get_referents(obj))
+    return total
+
+
+class SamplerContract:
+    """The contract's cases for one sampler. Set `sampler_name` (and `registry` when it is
+    not a built-in); `options` makes a model-based sampler leave its start-up phase early so
+    that the model is tested, `cheap_options` (default: `options`) is used by the cases that
+    ask many times; `n_ask` is how many configurations the larger asks request."""
+
+    registry: ClassVar[SamplerRegistry] = default_registry()
+    sampler_name: ClassVar[str]
+    options: ClassVar[Mapping[str, Any] | None] = None
+    cheap_options: ClassVar[Mapping[str, Any] | None] = None
+    n_ask: ClassVar[int] = 3
+
+    def make(
+        self,
+        *,
+        seed: int = 0,
+        direction: Direction = "minimize",
+        space: SearchSpace = SPACE,
+        cheap: bool = False,
+    ) -> Sampler:
+        options = self.options
+        if cheap and self.cheap_options is not None:
+            options = self.cheap_options
+        return self.registry.create(
+            self.sampler_name, space, direction=direction, seed=seed, options=options
+        )
+
+    def test_implements_the_protocol_and_rejects_bad_arguments(self) -> None:
+        assert isinstance(self.make(), Sampler)
+        with pytest.raises(ValidationError):
+            self.registry.create(self.sampler_name, SPACE, options={"no_such_option": 1})
+        with pytest.raises(ValidationError):
+            self.registry.create(self.sampler_name, SPACE, direction="sideways")  # type: ignore[arg-type]
+
+    def test_ask_before_any_tell(self) -> None:
+        configs = self.make().ask(3)
+        assert len(configs) == 3
+        assert_valid(configs)
+        assert_distinct(configs)
+
+    def test_suggestions_respect_bounds_log_steps_and_choices(self) -> None:
+        sampler = self.make()
+        sampler.tell(history(), [])
+        configs = sampler.ask(self.n_ask)
+        assert len(configs) == self.n_ask
+        assert_valid(configs)
+
+    def test_distinct_with_pending_trials(self) -> None:
+        done = history()
+        pending = [p for p in SPACE.sample(np.random.default_rng(9), 3)]
+        sampler = self.make()
+        sampler.tell(done, pending)
+        configs = sampler.ask(self.n_ask)
+        assert_valid(configs)
+        assert_distinct(configs, pending)
+
+    def test_kept_state_grows_with_results_not_with_asks(self) -> None:
+        # The service tells each study's cached sampler the same history with a new set of
+        # pending configurations before every claim. What the sampler keeps must not grow
+        # with those asks (issue 12: the Optuna adapter kept every pending trial of every
+        # ask, so a TPE ask with 32 workers took seconds). Pending sets alternate between 3
+        # and 8 configurations.
+        sampler = self.make(cheap=True)
+        done = history(20)
+        rng = np.random.default_rng(3)
+        sizes = []
+        for i in range(24):
+            pending = SPACE.sample(rng, 8 if i % 2 else 3)
+            sampler.tell(done, pending)
+            [p] = sampler.ask(1)
+            assert_distinct([p], pending)
+            sizes.append(kept_bytes(sampler))
+        # Same history, same pending count: the kept state after 22 more asks is the same
+        # size (a few dozen bytes of counters may differ), where it grew by ~30 KB an ask.
+        assert abs(sizes[-1] - sizes[1]) < 1024, sizes
+        assert abs(sizes[-2] - sizes[0]) < 1024, sizes
+        # ... and it does grow with results.
+        sampler.tell(done + history(40, seed=5), [])
+        sampler.ask(1)
+        keeps = getattr(sampler, "keep_observations", False) or getattr(
+            sampler, "keep_arrays", False
+        )
+        if keeps:
+            assert kept_bytes(sampler) > sizes[-1]
+
+    def test_asks_before_any_result_are_distinct(self) -> None:
+        # Parallel workers start together: each ask sees the previous suggestions as pending.
+        pending: list[Params] = []
+        for _ in range(4):
+            sampler = self.make()
+            sampler.tell([], pending)
+            [p] = sampler.ask(1)
+            assert_distinct([p], pending)
+            pending.append(p)
+
+    def test_same_seed_and_history_give_the_same_suggestions(self) -> None:
+        done, pending = history(), SPACE.sample(np.random.default_rng(5), 1)
+        first, second = self.make(seed=3), self.make(seed=3)
+        first.tell(done, pending)
+        second.tell(done, pending)
+        assert first.ask(self.n_ask - 1) == second.ask(self.n_ask - 1)
+
+    def test_a_sampler_told_more_history_matches_a_rebuilt_one(self) -> None:
+        # hpo.optimize keeps one sampler and tells it the growing history; the service
+        # rebuilds.
+        done = history()
+        kept = self.make(seed=1, cheap=True)
+        for _ in range(2):
+            kept.tell(done, [])
+            [p] = kept.ask(1)
+            done = [*done, Observation(p, objective(p))]
+        kept.tell(done, [])
+        rebuilt = self.make(seed=1, cheap=True)
+        rebuilt.tell(done, [])
+        a, b = kept.ask(1)[0], rebuilt.ask(1)[0]
+        assert a.keys() == b.keys()
+        for k in a:
+            if isinstance(a[k], float):
+                assert math.isclose(a[k], b[k], rel_tol=1e-6, abs_tol=1e-9), (k, a[k], b[k])  # type: ignore[arg-type]
+            else:
+                assert a[k] == b[k], k
+
+    def test_failed_diverged_and_pruned_observations_are_tolerated(self) -> None:
+        rng = np.random.default_rng(4)
+        configs = SPACE.sample(rng, 8)
+        done = [
+            Observation(configs[0], None, ObservationState.FAILED),
+            Observation(configs[1], None, ObservationState.DIVERGED),
+            Observation(configs[2], 1.0),
+            Observation(configs[3], 3.0, ObservationState.PRUNED),
+            Observation(configs[4], None, ObservationState.PRUNED),
+            Observation(configs[5], 0.5),
+            Observation(configs[6], None, "failed"),  # type: ignore[arg-type]
+            Observation(configs[7], 2.0),
+        ]
+        sampler = self.make()
+        sampler.tell(done, [])
+        assert_valid(sampler.ask(self.n_ask - 1))
+        only_failures = [Observation(c, None, ObservationState.FAILED) for c in configs[:5]]
+        sampler = self.make()
+        sampler.tell(only_failures, [])
+        assert_valid(sampler.ask(1))
+
+    @pytest.mark.parametrize("direction", ["minimize", "maximize"])
+    def test_both_directions(self, direction: Direction) -> None:
+        sampler = self.make(direction=direction, seed=2, cheap=True)
+        sampler.tell(history(), [])
+        assert_valid(sampler.ask(1))
+
+    def test_small_discrete_space_never_repeats_a_pending_config(self) -> None:
+        tiny = space_from_dict(
+            {
+                "a": {"type": "categorical", "choices": ["x", "y", "z"]},
+                "b": {"type": "int", "low": 0, "high": 2},
+            }
+        )
+        pending: list[Params] = [{"a": "x", "b": 0}, {"a": "y", "b": 1}]
+        sampler = self.make(space=tiny, cheap=True)
+        sampler.tell([Observation({"a": "z", "b": 2}, 1.0)], pending)
+        configs = sampler.ask(4)
+        assert_valid(configs, tiny)
+        assert_distinct(configs, pending)
+
+    def test_extend_equals_a_tell_of_the_whole_history(self) -> None:
+        # The service's cache tells an incremental sampler only what is new (`extend`): the
+        # suggestions must be those of a sampler told the whole history, with the same
+        # pending trials.
+        done = history(9)
+        done[3] = Observation(done[3].params, None, ObservationState.FAILED)
+        pending = SPACE.sample(np.random.default_rng(6), 2)
+        kept = self.make(seed=4, cheap=True)
+        if not isinstance(kept, IncrementalSampler):
+            pytest.skip(f"{self.sampler_name} is told the whole history (no extend)")
+        kept.tell(done[:2], pending[:1])
+        kept.ask(1)
+        for a, b in ((2, 2), (2, 5), (5, 9)):
+            kept.extend(done[a:b], pending)
+            whole = self.make(seed=4, cheap=True)
+            whole.tell(done[:b], pending)
+            assert kept.ask(1) == whole.ask(1), (self.sampler_name, b)
+            assert kept.n_completed == b  # type: ignore[attr-defined]

@@ -1,0 +1,144 @@
+"""The worker protocol: claims (claim, ask, batching), results (heartbeat, report, complete,
+fail, reap), leases (token, columns, failure classes) and suggestions (the sampler cache and
+the prefetcher behind `suggest`, `result_in`, `forget`).
+
+    claims.py         claim, ask, complete-and-claim's claim; batches via combining.py
+    results.py        heartbeat, report, complete, fail, reap
+    leases.py         lease tokens, the lease columns, token checks, failure classes
+    lease_binding.py  which lease a complete-and-claim handed out (for its retry)
+    claim_fields.py   worker id, host, devices checked against their columns
+    suggestions.py    Suggestions: sampler_cache.py + prefetch.py, one small interface
+    sampler_failures.py  a study whose sampler raises is paused
+    reaper.py         the thread that calls `reap`
+
+`Dispatcher` is the facade the API and tests call; it holds one `Claims` and one `Results`
+over the `Suggestions` that `Service` owns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from hpo.errors import ValidationError
+from hpo.service.dispatch.claim_fields import check_claim_fields
+from hpo.service.dispatch.claims import Claims
+from hpo.service.dispatch.lease_binding import bound_next_lease
+from hpo.service.dispatch.results import Results
+from hpo.service.dispatch.suggestions import Suggestions
+from hpo.service.metrics import Metrics
+from hpo.service.views import Lease, TrialView
+from hpo.storage import Database, FailureClass, utcnow
+
+
+class Dispatcher:
+    """Hands trials to workers and takes their results back.
+
+    `clock` is injectable so tests can expire leases without sleeping.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        suggestions: Suggestions,
+        *,
+        lease_seconds: float = 120.0,
+        metrics: Metrics | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.metrics = metrics or suggestions.metrics
+        self.clock = clock
+        self.suggestions = suggestions
+        lease = timedelta(seconds=lease_seconds)
+        self.claims = Claims(db, suggestions, self.metrics, lease=lease, clock=clock)
+        self.results = Results(db, suggestions, self.metrics, lease=lease, clock=clock)
+
+    def claim(
+        self, worker_id: str, *, host: str = "", devices: tuple[str, ...] = ()
+    ) -> Lease | None:
+        """A trial for this worker, or None (HTTP 204): see `Claims.claim`."""
+        return self.claims.claim(worker_id, host=host, devices=devices)
+
+    def ask(
+        self, study_id: int, *, worker_id: str = "ask-tell", lease_seconds: float | None = None
+    ) -> Lease:
+        """A trial of one study for the user's own code (ask/tell): see `Claims.ask`."""
+        return self.claims.ask(study_id, worker_id=worker_id, lease_seconds=lease_seconds)
+
+    def heartbeat(self, trial_id: int, token: str) -> datetime:
+        return self.results.heartbeat(trial_id, token)
+
+    def report(self, trial_id: int, token: str, step: int, value: float) -> bool:
+        return self.results.report(trial_id, token, step, value)
+
+    def complete(
+        self, trial_id: int, token: str, value: float, metrics: Mapping[str, Any] | None = None
+    ) -> TrialView:
+        """Record the final value. Idempotent: repeating a complete that already landed
+        (same token and value) returns the trial unchanged."""
+        return self.results.complete(trial_id, token, value, metrics)[0]
+
+    def complete_and_claim(
+        self,
+        trial_id: int,
+        token: str,
+        value: float,
+        metrics: Mapping[str, Any] | None,
+        worker_id: str,
+        *,
+        host: str = "",
+        devices: tuple[str, ...] = (),
+    ) -> tuple[TrialView, Lease | None]:
+        """`complete`, then `claim` for the same worker: one request per trial instead of two
+        for a worker that goes on (its next trial, or None: no work right now).
+
+        Idempotent as `complete` is: when the complete is a retry of one that already landed
+        (the answer was lost on the way), the lease that the first attempt claimed, if still
+        live, is handed out again rather than a second one, which would sit leased to nobody
+        until it expired. That lease is found through the completed trial (whose token the
+        retry proves it holds), never by `worker_id` (see `lease_binding`)."""
+        check_claim_fields(worker_id, host, devices)  # before the complete lands
+        view, retried = self.results.complete(trial_id, token, value, metrics)
+        if retried:
+            with self.db.transaction(write=False) as session:
+                held = bound_next_lease(session, trial_id, token, self.clock())
+            if held is not None:
+                return view, held
+        lease = self.claims.claim(
+            worker_id, host=host, devices=devices, completed_trial_id=trial_id
+        )
+        return view, lease
+
+    def fail(
+        self, trial_id: int, token: str, failure_class: FailureClass | str, message: str = ""
+    ) -> TrialView:
+        return self.results.fail(trial_id, token, failure_class, message)
+
+    def tell(
+        self,
+        trial_id: int,
+        token: str,
+        state: Literal["completed", "failed"],
+        *,
+        value: float | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        failure_class: FailureClass | str = FailureClass.USER,
+        message: str = "",
+    ) -> TrialView:
+        """Ask/tell's result: a complete with `value`, or a fail with `failure_class`."""
+        if state == "completed":
+            if value is None:
+                raise ValidationError(
+                    "tell needs a value when state is completed (or state: failed)"
+                )
+            return self.complete(trial_id, token, value, metrics)
+        return self.fail(trial_id, token, failure_class, message)
+
+    def reap(self) -> int:
+        """Requeue (or, past max_attempts, fail) trials whose lease expired. Returns how many."""
+        return self.results.reap()
+
+
+__all__ = ["Dispatcher", "Suggestions"]

@@ -1,0 +1,221 @@
+"""Results: what a running trial sends back (heartbeat, report, complete, fail), and the
+reaper's requeue of trials whose lease expired.
+
+A result walks: `Results.complete` -> one repository statement that completes the running
+trial and reads the study's progress (`claim_path.complete_running`) -> the lease check on what it
+returned (rolled back when the token is wrong) -> `Suggestions.result_in` after the commit.
+A retried complete that already landed (same token, same value) is a no-op.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from hpo.errors import ConflictError, ValidationError
+from hpo.pruners import make_pruner
+from hpo.service._common import finish_study_if_done, require_state, target_trials
+from hpo.service.dispatch.leases import RETRIED, check_token, failure_class, token_matches
+from hpo.service.dispatch.suggestions import Suggestions
+from hpo.service.failures import pause_after_config_errors
+from hpo.service.metrics import Metrics
+from hpo.service.views import TrialView
+from hpo.storage import Database, FailureClass, Study, StudyState, Trial, TrialState
+from hpo.storage import repositories as repo
+from hpo.storage.repositories import claim_path
+
+
+class Results:
+    """Takes results back from workers; renews, checks and ends leases."""
+
+    def __init__(
+        self,
+        db: Database,
+        suggestions: Suggestions,
+        metrics: Metrics,
+        *,
+        lease: timedelta,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.db = db
+        self.suggestions = suggestions
+        self.metrics = metrics
+        self.lease = lease
+        self.clock = clock
+
+    def heartbeat(self, trial_id: int, token: str) -> datetime:
+        """Renew the lease; returns the new expiry."""
+        with self.db.transaction() as session:
+            trial = self._leased(session, trial_id, token, "heartbeat")
+            trial.lease_expires_at = self.clock() + self.lease
+            return trial.lease_expires_at
+
+    def report(self, trial_id: int, token: str, step: int, value: float) -> bool:
+        """Record an intermediate value; renews the lease; returns should_prune. A trial the
+        pruner stops is marked pruned at once (its last value counts): the worker just stops."""
+        if not math.isfinite(value):
+            raise ValidationError(
+                f"report value {value!r} is not finite: fail the trial with failure_class "
+                "'diverged' instead"
+            )
+        with self.db.transaction() as session:
+            trial = self._leased(session, trial_id, token, "report on")
+            study = repo.get_study(session, trial.study_id)
+            repo.record_report(session, trial, step, value)
+            now = self.clock()
+            trial.lease_expires_at = now + self.lease
+            spec = study.spec.get("pruner") or {}
+            pruner = make_pruner(
+                spec.get("name", "none"), spec.get("options"), str(study.direction)
+            )
+            if not pruner.reads_reports:
+                # No pruner: skip reading every report of the study, which grew each report's
+                # work and transient memory with the study's history, on every report.
+                return False
+            session.flush()
+            reports = repo.study_reports(session, study.id, max_step=step)
+            if not pruner.should_prune(reports, trial.id, step):
+                return False
+            trial.state = TrialState.PRUNED
+            trial.value = value
+            trial.finished_at = now
+            trial.lease_expires_at = None
+            self.metrics.inc("hpo_trials_pruned_total")
+            finish_if_done(session, study)
+        self.suggestions.result_in(study.id, study.state, study.sampler)
+        return True
+
+    def complete(
+        self, trial_id: int, token: str, value: float, metrics: Mapping[str, Any] | None
+    ) -> tuple[TrialView, bool]:
+        """Record the final value; returns the trial and whether this was a retry of a
+        complete that already landed (same token and value: the trial, unchanged)."""
+        if not math.isfinite(value):
+            raise ValidationError(
+                f"value {value!r} is not finite: fail the trial with failure_class "
+                "'diverged' instead"
+            )
+        try:
+            with self.db.transaction() as session:
+                row = claim_path.complete_running(
+                    session, trial_id, value, metrics or {}, self.clock()
+                )
+                if row is None or not token_matches(row.lease_token, token):
+                    raise _NotThisLease  # rolls the update back
+                state, sampler = StudyState(row.study_state), str(row.sampler)
+                created = -1 if row.top_number is None else int(row.top_number) + 1
+                if state is StudyState.RUNNING and (sampler == "grid" or created >= row.n_trials):
+                    # Perhaps the study's last trial (a grid's target may be its size): count.
+                    study = repo.get_study(session, row.study_id)
+                    finish_if_done(session, study)
+                    state = study.state
+                view = TrialView.of(row)
+        except _NotThisLease:
+            # 404, a wrong or stale token, a trial not running, or a retry of a complete that
+            # already landed (returns the trial unchanged).
+            with self.db.transaction() as session:
+                return self._complete_other(session, trial_id, token, value), True
+        self.metrics.inc("hpo_trials_completed_total")
+        self.suggestions.result_in(row.study_id, state, sampler)
+        return view, False
+
+    def _complete_other(
+        self, session: Session, trial_id: int, token: str, value: float
+    ) -> TrialView:
+        """`complete` when the fast path's check failed: raises the right error, or returns
+        the trial unchanged for a retry of a complete that already landed."""
+        trial = repo.lock_trial(session, trial_id)
+        check_token(trial, token, "complete")
+        if trial.state is TrialState.COMPLETED and trial.value == value:
+            return TrialView.of(trial)  # a retry of a complete that already landed
+        require_state(trial, (TrialState.RUNNING,), "complete")
+        raise AssertionError(f"trial {trial_id}: running with this token, yet not completed")
+
+    def fail(
+        self, trial_id: int, token: str, failure: FailureClass | str, message: str = ""
+    ) -> TrialView:
+        """A classified failure. `lost` (the worker is stopping) requeues the trial at once
+        with the same params, until max_attempts; every other class is final. A retry of a
+        fail that already landed is a no-op."""
+        failure = failure_class(failure)
+        with self.db.transaction() as session:
+            trial = repo.lock_trial(session, trial_id)
+            check_token(trial, token, "fail")
+            if trial.state is TrialState.FAILED and trial.failure_class is failure:
+                return TrialView.of(trial)
+            require_state(trial, (TrialState.RUNNING,), "fail")
+            study = repo.get_study(session, trial.study_id)
+            self._end_attempt(trial, study, failure, message[:4000])
+            finish_if_done(session, study)
+            if trial.state is TrialState.FAILED and failure is FailureClass.CONFIG:
+                pause_after_config_errors(session, study)  # a study that cannot succeed stops
+            view = TrialView.of(trial)
+        if trial.state is TrialState.FAILED:
+            self.suggestions.result_in(study.id, study.state, study.sampler)
+        return view
+
+    def reap(self) -> int:
+        """Requeue (or, past max_attempts, fail) trials whose lease expired. Returns how many."""
+        over: list[int] = []
+        with self.db.transaction() as session:
+            expired = repo.expired_leases(session, self.clock())
+            for trial in expired:
+                study = repo.get_study(session, trial.study_id)
+                self._end_attempt(trial, study, FailureClass.LOST, "lease expired")
+                self.metrics.inc("hpo_lease_expiries_total")
+                finish_if_done(session, study)
+                if study.state is StudyState.COMPLETED:
+                    over.append(study.id)
+        for study_id in over:
+            self.suggestions.forget(study_id)
+        return len(expired)
+
+    def _end_attempt(self, trial: Trial, study: Study, failure: FailureClass, message: str) -> None:
+        now = self.clock()
+        trial.lease_expires_at = None
+        trial.failure_class = failure
+        trial.failure_message = message or None
+        if failure in RETRIED and trial.attempt < study.max_attempts:
+            trial.state = TrialState.QUEUED
+            trial.attempt += 1
+            trial.lease_token = None
+            trial.worker_id = None
+            self.metrics.inc("hpo_trials_requeued_total")
+            return
+        if failure in RETRIED:
+            trial.failure_message = (
+                f"{message or 'lost'} (gave up after {trial.attempt} attempts, max_attempts="
+                f"{study.max_attempts})"
+            )
+        trial.state = TrialState.FAILED
+        trial.finished_at = now
+        self.metrics.inc("hpo_trials_failed_total")
+
+    def _leased(self, session: Session, trial_id: int, token: str, action: str) -> Trial:
+        trial = repo.lock_trial(session, trial_id)
+        check_token(trial, token, action)
+        require_state(trial, (TrialState.RUNNING,), action)
+        study_state = repo.get_study(session, trial.study_id).state
+        if study_state is StudyState.CANCELLED:
+            raise ConflictError(f"study {trial.study_id} was cancelled: stop this trial")
+        return trial
+
+
+class _NotThisLease(Exception):
+    """Raised inside `complete`'s transaction to roll its update back: the trial is not
+    running under the given token (handled by `_complete_other`)."""
+
+
+def finish_if_done(session: Session, study: Study) -> None:
+    """`finish_study_if_done`, skipping its count of every trial by state while the study
+    has fewer trials than its target (then it cannot be done): the highest trial number
+    bounds the trial count, and is one index lookup."""
+    if study.state is not StudyState.RUNNING:
+        return
+    if repo.next_trial_number(session, study.id) < target_trials(study):
+        return
+    finish_study_if_done(session, study)

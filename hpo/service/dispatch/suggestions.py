@@ -1,0 +1,106 @@
+"""Suggestions: what a claim asks for new trials, behind three calls.
+
+- `suggest(session, study, active, n)`: up to `n` configurations for a claim under the study
+  lock (a suggestion prepared ahead when it is still current, else the cached sampler's ask);
+- `result_in(study_id, state, sampler)`: a result changed the study's history: prepare its
+  next suggestion in the background, or drop its sampler when the study is over;
+- `forget(study_id)`: drop a study's sampler (the study completed, was cancelled or deleted).
+
+Behind them: the per-process sampler cache (`sampler_cache`) and the background thread that
+prepares suggestions (`prefetch`). `Service` builds one `Suggestions` and hands it to the
+dispatcher and to the studies and comparisons halves (their `on_over`). Whether suggestions
+are prepared in the background is the composer's choice (`prepare_in_background`): a
+`Database` bound to one test connection must not be used from a second thread.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from hpo.samplers import SamplerRegistry
+from hpo.service.dispatch.active_trials import ActiveTrials
+from hpo.service.dispatch.prefetch import Prefetcher
+from hpo.service.dispatch.sampler_cache import SamplerCache
+from hpo.service.metrics import Metrics
+from hpo.storage import Database, Study, StudyState
+from hpo.storage import repositories as repo
+
+# Samplers whose ask is cheap and ignores the history's values: asked at claim time, never
+# prepared ahead (a prepared suggestion would almost never match the claim's version).
+CHEAP_SAMPLERS = frozenset({"random", "qmc", "grid"})
+
+# `SamplerCache.prepare`'s outcome -> the counter it adds to (hpo_suggestions_<name>_total).
+_PREPARE_METRIC = {"prepared": "prepared", "current": "current", "no_room": "skipped_no_room"}
+
+
+class Suggestions:
+    """The sampler cache and the prefetcher, for the dispatcher and the studies halves."""
+
+    def __init__(
+        self,
+        db: Database,
+        registry: SamplerRegistry,
+        metrics: Metrics,
+        *,
+        prepare_in_background: bool = True,
+        max_observations: int = 200_000,
+    ) -> None:
+        self.db = db
+        self.metrics = metrics
+        self.cache = SamplerCache(registry, max_observations=max_observations)
+        # Started at once, not after a pause that would let the answer to the result's request
+        # go out first: the same worker's next claim usually follows within milliseconds, and
+        # waiting for the ask already under way beats starting a second one (measured: the
+        # back-to-back rows of bench/suggest_path.py).
+        self.prefetcher = Prefetcher(self._prepare) if prepare_in_background else None
+
+    def suggest(
+        self, session: Session, study: Study, active: ActiveTrials, n: int
+    ) -> list[dict[str, Any]]:
+        """Up to `n` distinct configurations from the study's sampler, told the whole history
+        with the pending trials (so parallel workers get distinct suggestions); fewer (none)
+        when the sampler is exhausted. Raises `SamplerFailed` (see `sampler_failures`)."""
+        started = time.perf_counter()
+        used_before = self.cache.prepared_used
+        suggested = self.cache.suggest(session, study, active, n)
+        self.metrics.observe("hpo_ask_seconds", time.perf_counter() - started)
+        if self.cache.prepared_used != used_before:
+            self.metrics.inc("hpo_suggestions_prepared_used_total")
+        return suggested
+
+    def claimed(self, study_id: int, trial_id: int, params: dict[str, Any]) -> None:
+        """A claim handed out `params` as `trial_id`: the next refresh need not read them."""
+        self.cache.claimed(study_id, trial_id, params)
+
+    def result_in(self, study_id: int, state: StudyState, sampler: str) -> None:
+        """A result changed the study's history: prepare its next suggestion (call after the
+        commit, so the background read sees it), or drop its sampler if the study is over."""
+        if state in (StudyState.COMPLETED, StudyState.CANCELLED):
+            self.cache.forget(study_id)
+            return
+        if (
+            self.prefetcher is not None
+            and state is StudyState.RUNNING
+            and sampler not in CHEAP_SAMPLERS
+        ):
+            self.prefetcher.schedule(study_id)
+
+    def forget(self, study_id: int) -> None:
+        """Drop a study's sampler (it is over, or gone); a later claim rebuilds it."""
+        self.cache.forget(study_id)
+
+    def _prepare(self, study_id: int) -> None:
+        with self.db.transaction(write=False) as session:
+            study = repo.get_study(session, study_id)
+            if study.state is not StudyState.RUNNING:
+                return
+            started = time.thread_time()
+            outcome = self.cache.prepare(session, study)
+            # The background thread's CPU competes with training on the same cores: count it.
+            self.metrics.inc(
+                "hpo_suggestion_prepare_cpu_seconds_total", time.thread_time() - started
+            )
+            self.metrics.inc(f"hpo_suggestions_{_PREPARE_METRIC[outcome]}_total")
