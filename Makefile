@@ -41,8 +41,11 @@ format: install
 	.venv/bin/ruff format hpo trainers api tests bench
 	.venv/bin/ruff check --fix hpo trainers api tests bench
 
+# hpo, trainers and api strictly ([tool.mypy] in pyproject.toml); tests and bench typed, not
+# strict (tests/mypy.ini).
 typecheck: install
 	.venv/bin/mypy
+	.venv/bin/mypy --config-file tests/mypy.ini tests bench
 
 bench-trainer: install
 	$(PY) bench/trainer_overhead.py

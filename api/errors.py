@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from api.error_schema import document_errors
 from hpo.errors import (
     AuthError,
     ConflictError,
@@ -62,8 +63,6 @@ def describe_request_errors(error: RequestValidationError) -> str:
 
 def install_error_handlers(app: FastAPI) -> None:
     """Map errors to `{"detail": ...}` answers, and declare them in the OpenAPI schema."""
-    from api.error_schema import document_errors
-
     document_errors(app)
 
     @app.exception_handler(HpoError)

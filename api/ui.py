@@ -1,8 +1,9 @@
 """The web UI: three HTML pages (studies, one study, one comparison) whose scripts read the
 JSON API, and the static files they need, all served by the app (no internet needed).
 
-Our scripts are plain JavaScript with no build step; vendored libraries live under
-api/static/vendor/ with their licenses.
+Our scripts are ES modules with no build step (api/static/js/, `<script type="module">`; api.js
+builds every API URL); vendored libraries live under api/static/vendor/ with their licenses and
+load as classic scripts before the modules.
 """
 
 from __future__ import annotations

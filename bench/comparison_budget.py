@@ -57,7 +57,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
-            database_url=f"sqlite:///{tmp}/bench.db",  # type: ignore[arg-type]
+            database_url=f"sqlite:///{tmp}/bench.db",
             max_trials_per_study=max(BUDGETS),
         )
         with TestClient(create_app(settings)) as client:

@@ -180,7 +180,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     env = {
         # HPO_DEBUG_* passes through: HPO_DEBUG_TRACEMALLOC turns on the server's memory
-        # probe (hpo.memprobe), which this run then reports on.
+        # probe (hpo.debug.memprobe), which this run then reports on.
         **{
             k: v
             for k, v in os.environ.items()

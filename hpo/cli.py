@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from hpo.errors import HpoError
+
 # name -> (module, attribute, one-line help). Modules load only when their command runs.
 _COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("hpo.commands.train", "train", "Train one configuration (or --final) and report."),
@@ -51,8 +53,6 @@ def cli() -> None:
 
 
 def main() -> None:
-    from hpo.errors import HpoError
-
     try:
         rc = cli.main(standalone_mode=False)
     except click.exceptions.Abort:

@@ -38,7 +38,7 @@ class _BoundedLoader(yaml.SafeLoader):
                 raise ValidationError(
                     f"nested deeper than {MAX_DEPTH} levels (line {mark.line + 1}): flatten it"
                 )
-            return super().compose_node(parent, index)  # type: ignore[no-untyped-call]
+            return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 
@@ -84,7 +84,7 @@ def load_yaml(text: str, *, source: str = "the YAML") -> Any:
     naming `source`: a syntax error, too deep, or too large once aliases are expanded."""
     loader = _BoundedLoader(text)
     try:
-        node = loader.get_single_node()  # type: ignore[no-untyped-call]
+        node = loader.get_single_node()
         if node is None:
             return None
         size, depth = _expanded(node)
@@ -97,7 +97,7 @@ def load_yaml(text: str, *, source: str = "the YAML") -> Any:
                 f"holds more than {MAX_NODES} values once its aliases (*name) are expanded: "
                 "write the values out or use fewer aliases"
             )
-        return loader.construct_document(node)  # type: ignore[no-untyped-call]
+        return loader.construct_document(node)
     except ValidationError as e:
         raise ValidationError(f"{source}: {e}") from None
     except yaml.YAMLError as e:
@@ -106,4 +106,4 @@ def load_yaml(text: str, *, source: str = "the YAML") -> Any:
     except RecursionError:
         raise ValidationError(f"{source}: nested too deeply to read: flatten it") from None
     finally:
-        loader.dispose()  # type: ignore[no-untyped-call]
+        loader.dispose()

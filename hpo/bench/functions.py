@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from hpo.errors import ValidationError
+
 Vector = npt.NDArray[np.float64]
 Params = Mapping[str, Any]
 SpaceSpec = dict[str, dict[str, Any]]
@@ -216,8 +218,6 @@ PROBLEMS: Mapping[str, Problem] = _make_problems()
 
 
 def get_problem(name: str) -> Problem:
-    from hpo.errors import ValidationError
-
     try:
         return PROBLEMS[name]
     except KeyError:

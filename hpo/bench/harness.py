@@ -22,36 +22,10 @@ import numpy as np
 import numpy.typing as npt
 
 from hpo.bench.functions import get_problem
+from hpo.bench.plots import plot_function
+from hpo.bench.records import REGRET_FLOOR, Cell, RunRecord, regret_curve
+from hpo.bench.report import markdown_table, scale_table, timing_table
 from hpo.bench.runners import SamplerSpec, run_one
-
-REGRET_FLOOR = -12.0
-"""log10 regret is floored here: a regret <= 1e-12 reads -12 (the limit of a double near f*)."""
-
-
-def log10_regret(best: float, optimum: float) -> float:
-    """log10 of the simple regret `best - optimum`, floored at REGRET_FLOOR; inf when no
-    evaluation has succeeded yet (best is inf or NaN)."""
-    if math.isnan(best) or math.isinf(best):
-        return math.inf
-    regret = best - optimum
-    if regret <= 10.0**REGRET_FLOOR:
-        return REGRET_FLOOR
-    return max(math.log10(regret), REGRET_FLOOR)
-
-
-def best_so_far(values: Sequence[float]) -> list[float]:
-    """Running minimum; a failed (NaN) evaluation does not improve it."""
-    out: list[float] = []
-    best = math.inf
-    for v in values:
-        if not math.isnan(v) and v < best:
-            best = v
-        out.append(best)
-    return out
-
-
-def regret_curve(values: Sequence[float], optimum: float) -> list[float]:
-    return [log10_regret(b, optimum) for b in best_so_far(values)]
 
 
 @dataclass(frozen=True)
@@ -77,29 +51,10 @@ class BenchConfig:
         return self.seeds_for.get(spec.label, self.seeds_for.get(spec.name, self.seeds))
 
 
-@dataclass(frozen=True)
-class RunRecord:
-    sampler: str
-    function: str
-    seed: int
-    values: list[float]
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Cell:
-    """Median and quartiles of log10 regret over seeds, for one sampler x function x budget."""
-
-    median: float
-    q25: float
-    q75: float
-    n_seeds: int
-
-
 def _limit_torch_threads(n: int | None) -> None:
     if n is None or importlib.util.find_spec("torch") is None:
         return
-    import torch
+    import torch  # optional here, and seconds to import: only when it is installed and wanted
 
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
@@ -275,9 +230,6 @@ def write_outputs(
 ) -> dict[int, dict[str, dict[str, Cell]]]:
     """Write results.json (raw values of every run + summary), table.md and one PNG per
     function under out_dir/figures; returns the summary."""
-    from hpo.bench.plots import plot_function
-    from hpo.bench.report import markdown_table, scale_table, timing_table
-
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = summarize(records, config.budgets)
     table = markdown_table(summary)

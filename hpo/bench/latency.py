@@ -14,15 +14,14 @@ import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from hpo.bench.functions import get_problem
-
-if TYPE_CHECKING:
-    from hpo.samplers import Observation
-    from hpo.space import SearchSpace
+from hpo.bench.runners import dlib_available
+from hpo.samplers import Observation, default_registry
+from hpo.space import SearchSpace
 
 
 @dataclass(frozen=True)
@@ -71,9 +70,6 @@ class LatencyRow:
 
 
 def _history(n: int, seed: int = 0) -> tuple[SearchSpace, list[Observation]]:
-    from hpo.samplers import Observation
-    from hpo.space import SearchSpace
-
     problem = get_problem("hartmann6")
     space = SearchSpace.from_dict(problem.space)
     rng = np.random.default_rng(seed)
@@ -111,8 +107,6 @@ def _p90(xs: Sequence[float]) -> float:
 
 def measure(case: LatencyCase, n_obs: int) -> list[LatencyRow]:
     """Fresh and incremental tell/ask timings of `case`'s sampler at `n_obs` observations."""
-    from hpo.samplers import default_registry
-
     registry = default_registry()
     space, history = _history(n_obs)
     dim = len(space)
@@ -165,11 +159,9 @@ def measure(case: LatencyCase, n_obs: int) -> list[LatencyRow]:
 def measure_dlib(n_obs: int, reps: int) -> LatencyRow | None:
     """dlib's `get_next_x` + `set` after n_obs evaluations, for reference (None without dlib).
     dlib keeps its state in one object, so this is its incremental cost."""
-    from hpo.bench.runners import dlib_available
-
     if not dlib_available():
         return None
-    import dlib
+    import dlib  # optional (the `bench` extra): imported only where it is used
 
     problem = get_problem("hartmann6")
     dim = problem.dim

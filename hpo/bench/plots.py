@@ -14,6 +14,7 @@ def plot_function(
     function: str, by_sampler: Mapping[str, npt.NDArray[np.float64]], path: Path
 ) -> None:
     """`by_sampler` maps a sampler label to its (seeds, evaluations) log10-regret curves."""
+    # matplotlib costs about a second to import: only a run that writes figures pays it.
     import matplotlib
 
     matplotlib.use("Agg")  # no display on a server; must precede pyplot's import

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from hpo.bench.functions import get_problem
-from hpo.bench.harness import Cell, RunRecord, regret_curve
+from hpo.bench.records import Cell, RunRecord, regret_curve
 
 
 def _fmt(x: float) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 from hpo.bench.functions import Params, Problem, SpaceSpec
 from hpo.errors import ValidationError
+from hpo.optimize import optimize
 
 DLIB = "dlib"
 
@@ -68,8 +69,6 @@ def run_one(spec: SamplerSpec, problem: Problem, n_trials: int, seed: int) -> li
     if spec.name == DLIB:
         _run_dlib(objective, problem.space, n_trials, seed)
     else:
-        from hpo.optimize import optimize
-
         optimize(
             objective,
             problem.space,
@@ -87,7 +86,7 @@ def _run_dlib(objective: Any, space: SpaceSpec, n_trials: int, seed: int) -> Non
     """dlib maximizes, so it is told the negated value. Floats with `log: true` are searched in
     log10 space, ints as dlib integers, categoricals as an integer index (dlib has no
     categorical type: this ordinal code is the best it can do)."""
-    import dlib
+    import dlib  # optional (the `bench` extra): imported only where it is used
 
     low: list[float] = []
     high: list[float] = []

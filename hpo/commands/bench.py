@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
     from hpo.bench.harness import BenchConfig
 
+# What only some commands need is imported inside them (fast start): hpo/commands/__init__.py.
+
 DEFAULT_SAMPLERS = "random,tpe,gp,cmaes,qmc,lipo"
 
 
@@ -148,13 +150,8 @@ def _run_grid(
 ) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from hpo.bench.harness import (
-        RunRecord,
-        load_records,
-        machine_meta,
-        run_benchmark,
-        write_outputs,
-    )
+    from hpo.bench.harness import load_records, machine_meta, run_benchmark, write_outputs
+    from hpo.bench.records import RunRecord
 
     console.log(
         f"samplers {', '.join(s.label for s in config.samplers)}; "

@@ -31,6 +31,8 @@ from hpo.commands._tables import Column, Sheet, emit, json_option, rich_table
 from hpo.commands.study import SAMPLER_NAMES, api_option, watch_token_option
 from hpo.errors import HpoError, ValidationError
 
+# What only some commands need is imported inside them (fast start): hpo/commands/__init__.py.
+
 # States after which a comparison changes no more (a paused one may still be resumed).
 _OVER = ("completed", "cancelled")
 

@@ -37,6 +37,8 @@ if TYPE_CHECKING:  # the client (and pydantic behind it) load when the demo runs
     from hpo.client import Client
     from hpo.wire import TrialView
 
+# What only some commands need is imported inside them (fast start): hpo/commands/__init__.py.
+
 SHIPPED_SPEC = Path(__file__).resolve().parents[2] / "search_spaces" / "compare_mlp_mnist1d.yaml"
 DEMO_SAMPLERS = "grid,random,tpe,lipo"
 # Environment the demo's children must not inherit: the demo is its own SQLite database on

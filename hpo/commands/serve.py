@@ -14,6 +14,8 @@ from hpo.errors import ValidationError
 if TYPE_CHECKING:
     from hpo.settings import Settings
 
+# What only some commands need is imported inside them (fast start): hpo/commands/__init__.py.
+
 
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
@@ -71,9 +73,10 @@ def serve(
 
     import uvicorn
 
-    from hpo.memprobe import start_from_env
+    from hpo.debug.memprobe import start_from_env
 
-    # Opt-in tracemalloc reports (HPO_DEBUG_TRACEMALLOC, see hpo.memprobe); off by default.
+    # Opt-in tracemalloc reports (HPO_DEBUG_TRACEMALLOC, see hpo.debug.memprobe); off by
+    # default. Started before the app's imports so that their allocations are traced too.
     probe = start_from_env(os.environ)
 
     from api.access_log import uvicorn_log_config

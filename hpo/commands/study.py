@@ -17,6 +17,8 @@ from hpo.commands._tables import Column, Sheet, emit, is_terminal, json_option, 
 from hpo.commands.study_summary import summary_lines, why_not_running
 from hpo.wire import TrialView
 
+# What only some commands need is imported inside them (fast start): hpo/commands/__init__.py.
+
 api_option = click.option(
     "--api",
     envvar="HPO_API_URL",

@@ -25,6 +25,8 @@ from hpo.yamlload import load_yaml
 if TYPE_CHECKING:
     from trainers import RunConfig, TrainResult
 
+# What only some commands need is imported inside them (fast start): hpo/commands/__init__.py.
+
 
 class TrainingConfigError(ValidationError):
     """A training config file that cannot be read or is invalid."""

@@ -13,6 +13,8 @@ import click
 if TYPE_CHECKING:  # loaded when the command runs, not for `--help`
     from hpo.worker import WorkerOptions
 
+# What only some commands need is imported inside them (fast start): hpo/commands/__init__.py.
+
 # A token given as --token sits in the process list, readable by every user of the machine.
 _TOKEN_ON_COMMAND_LINE = (
     "hpo worker: warning: --token is visible to every user of this machine in the process "

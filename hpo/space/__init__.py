@@ -20,11 +20,11 @@ from hpo.space._loading import (
     as_space,
     load_space,
     load_spec,
-    param_from_dict,
     read_mapping,
     space_from_dict,
 )
 from hpo.space._params import Float, Int, Param, Params, ParamValue
+from hpo.space._parsing import param_from_dict
 from hpo.space._space import DEFAULT_GRID_CAP, SearchSpace
 
 __all__ = [

@@ -20,6 +20,7 @@ import numpy.typing as npt
 from hpo.errors import SearchSpaceError, ValidationError
 from hpo.space._categorical import Categorical
 from hpo.space._params import FloatArray, Param, Params, ParamValue
+from hpo.space._parsing import params_from_dict
 
 DEFAULT_GRID_CAP = 100_000
 """Largest grid `grid_axes` enumerates unless the caller passes another cap."""
@@ -60,9 +61,7 @@ class SearchSpace(Mapping[str, Param]):
     @classmethod
     def from_dict(cls, mapping: Mapping[str, Any]) -> SearchSpace:
         """Build from the YAML/JSON format: `{name: {type: float|int|categorical, ...}}`."""
-        from hpo.space._loading import space_from_dict
-
-        return space_from_dict(mapping)
+        return cls(params_from_dict(mapping))
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """The YAML/JSON form; `SearchSpace.from_dict(space.to_dict()) == space`."""

@@ -118,7 +118,7 @@ def read_journal(journal: Path) -> list[dict[str, Any]]:
     """The sim workers' journal: one JSON object per line (a line cut by a kill is skipped)."""
     import json
 
-    entries = []
+    entries: list[dict[str, Any]] = []
     if not journal.exists():
         return entries
     for line in journal.read_text().splitlines():

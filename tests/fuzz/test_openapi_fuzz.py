@@ -77,11 +77,11 @@ def api_schema(service: Service) -> Any:
         # The default body limit: a 413 is a right answer the negative-data check does not
         # expect (tests/integration/test_hostile_input.py tests it).
         database_url=str(service.db.engine.url),
-        api_token=ADMIN,
+        api_token=ADMIN,  # type: ignore[arg-type]
         # A generated claim may ask to be held for minutes (long-poll): the fuzz checks
         # answers, not waits (tests/e2e/test_long_poll.py does), so hold none long.
         claim_max_wait_seconds=0.2,
-    )  # type: ignore[arg-type]
+    )
     return schemathesis.openapi.from_asgi("/openapi.json", create_app(settings_, service=service))
 
 

@@ -27,8 +27,11 @@ SPEC: dict[str, Any] = {
 @pytest.fixture
 def client(database_url: str) -> Iterator[TestClient]:
     settings = Settings(
-        database_url=database_url, api_token=ADMIN, worker_token=WORKER, max_request_bytes=65_536
-    )  # type: ignore[arg-type]
+        database_url=database_url,
+        api_token=ADMIN,  # type: ignore[arg-type]
+        worker_token=WORKER,  # type: ignore[arg-type]
+        max_request_bytes=65_536,
+    )
     with TestClient(create_app(settings)) as c:
         yield c
 
@@ -212,12 +215,12 @@ def test_the_server_keeps_a_pool_sized_for_its_threads_and_telemetry_off(
 ) -> None:
     """PostgreSQL: 20 kept connections (+20 in a burst) instead of SQLAlchemy's 5, which a
     busy server kept opening and closing; FastAPI's OpenTelemetry only when asked for."""
-    settings = Settings(database_url=database_url, database_pool_size=7)  # type: ignore[arg-type]
+    settings = Settings(database_url=database_url, database_pool_size=7)
     app = create_app(settings)
     with TestClient(app):
         pool = app.state.service.db.engine.pool
         if backend == "postgresql":
             assert (pool.size(), pool._max_overflow) == (7, 20)
     assert app._telemetry["tracing"] is False and app._telemetry["metrics"] is False
-    traced = create_app(Settings(database_url=database_url, opentelemetry=True))  # type: ignore[arg-type]
+    traced = create_app(Settings(database_url=database_url, opentelemetry=True))
     assert traced._telemetry["tracing"] is True

@@ -42,7 +42,7 @@ COMPARISON: dict[str, Any] = {
 
 @pytest.fixture
 def client(database_url: str) -> Iterator[TestClient]:
-    settings = Settings(database_url=database_url, max_studies_per_comparison=6)  # type: ignore[arg-type]
+    settings = Settings(database_url=database_url, max_studies_per_comparison=6)
     with TestClient(create_app(settings), raise_server_exceptions=False) as c:
         yield c
 

@@ -35,8 +35,11 @@ def auth(token: str) -> dict[str, str]:
 @pytest.fixture
 def client(database_url: str) -> Iterator[TestClient]:
     settings = Settings(
-        database_url=database_url, api_token=ADMIN, worker_token=WORKER, read_token=READ
-    )  # type: ignore[arg-type]
+        database_url=database_url,
+        api_token=ADMIN,  # type: ignore[arg-type]
+        worker_token=WORKER,  # type: ignore[arg-type]
+        read_token=READ,  # type: ignore[arg-type]
+    )
     with TestClient(create_app(settings)) as c:
         yield c
 

@@ -44,7 +44,7 @@ VALID_DATASETS = "valid: mnist1d, mnist1d_shuffled, mnist1d_large, digits"
 
 @pytest.fixture
 def client(database_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(database_url=database_url))) as c:  # type: ignore[call-arg]
+    with TestClient(create_app(Settings(database_url=database_url))) as c:
         yield c
 
 

@@ -98,7 +98,7 @@ ADVERSARIAL: dict[str, str] = {
 
 @pytest.fixture
 def client(database_url: str) -> Iterator[TestClient]:
-    settings = Settings(database_url=database_url, max_request_bytes=1_048_576)  # type: ignore[arg-type]
+    settings = Settings(database_url=database_url, max_request_bytes=1_048_576)
     with TestClient(create_app(settings), raise_server_exceptions=False) as c:
         yield c
 

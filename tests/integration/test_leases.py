@@ -45,7 +45,7 @@ def auth(token: str) -> dict[str, str]:
 @pytest.fixture
 def client(database_url: str) -> Iterator[TestClient]:
     settings = Settings(
-        database_url=database_url,  # type: ignore[arg-type]
+        database_url=database_url,
         api_token=ADMIN,  # type: ignore[arg-type]
         worker_token=WORKER,  # type: ignore[arg-type]
     )

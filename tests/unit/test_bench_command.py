@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -96,7 +98,7 @@ def test_dlib_runs_as_a_seeded_ask_tell_loop_on_a_mixed_space() -> None:
     seen: list[dict[str, object]] = []
     inner = problem.fn
 
-    def spy(params: dict[str, object]) -> float:
+    def spy(params: Mapping[str, Any]) -> float:
         seen.append(dict(params))
         return inner(params)
 

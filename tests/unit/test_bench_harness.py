@@ -8,16 +8,8 @@ import pytest
 
 from hpo.bench import harness
 from hpo.bench.functions import Problem
-from hpo.bench.harness import (
-    REGRET_FLOOR,
-    BenchConfig,
-    best_so_far,
-    log10_regret,
-    regret_curve,
-    run_benchmark,
-    summarize,
-    write_outputs,
-)
+from hpo.bench.harness import BenchConfig, run_benchmark, summarize, write_outputs
+from hpo.bench.records import REGRET_FLOOR, best_so_far, log10_regret, regret_curve
 from hpo.bench.report import markdown_table
 from hpo.bench.runners import SamplerSpec
 from hpo.errors import ValidationError

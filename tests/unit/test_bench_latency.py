@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from hpo.bench.latency import LatencyCase, latency_table, measure, run_latency
+from hpo.bench.latency import LatencyCase, LatencyRow, latency_table, measure, run_latency
 
 pytestmark = pytest.mark.unit
 
@@ -15,7 +15,7 @@ def test_latency_rows_for_fresh_and_incremental() -> None:
 
 
 def test_run_latency_reports_each_row_and_tabulates() -> None:
-    seen = []
+    seen: list[LatencyRow] = []
     plan = [LatencyCase("qmc-small", "qmc", (5, 10), 1)]
     rows = run_latency(plan, dlib_reps=0, on_row=seen.append)
     assert rows == seen and len(rows) == 4

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ def _trials(n: int, seed: int = 0) -> list[tuple[dict[str, object], float]]:
     rng = random.Random(seed)
     out: list[tuple[dict[str, object], float]] = []
     for _ in range(n):
-        params = {
+        params: dict[str, Any] = {
             "lr": 10 ** rng.uniform(-4, -1),
             "width": rng.randint(16, 256),
             "activation": rng.choice(["relu", "tanh"]),
@@ -62,7 +63,7 @@ def test_notes_say_why_or_what_was_left_out() -> None:
 def test_trials_outside_the_space_are_skipped() -> None:
     outside = ({"lr": 5.0, "width": 16, "activation": "relu"}, 0.0)  # lr above its high
     missing = ({"lr": 0.01}, 0.0)  # width and activation missing
-    trials = [*_trials(20), outside, missing]
+    trials: list[tuple[dict[str, Any], float]] = [*_trials(20), outside, missing]
     view = compute_importance(1, SPACE, "minimize", trials, 22)
     assert view.n_used == 20
 

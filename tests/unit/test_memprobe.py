@@ -1,4 +1,4 @@
-"""The opt-in memory probe of `hpo serve` (hpo.memprobe): off unless asked, and its reports
+"""The opt-in memory probe of `hpo serve` (hpo.debug.memprobe): off unless asked, and its reports
 name the line that grew."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hpo.memprobe import MemoryProbe, ProbeConfig, malloc_figures, rss_bytes
+from hpo.debug.memprobe import MemoryProbe, ProbeConfig, malloc_figures, rss_bytes
 
 pytestmark = pytest.mark.unit
 

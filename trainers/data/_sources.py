@@ -133,6 +133,7 @@ def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def _sklearn(name: str) -> RawData:
+    # Imported here: scikit-learn takes about a second, and only these datasets need it.
     from sklearn import datasets
 
     loader = {

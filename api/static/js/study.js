@@ -3,168 +3,170 @@
 // Live updates by polling: GET /api/v1/studies/{id} every second is cheap (counts by state and
 // the best trial, one indexed query); only when its fingerprint changes are the leaderboard,
 // the table page and (at most every few seconds) the plots fetched again.
-"use strict";
 
-(() => {
-  const { api, download, el, num, duration, badge, paramsCell, finished, showError, poll } = HPO;
-  const studyId = Number(window.location.pathname.split("/").filter(Boolean).pop());
-  const PAGE = 25;
-  const POLL_MS = 1000;
-  const PLOTS_EVERY_MS = 4000;
+import { download, getJson, paths } from "./api.js";
+import { el, showError } from "./dom.js";
+import { duration, num } from "./format.js";
+import "./header.js";
+import { poll } from "./poll.js";
+import { badge, finished, paramsCell, showStats } from "./stats.js";
+import * as studyPlots from "./study_plots.js";
+const studyId = Number(window.location.pathname.split("/").filter(Boolean).pop());
+const PAGE = 25;
+const POLL_MS = 1000;
+const PLOTS_EVERY_MS = 4000;
 
-  const page = { offset: 0, state: "" };
-  let fingerprint = null;
-  let leaderIds = null;
-  let plotsAt = 0;
-  let plotsTimer = null;
-  let completedAtImportance = -1;
+const page = { offset: 0, state: "" };
+let fingerprint = null;
+let leaderIds = null;
+let plotsAt = 0;
+let plotsTimer = null;
+let completedAtImportance = -1;
 
-  function renderHeader(study) {
-    document.title = `hpo · ${study.name}`;
-    document.getElementById("title").replaceChildren(`${study.name} `, badge(study.state));
-    const task = study.spec.task || {};
-    const parts = [`study ${study.id}`, `${task.model || "?"} on ${task.dataset || "?"}`,
-      `${study.sampler} sampler`, `${study.pruner} pruner`,
-      `${task.metric || "value"} (${study.direction})`];
-    if (study.comparison_id !== null && study.comparison_id !== undefined) {
-      parts.push(el("a", { href: `/comparisons/${study.comparison_id}` },
-        `comparison ${study.comparison_id}`));
-    }
-    document.getElementById("subtitle").replaceChildren(...parts.map((p) => el("span", {}, p)));
-    // Why a study stopped (a user, or a run of config errors) and why trials fail, in words.
-    const reason = document.getElementById("paused-reason");
-    reason.textContent = study.state === "paused" && study.paused_reason ? study.paused_reason : "";
-    reason.classList.toggle("hidden", !reason.textContent);
-    const top = (study.failures || [])[0];
-    const failure = document.getElementById("top-failure");
-    failure.textContent = top ? `most common failure: ${top.count} × ${top.failure_class}` +
-      (top.message ? `: ${top.message}` : "") : "";
-    failure.classList.toggle("hidden", !top);
-    const counts = study.counts;
-    const stat = (k, v) => el("div", { class: "stat" }, el("div", { class: "k" }, k), el("div", { class: "v" }, v));
-    document.getElementById("stats").replaceChildren(
-      stat("best", study.best ? `${num(study.best.value)}` : "–"),
-      stat("best trial", study.best ? `#${study.best.number}` : "–"),
-      stat("finished", `${finished(counts)} / ${study.n_trials}`),
-      stat("running", counts.running || 0),
-      stat("queued", counts.queued || 0),
-      stat("pruned", counts.pruned || 0),
-      stat("failed", counts.failed || 0));
-    const link = document.getElementById("download-best");
-    link.classList.toggle("hidden", !study.best);
-    link.setAttribute("href", `/api/v1/studies/${study.id}/best?format=yaml`);
-    link.setAttribute("download", `study-${study.id}-best.yaml`);
+function renderHeader(study) {
+  document.title = `hpo · ${study.name}`;
+  document.getElementById("title").replaceChildren(`${study.name} `, badge(study.state));
+  const task = study.spec.task || {};
+  const parts = [`study ${study.id}`, `${task.model || "?"} on ${task.dataset || "?"}`,
+    `${study.sampler} sampler`, `${study.pruner} pruner`,
+    `${task.metric || "value"} (${study.direction})`];
+  if (study.comparison_id !== null && study.comparison_id !== undefined) {
+    parts.push(el("a", { href: `/comparisons/${study.comparison_id}` },
+      `comparison ${study.comparison_id}`));
   }
+  document.getElementById("subtitle").replaceChildren(...parts.map((p) => el("span", {}, p)));
+  // Why a study stopped (a user, or a run of config errors) and why trials fail, in words.
+  const reason = document.getElementById("paused-reason");
+  reason.textContent = study.state === "paused" && study.paused_reason ? study.paused_reason : "";
+  reason.classList.toggle("hidden", !reason.textContent);
+  const top = (study.failures || [])[0];
+  const failure = document.getElementById("top-failure");
+  failure.textContent = top ? `most common failure: ${top.count} × ${top.failure_class}` +
+    (top.message ? `: ${top.message}` : "") : "";
+  failure.classList.toggle("hidden", !top);
+  const counts = study.counts;
+  showStats([
+    ["best", study.best ? `${num(study.best.value)}` : "–"],
+    ["best trial", study.best ? `#${study.best.number}` : "–"],
+    ["finished", `${finished(counts)} / ${study.n_trials}`],
+    ["running", counts.running || 0],
+    ["queued", counts.queued || 0],
+    ["pruned", counts.pruned || 0],
+    ["failed", counts.failed || 0],
+  ]);
+  const link = document.getElementById("download-best");
+  link.classList.toggle("hidden", !study.best);
+  link.setAttribute("href", paths.bestConfigYaml(study.id));
+  link.setAttribute("download", `study-${study.id}-best.yaml`);
+}
 
-  async function renderLeaderboard() {
-    const rows = await api(`/api/v1/studies/${studyId}/leaderboard?k=10`);
-    const previous = leaderIds;
-    leaderIds = new Set(rows.map((t) => t.id));
-    document.querySelector("#leaderboard tbody").replaceChildren(...rows.map((t, i) =>
-      el("tr", { dataset: { trialNumber: t.number }, class: previous && !previous.has(t.id) ? "fresh" : null },
-        el("td", { class: "num" }, i + 1),
-        el("td", { class: "num" }, `#${t.number}`),
-        el("td", { class: "num" }, num(t.value, 6)),
-        paramsCell(t.params),
-        el("td", { class: "num" }, duration(t.duration_s)))));
-    document.getElementById("leaderboard-empty").classList.toggle("hidden", rows.length > 0);
+async function renderLeaderboard() {
+  const rows = await getJson(paths.leaderboard(studyId, 10));
+  const previous = leaderIds;
+  leaderIds = new Set(rows.map((t) => t.id));
+  document.querySelector("#leaderboard tbody").replaceChildren(...rows.map((t, i) =>
+    el("tr", { dataset: { trialNumber: t.number }, class: previous && !previous.has(t.id) ? "fresh" : null },
+      el("td", { class: "num" }, i + 1),
+      el("td", { class: "num" }, `#${t.number}`),
+      el("td", { class: "num" }, num(t.value, 6)),
+      paramsCell(t.params),
+      el("td", { class: "num" }, duration(t.duration_s)))));
+  document.getElementById("leaderboard-empty").classList.toggle("hidden", rows.length > 0);
+}
+
+async function renderTrials() {
+  const data = await getJson(paths.trials(studyId, { offset: page.offset, limit: PAGE, state: page.state }));
+  if (data.total > 0 && page.offset >= data.total) {
+    // The filter shrank the list under the current page: go to its last page.
+    page.offset = Math.floor((data.total - 1) / PAGE) * PAGE;
+    return renderTrials();
   }
+  document.querySelector("#trials tbody").replaceChildren(...data.items.map((t) =>
+    el("tr", { dataset: { trialNumber: t.number } },
+      el("td", { class: "num" }, `#${t.number}`),
+      el("td", { title: t.failure_message || "" }, badge(t.state)),
+      el("td", { class: "num" }, num(t.value, 6)),
+      el("td", { class: "num" }, t.last_step === null ? "–" : t.last_step),
+      paramsCell(t.params),
+      el("td", { class: "worker", title: t.worker_id || "" }, t.worker_id || "–"),
+      el("td", { class: "num" }, t.attempt),
+      el("td", { class: "num" }, duration(t.duration_s)))));
+  const last = Math.min(data.total, page.offset + data.items.length);
+  document.getElementById("page-info").textContent =
+    data.total ? `${page.offset + 1}–${last} of ${data.total}` : "no trial";
+  document.getElementById("page-prev").disabled = page.offset === 0;
+  document.getElementById("page-next").disabled = last >= data.total;
+}
 
-  async function renderTrials() {
-    const filter = page.state ? `&state=${page.state}` : "";
-    const data = await api(`/api/v1/studies/${studyId}/trials?offset=${page.offset}&limit=${PAGE}${filter}`);
-    if (data.total > 0 && page.offset >= data.total) {
-      // The filter shrank the list under the current page: go to its last page.
-      page.offset = Math.floor((data.total - 1) / PAGE) * PAGE;
-      return renderTrials();
-    }
-    document.querySelector("#trials tbody").replaceChildren(...data.items.map((t) =>
-      el("tr", { dataset: { trialNumber: t.number } },
-        el("td", { class: "num" }, `#${t.number}`),
-        el("td", { title: t.failure_message || "" }, badge(t.state)),
-        el("td", { class: "num" }, num(t.value, 6)),
-        el("td", { class: "num" }, t.last_step === null ? "–" : t.last_step),
-        paramsCell(t.params),
-        el("td", { class: "worker", title: t.worker_id || "" }, t.worker_id || "–"),
-        el("td", { class: "num" }, t.attempt),
-        el("td", { class: "num" }, duration(t.duration_s)))));
-    const last = Math.min(data.total, page.offset + data.items.length);
-    document.getElementById("page-info").textContent =
-      data.total ? `${page.offset + 1}–${last} of ${data.total}` : "no trial";
-    document.getElementById("page-prev").disabled = page.offset === 0;
-    document.getElementById("page-next").disabled = last >= data.total;
+async function renderPlots(study) {
+  plotsAt = Date.now();
+  const jobs = [
+    getJson(paths.plots(studyId)).then(studyPlots.renderAll),
+    getJson(paths.curves(studyId)).then(studyPlots.curves),
+  ];
+  const completed = study.counts.completed || 0;
+  if (completed !== completedAtImportance) {
+    completedAtImportance = completed;
+    jobs.push(getJson(paths.importance(studyId)).then(studyPlots.importance));
   }
+  await Promise.all(jobs);
+}
 
-  async function renderPlots(study) {
-    plotsAt = Date.now();
-    const jobs = [
-      api(`/api/v1/studies/${studyId}/plots`).then(StudyPlots.renderAll),
-      api(`/api/v1/studies/${studyId}/curves`).then(StudyPlots.curves),
-    ];
-    const completed = study.counts.completed || 0;
-    if (completed !== completedAtImportance) {
-      completedAtImportance = completed;
-      jobs.push(api(`/api/v1/studies/${studyId}/importance`).then(StudyPlots.importance));
-    }
-    await Promise.all(jobs);
-  }
+// Plots cost more than the tables: refresh them at most every PLOTS_EVERY_MS, and once more
+// after the last change so the final state is always drawn.
+function schedulePlots(study) {
+  const wait = plotsAt + PLOTS_EVERY_MS - Date.now();
+  if (plotsTimer) clearTimeout(plotsTimer);
+  const run = () => {
+    plotsTimer = null;
+    renderPlots(study).catch((error) => showError(error.message));
+  };
+  if (wait <= 0) run();
+  else plotsTimer = setTimeout(run, wait);
+}
 
-  // Plots cost more than the tables: refresh them at most every PLOTS_EVERY_MS, and once more
-  // after the last change so the final state is always drawn.
-  function schedulePlots(study) {
-    const wait = plotsAt + PLOTS_EVERY_MS - Date.now();
-    if (plotsTimer) clearTimeout(plotsTimer);
-    const run = () => {
-      plotsTimer = null;
-      renderPlots(study).catch((error) => showError(error.message));
-    };
-    if (wait <= 0) run();
-    else plotsTimer = setTimeout(run, wait);
-  }
-
-  async function tick() {
-    const study = await api(`/api/v1/studies/${studyId}`);
-    const next = JSON.stringify([study.state, study.counts, study.best && study.best.id, study.n_trials]);
-    if (next === fingerprint) return;
-    const first = fingerprint === null;
-    fingerprint = next;
-    renderHeader(study);
-    await Promise.all([renderLeaderboard(), renderTrials()]);
-    if (first) {
-      await renderPlots(study);
-      // For tests and bench/ui_load.py: everything of the first load is on screen.
-      performance.mark("hpo-ready");
-      document.body.dataset.ready = "true";
-    } else {
-      schedulePlots(study);
-    }
-    showError("");
-  }
-
-  // Through fetch, so the download carries the sign-in token like every other read.
-  document.getElementById("download-best").addEventListener("click", (event) => {
-    event.preventDefault();
-    const link = event.currentTarget;
-    download(link.getAttribute("href"), link.getAttribute("download"))
-      .catch((error) => showError(error.message));
-  });
-  document.getElementById("state-filter").addEventListener("change", (event) => {
-    page.state = event.target.value;
-    page.offset = 0;
-    renderTrials().catch((error) => showError(error.message));
-  });
-  document.getElementById("page-prev").addEventListener("click", () => {
-    page.offset = Math.max(0, page.offset - PAGE);
-    renderTrials().catch((error) => showError(error.message));
-  });
-  document.getElementById("page-next").addEventListener("click", () => {
-    page.offset += PAGE;
-    renderTrials().catch((error) => showError(error.message));
-  });
-
-  if (!Number.isInteger(studyId)) {
-    showError("This page needs a study id: /studies/<id>.");
+async function tick() {
+  const study = await getJson(paths.study(studyId));
+  const next = JSON.stringify([study.state, study.counts, study.best && study.best.id, study.n_trials]);
+  if (next === fingerprint) return;
+  const first = fingerprint === null;
+  fingerprint = next;
+  renderHeader(study);
+  await Promise.all([renderLeaderboard(), renderTrials()]);
+  if (first) {
+    await renderPlots(study);
+    // For tests and bench/ui_load.py: everything of the first load is on screen.
+    performance.mark("hpo-ready");
+    document.body.dataset.ready = "true";
   } else {
-    poll(tick, POLL_MS);
+    schedulePlots(study);
   }
-})();
+  showError("");
+}
+
+// Through fetch, so the download carries the sign-in token like every other read.
+document.getElementById("download-best").addEventListener("click", (event) => {
+  event.preventDefault();
+  const link = event.currentTarget;
+  download(link.getAttribute("href"), link.getAttribute("download"))
+    .catch((error) => showError(error.message));
+});
+document.getElementById("state-filter").addEventListener("change", (event) => {
+  page.state = event.target.value;
+  page.offset = 0;
+  renderTrials().catch((error) => showError(error.message));
+});
+document.getElementById("page-prev").addEventListener("click", () => {
+  page.offset = Math.max(0, page.offset - PAGE);
+  renderTrials().catch((error) => showError(error.message));
+});
+document.getElementById("page-next").addEventListener("click", () => {
+  page.offset += PAGE;
+  renderTrials().catch((error) => showError(error.message));
+});
+
+if (!Number.isInteger(studyId)) {
+  showError("This page needs a study id: /studies/<id>.");
+} else {
+  poll(tick, POLL_MS);
+}

@@ -147,7 +147,11 @@ def test_csv_with_named_label_column(tmp_path: Path) -> None:
         a, b, c = rng.normal(size=3)
         lines.append(f"{a},{['setosa', 'virginica', 'versicolor'][i % 3]},{b},{c}")
     path.write_text("\n".join(lines) + "\n")
-    for spec in (f"csv:{path}?label=species", {"path": str(path), "label": "species"}):
+    specs: tuple[str | dict[str, object], ...] = (
+        f"csv:{path}?label=species",
+        {"path": str(path), "label": "species"},
+    )
+    for spec in specs:
         d = load_dataset(spec, seed=1)
         assert (d.kind, d.input_shape, d.n_classes) == ("flat", (3,), 3)
         assert d.classes == ("setosa", "versicolor", "virginica")

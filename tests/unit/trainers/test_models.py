@@ -56,7 +56,7 @@ def test_cnn_pooling_stops_at_size_one() -> None:
         CNNConfig(depth=5, width=2), kind="image2d", input_shape=(1, 8, 8), n_classes=10
     )
     assert model(torch.randn(2, 1, 8, 8)).shape == (2, 10)
-    head = model.head[-1]
+    head = model.head[-1]  # type: ignore[index]  # torch types a submodule Tensor | Module
     assert isinstance(head, nn.Linear) and head.in_features == 2 * 4  # channels cap at 4x
 
 
@@ -104,7 +104,8 @@ def test_init_applies_to_conv_layers() -> None:
         n_classes=10,
     )
     convs = [m for m in model.modules() if isinstance(m, nn.Conv1d)]
-    assert len(convs) == 2 and all(torch.count_nonzero(c.bias) == 0 for c in convs)
+    assert len(convs) == 2
+    assert all(torch.count_nonzero(c.bias) == 0 for c in convs)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -112,7 +113,7 @@ def test_init_applies_to_conv_layers() -> None:
     [
         (lambda: MLPConfig(activation="swish"), "valid: relu, leaky_relu, elu, gelu, silu, selu"),
         (lambda: MLPConfig(depth=-1), "depth must be an integer >= 0"),
-        (lambda: MLPConfig(depth=1.5), "depth must be an integer"),
+        (lambda: MLPConfig(depth=1.5), "depth must be an integer"),  # type: ignore[arg-type]
         (lambda: MLPConfig(width=0), "width must be an integer >= 1"),
         (lambda: MLPConfig(dropout=1.0), "dropout must be in [0.0, 1.0)"),
         (lambda: MLPConfig(dropout=-0.1), "dropout must be in [0.0, 1.0)"),
