@@ -8,7 +8,7 @@ transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,6 @@ from hpo.dataset_location import check_dataset_location
 from hpo.errors import ConflictError, ValidationError
 from hpo.service import curves, separability
 from hpo.service._common import FINISHED, target_trials
-from hpo.service.budgets import BudgetLimits
 from hpo.service.comparison_views import (
     ComparisonStudy,
     ComparisonSummary,
@@ -27,10 +26,10 @@ from hpo.service.comparison_views import (
     SamplerCurves,
     SamplerResult,
 )
+from hpo.service.creating import CreatesStudies
 from hpo.service.studies import StudyAction, StudyService, insert_study
 from hpo.storage import (
     Comparison,
-    Database,
     Direction,
     Study,
     StudyState,
@@ -61,21 +60,8 @@ class FinalResult:
     trial_id: int | None = None
 
 
-class ComparisonService:
-    def __init__(
-        self,
-        db: Database,
-        *,
-        on_over: Callable[[int], None] | None = None,
-        limits: BudgetLimits | None = None,
-        dataset_roots: tuple[str, ...] = (),
-    ) -> None:
-        """`on_over(study_id)`: called after a study is cancelled or deleted here. `limits`:
-        the budget caps (422 past them). `dataset_roots`: see hpo.dataset_location."""
-        self.db = db
-        self.on_over = on_over
-        self.limits = limits or BudgetLimits()
-        self.dataset_roots = dataset_roots
+class ComparisonService(CreatesStudies):
+    """Comparisons: created with all their studies at once, changed and deleted together."""
 
     def create(self, spec: ComparisonSpec) -> ComparisonView:
         """Create the comparison and all its studies at once, or nothing when one of them is

@@ -3,7 +3,7 @@ enqueued configurations. Every method is one transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -20,13 +20,12 @@ from hpo.service._common import (
     study_space,
     training_config,
 )
-from hpo.service.budgets import BudgetLimits
 from hpo.service.client_tokens import new_client_token
+from hpo.service.creating import CreatesStudies
 from hpo.service.failures import common_failures, no_completed_trial
 from hpo.service.views import BestConfig, CreatedStudy, StudyView, TrialView
 from hpo.spec import StudySpec
 from hpo.storage import (
-    Database,
     FailureClass,
     Study,
     StudyState,
@@ -69,24 +68,8 @@ def insert_study(
     )
 
 
-class StudyService:
+class StudyService(CreatesStudies):
     """Everything a user does with studies. The worker protocol lives in `Dispatcher`."""
-
-    def __init__(
-        self,
-        db: Database,
-        *,
-        on_over: Callable[[int], None] | None = None,
-        limits: BudgetLimits | None = None,
-        dataset_roots: tuple[str, ...] = (),
-    ) -> None:
-        """`on_over(study_id)`: called after a study is completed, cancelled or deleted here
-        (the dispatcher's sampler cache drops it). `limits`: the budget caps (422 past them).
-        `dataset_roots`: where a dataset may name an absolute path (hpo.dataset_location)."""
-        self.db = db
-        self.on_over = on_over
-        self.limits = limits or BudgetLimits()
-        self.dataset_roots = dataset_roots
 
     def _over(self, study_id: int) -> None:
         if self.on_over is not None:

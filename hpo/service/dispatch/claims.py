@@ -8,7 +8,7 @@ running trials (`claim_path.insert_running_trials`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,13 +22,11 @@ from hpo.service.dispatch.claim_fields import check_claim_fields
 from hpo.service.dispatch.combining import Combiner
 from hpo.service.dispatch.lease_binding import bind_next_lease
 from hpo.service.dispatch.leases import lease_columns, lease_of
+from hpo.service.dispatch.part import DispatchPart
 from hpo.service.dispatch.sampler_failures import SamplerFailed, pause_for_sampler_failure
-from hpo.service.dispatch.suggestions import Suggestions
 from hpo.service.dispatch.workers_seen import WorkersSeen
-from hpo.service.metrics import Metrics
 from hpo.service.views import Lease
 from hpo.storage import (
-    Database,
     Study,
     StudyState,
     TrialState,
@@ -57,23 +55,10 @@ class ClaimRequest:
     completed_trial_id: int | None = None  # complete-and-claim: the lease is recorded there
 
 
-class Claims:
+class Claims(DispatchPart):
     """Hands trials to workers: the least busy runnable study first, in batches."""
 
-    def __init__(
-        self,
-        db: Database,
-        suggestions: Suggestions,
-        metrics: Metrics,
-        *,
-        lease: timedelta,
-        clock: Callable[[], datetime],
-    ) -> None:
-        self.db = db
-        self.suggestions = suggestions
-        self.metrics = metrics
-        self.lease = lease
-        self.clock = clock
+    def set_up(self) -> None:
         self._seen = WorkersSeen()
         self._batches: Combiner[ClaimRequest, Lease | None] = Combiner(
             self.serve_batch,

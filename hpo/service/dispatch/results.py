@@ -10,8 +10,8 @@ A retried complete that already landed (same token, same value) is a no-op.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -20,32 +20,16 @@ from hpo.errors import ConflictError, ValidationError
 from hpo.pruners import make_pruner
 from hpo.service._common import finish_study_if_done, require_state, target_trials
 from hpo.service.dispatch.leases import RETRIED, check_token, failure_class, token_matches
-from hpo.service.dispatch.suggestions import Suggestions
+from hpo.service.dispatch.part import DispatchPart
 from hpo.service.failures import pause_after_config_errors
-from hpo.service.metrics import Metrics
 from hpo.service.views import TrialView
-from hpo.storage import Database, FailureClass, Study, StudyState, Trial, TrialState
+from hpo.storage import FailureClass, Study, StudyState, Trial, TrialState
 from hpo.storage import repositories as repo
 from hpo.storage.repositories import claim_path
 
 
-class Results:
+class Results(DispatchPart):
     """Takes results back from workers; renews, checks and ends leases."""
-
-    def __init__(
-        self,
-        db: Database,
-        suggestions: Suggestions,
-        metrics: Metrics,
-        *,
-        lease: timedelta,
-        clock: Callable[[], datetime],
-    ) -> None:
-        self.db = db
-        self.suggestions = suggestions
-        self.metrics = metrics
-        self.lease = lease
-        self.clock = clock
 
     def heartbeat(self, trial_id: int, token: str) -> datetime:
         """Renew the lease; returns the new expiry."""

@@ -1,0 +1,28 @@
+"""What the two services that create studies (`StudyService`, `ComparisonService`) share: the
+database, the callback for a study that is over, and the settings of the checks made at
+creation (budget caps, dataset roots)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hpo.service.budgets import BudgetLimits
+from hpo.storage import Database
+
+
+class CreatesStudies:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        on_over: Callable[[int], None] | None = None,
+        limits: BudgetLimits | None = None,
+        dataset_roots: tuple[str, ...] = (),
+    ) -> None:
+        """`on_over(study_id)`: called after a study is completed, cancelled or deleted here
+        (the dispatcher's sampler cache drops it). `limits`: the budget caps (422 past them).
+        `dataset_roots`: where a dataset may name an absolute path (hpo.dataset_location)."""
+        self.db = db
+        self.on_over = on_over
+        self.limits = limits or BudgetLimits()
+        self.dataset_roots = dataset_roots
