@@ -60,6 +60,8 @@ class Option:
 
 _FLAG = Option("bool")
 _STARTUP = Option("int", 0, 100_000)
+# Below 100 the window would cut into what TPE's startup and "good" set need.
+_HISTORY = Option("int", 100, 1_000_000, nullable=True)
 
 # Ranges are what the samplers can use, not what is sensible: a range only refuses what
 # would fail or hang (a negative count, a GP kept on 10**6 observations).
@@ -72,11 +74,13 @@ OPTION_RULES: Mapping[str, Mapping[str, Option]] = {
         "n_ei_candidates": Option("int", 1, 10_000),
         "multivariate": _FLAG,
         "constant_liar": _FLAG,
+        "max_history": _HISTORY,
     },
     "gp": {
         "n_startup_trials": _STARTUP,
         "deterministic_objective": _FLAG,
         "max_observations": Option("int", 0, 5_000),
+        "max_history": _HISTORY,
     },
     "cmaes": {
         "n_startup_trials": _STARTUP,
@@ -84,11 +88,13 @@ OPTION_RULES: Mapping[str, Mapping[str, Option]] = {
         "popsize": Option("int", 2, 10_000, nullable=True),
         "use_separable_cma": _FLAG,
         "with_margin": _FLAG,
+        "max_history": _HISTORY,
     },
     "lipo": {
         "n_candidates": Option("int", 1, 100_000),
         "random_probability": Option("float", 0, 1),
         "trust_region_every": Option("int", 1, 10_000),
+        "max_history": _HISTORY,
     },
 }
 

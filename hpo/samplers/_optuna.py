@@ -53,6 +53,7 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 from hpo.errors import ValidationError
 from hpo.samplers._base import BaseSampler, Direction, Observation, taken_key
 from hpo.samplers._optuna_storage import ScratchStorage
+from hpo.samplers._window import DEFAULT_MAX_HISTORY, window_option
 from hpo.space import Categorical, Float, Params, SearchSpace
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -128,6 +129,13 @@ class _OptunaAdapter(BaseSampler):
         self._imputed: float | None = None  # the value failures were given in the study
         self._had_failure = False
         self._storage = ScratchStorage()  # the study's; its scratch tail is this ask's trials
+        # Past `max_history` results the study holds a window of them (`_window.py`); `_cut`
+        # is where the window's recent part starts, so a moved cut means a rebuild.
+        self._window = window_option(self.options.get("max_history", DEFAULT_MAX_HISTORY))
+        self._cut = 0
+        # The RUNNING trial of each pending configuration, kept while it stays pending: one new
+        # configuration per ask is built, not all of them (`_pending_trials`).
+        self._pending_cache: dict[int, FrozenTrial] = {}
         self.rebuilds = 0  # how many times the study was rebuilt (for tests and tuning)
         # Build the Optuna sampler once now, so options Optuna refuses fail at creation (a
         # study spec is checked by building its sampler), not at every later ask.
@@ -173,7 +181,7 @@ class _OptunaAdapter(BaseSampler):
                     state=state, value=value, params=dict(obs.params), distributions=self._dists
                 )
             )
-        study.add_trials(trials)
+        self._storage.append_owned(trials)
 
     def _sync(self) -> optuna.Study:
         """Bring the cached study in line with `self.completed`, or rebuild it."""
@@ -182,10 +190,11 @@ class _OptunaAdapter(BaseSampler):
         # Failures are stored at the worst value so far (or as FAIL before any value): when
         # that value moves, the stored failures are stale and the study is rebuilt.
         same_imputation = not self._had_failure or imputed == self._imputed
+        same_window = self._window.cut(len(self.completed)) == self._cut
         with _quiet():
             if self.replay:
-                study = self._sync_replay(imputed, same_imputation)
-            elif self._study is not None and self._extended and same_imputation:
+                study = self._sync_replay(imputed, same_imputation and same_window)
+            elif self._study is not None and self._extended and same_imputation and same_window:
                 study = self._study
                 # Forget what the previous ask added (its pending configurations and its own
                 # suggestions): the study then holds the history alone, as if rebuilt.
@@ -197,14 +206,7 @@ class _OptunaAdapter(BaseSampler):
             if not self.replay:
                 # Pending configurations as RUNNING trials (constant liar / GP fantasies), in
                 # the scratch tail: replaced at every ask, never accumulated.
-                study.add_trials(
-                    [
-                        create_trial(
-                            state=TrialState.RUNNING, params=dict(p), distributions=self._dists
-                        )
-                        for p in self.pending
-                    ]
-                )
+                self._storage.append_owned(self._pending_trials())
         self._study, self._n_synced = study, len(self.completed)
         self._imputed, self._had_failure = imputed, has_failure
         return study
@@ -217,9 +219,35 @@ class _OptunaAdapter(BaseSampler):
             direction=self.direction,
             sampler=self._optuna_sampler(self.seed % 2**32),
         )
-        self._add(study, list(self.completed), imputed)
+        self._add(study, self._windowed(), imputed)
         self._storage.keep_all()
         return study
+
+    def _windowed(self) -> list[Observation]:
+        """The results a rebuilt study holds: all of them, or past `max_history` the window
+        (`_window.py`: the best of the older part, then everything from the cut on)."""
+        self._cut = self._window.cut(len(self.completed))
+        if self._cut == 0:
+            return list(self.completed)
+        signed, valued = self._signed, self._valued
+        return [self.completed[i] for i in self._window.rows(signed, valued)]
+
+    def _pending_trials(self) -> list[FrozenTrial]:
+        """A RUNNING trial per pending configuration, reused from the previous ask when the
+        configuration was pending then too (a repeated configuration gets its own)."""
+        cache: dict[int, FrozenTrial] = {}
+        out = []
+        for p in self.pending:
+            key = taken_key(p)
+            trial = self._pending_cache.get(key) if key not in cache else None
+            if trial is None:
+                trial = create_trial(
+                    state=TrialState.RUNNING, params=dict(p), distributions=self._dists
+                )
+            cache.setdefault(key, trial)
+            out.append(trial)
+        self._pending_cache = cache
+        return out
 
     @property
     def kept_trials(self) -> int:
@@ -289,7 +317,9 @@ class TPESampler(_OptunaAdapter):
     pending trials. Ask cost grows about linearly with history (tens of ms at 1000).
 
     Options: `n_startup_trials` (10: random trials first), `n_ei_candidates` (24),
-    `multivariate` (True: model parameter interactions), `constant_liar` (True).
+    `multivariate` (True: model parameter interactions), `constant_liar` (True),
+    `max_history` (1000: past it the model fits the best 50 older results and the recent
+    ones, so the ask cost stops growing: `hpo/samplers/_window.py`; null: no window).
     """
 
     options_defaults: ClassVar[Mapping[str, Any]] = {
@@ -297,6 +327,7 @@ class TPESampler(_OptunaAdapter):
         "n_ei_candidates": 24,
         "multivariate": True,
         "constant_liar": True,
+        "max_history": DEFAULT_MAX_HISTORY,
     }
 
     def _optuna_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
@@ -322,13 +353,15 @@ class GPSampler(_OptunaAdapter):
     instead (same history, same seed rule); raise it to keep the GP longer.
 
     Options: `n_startup_trials` (10), `deterministic_objective` (False: assume noise),
-    `max_observations` (200: fall back to TPE beyond; counts completed and pending).
+    `max_observations` (200: fall back to TPE beyond; counts completed and pending),
+    `max_history` (1000: the fallback TPE's window, as TPE's).
     """
 
     options_defaults: ClassVar[Mapping[str, Any]] = {
         "n_startup_trials": 10,
         "deterministic_objective": False,
         "max_observations": 200,
+        "max_history": DEFAULT_MAX_HISTORY,
     }
 
     def _optuna_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
@@ -356,7 +389,8 @@ class CmaEsSampler(_OptunaAdapter):
 
     Options: `n_startup_trials` (1), `sigma0` (None: a sixth of the range), `popsize` (None:
     4 + 3 ln d), `use_separable_cma` (False), `with_margin` (False: True keeps integer
-    parameters from collapsing).
+    parameters from collapsing), `max_history` (1000: the results replayed, as TPE's window;
+    a moved window costs one replay per 250 results).
     """
 
     replay: ClassVar[bool] = True
@@ -366,6 +400,7 @@ class CmaEsSampler(_OptunaAdapter):
         "popsize": None,
         "use_separable_cma": False,
         "with_margin": False,
+        "max_history": DEFAULT_MAX_HISTORY,
     }
 
     def _optuna_sampler(self, seed: int) -> optuna.samplers.BaseSampler:

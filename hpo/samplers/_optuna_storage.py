@@ -56,6 +56,23 @@ class ScratchStorage(BaseStorage):
                 self._waiting -= 1
         del self._trials[self._kept :]
 
+    def append_owned(self, trials: Sequence[FrozenTrial]) -> None:
+        """Append trials the caller built for this storage alone (`create_trial` objects it
+        keeps no other use for), without `add_trials`' deep copy of each: the adapter adds up
+        to ~1000 results on a rebuild and every pending configuration on every ask, and the
+        copies were ~40 % of a TPE ask at 150 results and 32 pending. Their distributions
+        must be the study's (the adapter builds every trial from one dict)."""
+        for trial in trials:
+            if trial.state == TrialState.WAITING:
+                raise ValueError("append_owned takes finished or running trials only")
+            if not self._dists:
+                for name, dist in trial.distributions.items():
+                    self._check_distribution(name, dist)
+            number = len(self._trials)
+            trial.number = number
+            trial._trial_id = number
+            self._trials.append(trial)
+
     @property
     def n_trials(self) -> int:
         return len(self._trials)

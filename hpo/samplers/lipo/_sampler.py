@@ -17,6 +17,7 @@ from threadpoolctl import ThreadpoolController
 
 from hpo.errors import ValidationError
 from hpo.samplers._base import BaseSampler
+from hpo.samplers._window import DEFAULT_MAX_HISTORY, window_option
 from hpo.samplers.lipo._bound import FloatArray, Points, UpperBound
 from hpo.samplers.lipo._search import Domain, History, Settings, fit_bound, propose
 from hpo.space import Params
@@ -29,6 +30,10 @@ class LipoSampler(BaseSampler):
         n_candidates: uniform candidates scored on the upper bound per step (default 5000).
         random_probability: chance of a pure random point per step (default 0.02).
         trust_region_every: one trust-region step out of this many proposals (default 2).
+        max_history: past this many observations the bound is fitted on a window of them
+            (default 1000; null: all): the best 50 of the older ones and every recent one
+            (`hpo/samplers/_window.py`). A bound on fewer points is still an upper bound,
+            only looser far from them; the best point, where the trust region works, stays.
 
     Keeps the history as numpy rows and losses (`X`, `losses()`), not `Observation` objects.
     """
@@ -40,6 +45,7 @@ class LipoSampler(BaseSampler):
         "n_candidates": Settings.n_candidates,
         "random_probability": Settings.random_probability,
         "trust_region_every": Settings.trust_region_every,
+        "max_history": DEFAULT_MAX_HISTORY,
     }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -55,6 +61,7 @@ class LipoSampler(BaseSampler):
             snap=self._snap_numeric,
         )
         self._cache: tuple[FloatArray, FloatArray, UpperBound | None] | None = None
+        self._window = window_option(self.options["max_history"])
 
     # -- encoding ---------------------------------------------------------------------------
     def _snap_numeric(self, num: FloatArray) -> FloatArray:
@@ -88,15 +95,19 @@ class LipoSampler(BaseSampler):
         loss, _ = self.losses()
         # Maximise -loss; with no real value yet (all failed) every point is equally bad.
         values = np.nan_to_num(-loss, nan=0.0)
-        points = self._points(self.X)
+        x = self.X
+        if self._window.cut(len(values)):
+            rows = self._window.rows(self._signed, self._valued)
+            x, values = x[rows], values[rows]
+        points = self._points(x)
         pending = self._points(self.space.encode_many(list(self.pending)))
         history = History(points, values, pending)
-        previous = self._previous_bound(values)
+        previous = self._previous_bound(x, values)
         if previous is not None and self._cache is not None and len(self._cache[0]) == len(values):
             bound: UpperBound | None = previous  # the same history (e.g. a second ask): no refit
         else:
             bound = fit_bound(history, previous)
-        self._cache = (self.X.copy(), values.copy(), bound)
+        self._cache = (x.copy(), values.copy(), bound)
         out: list[Params] = []
         for _ in range(n):
             x = propose(history, bound, self._domain, rng, self._settings)
@@ -104,15 +115,16 @@ class LipoSampler(BaseSampler):
             history.pending = history.pending.concat(x)
         return out
 
-    def _previous_bound(self, values: FloatArray) -> UpperBound | None:
-        """The last fit, if it was on a prefix of today's history (else a cold fit)."""
+    def _previous_bound(self, x: FloatArray, values: FloatArray) -> UpperBound | None:
+        """The last fit, if it was on a prefix of today's (windowed) history, else None (a
+        cold fit). Within a window step the window only grows at its end, so this holds."""
         if self._cache is None:
             return None
         x_old, v_old, bound = self._cache
         k = x_old.shape[0]
-        if k > self.X.shape[0]:
+        if k > x.shape[0]:
             return None
-        same = np.array_equal(x_old, self.X[:k]) and np.array_equal(v_old, values[:k])
+        same = np.array_equal(x_old, x[:k]) and np.array_equal(v_old, values[:k])
         return bound if same else None
 
 
