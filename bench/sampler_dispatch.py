@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,10 +96,8 @@ def worker(url: str, name: str, deadline: float, train_s: float, tally: Tally) -
                 tally.error(f"{type(e).__name__}: {e}")
         if lease is not None:
             body = {"lease_token": lease["lease_token"], "value": objective(lease["params"])}
-            try:
+            with suppress(httpx.HTTPError):
                 http.post(f"/api/v1/trials/{lease['trial_id']}/complete", json=body)
-            except httpx.HTTPError:
-                pass
 
 
 def run_slice(url: str, workers: int, seconds: float, train_s: float, tag: str) -> Tally:
@@ -114,6 +112,20 @@ def run_slice(url: str, workers: int, seconds: float, train_s: float, tag: str) 
     for t in threads:
         t.join(timeout=seconds + 120)
     return tally
+
+
+def suggestion_metrics(url: str) -> str:
+    """Prepared, used, and the preparation's CPU seconds, from the server's /metrics."""
+    text = httpx.get(f"{url}/metrics", timeout=30).text
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("hpo_suggestion") and " " in line:
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    prepared = values.get("hpo_suggestions_prepared_total", 0)
+    used = values.get("hpo_suggestions_prepared_used_total", 0)
+    cpu = values.get("hpo_suggestion_prepare_cpu_seconds_total", 0)
+    return f"{prepared:.0f} / {used:.0f} / {cpu:.1f}"
 
 
 def create_study(url: str, sampler: str, workers: int) -> int:
@@ -160,6 +172,7 @@ def one_worker_count(args: argparse.Namespace, workers: int) -> list[str]:
     claims: dict[str, list[float]] = {s: [] for s in samplers}
     errors: dict[str, int] = {s: 0 for s in samplers}
     first_errors: list[str] = []
+    prep: dict[str, str] = {}
     with servers(samplers, args.out, f"w{workers}") as urls:
         for name, url in urls.items():
             create_study(url, name, workers)
@@ -172,6 +185,8 @@ def one_worker_count(args: argparse.Namespace, workers: int) -> list[str]:
                 claims[name].extend(tally.claim_ms)
                 errors[name] += tally.errors
                 first_errors.extend(f"{name}: {e}" for e in tally.first_errors)
+                if k == args.slices - 1:
+                    prep[name] = suggestion_metrics(urls[name])
                 print(
                     f"{workers} workers, slice {k + 1}/{args.slices}, {name}: "
                     f"{rates[name][-1]:.1f} trials/s",
@@ -197,6 +212,11 @@ def one_worker_count(args: argparse.Namespace, workers: int) -> list[str]:
             f"{r[-1] / r[0]:.2f} | {vs_random} | {pct(claims[name], 50):.0f} | "
             f"{pct(claims[name], 99):.0f} | {errors[name]} |"
         )
+    lines += [
+        "",
+        "Suggestions prepared in the background / used by a claim / CPU s (from /metrics):",
+    ]
+    lines += [f"- {name}: {prep.get(name, '-')}" for name in samplers]
     if first_errors:
         lines += ["", "first errors: " + "; ".join(first_errors[:5])]
     return lines
@@ -219,7 +239,7 @@ def main() -> None:
         "",
     ]
     for w in (int(x) for x in args.workers.split(",")):
-        lines += one_worker_count(args, w) + [""]
+        lines += [*one_worker_count(args, w), ""]
         (args.out / "sampler_dispatch.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

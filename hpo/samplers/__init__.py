@@ -24,6 +24,7 @@ from hpo.samplers._base import (
     SamplerFactory,
     losses,
     params_key,
+    taken_key,
 )
 from hpo.samplers._feed import IncrementalSampler, SamplerFeed
 from hpo.samplers._options import OPTION_RULES, Option, check_options
@@ -48,4 +49,5 @@ __all__ = [
     "default_registry",
     "losses",
     "params_key",
+    "taken_key",
 ]

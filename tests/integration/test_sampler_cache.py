@@ -159,6 +159,36 @@ def test_prepared_suggestions_are_what_the_claim_would_ask(
     assert prepared_used[0] >= 5  # the first ask of each round of two (6 in this schedule)
 
 
+@pytest.mark.parametrize("sampler", ["tpe", "lipo"])
+def test_with_many_pending_a_prepared_suggestion_a_result_behind_is_used(
+    fresh_db: Database, sampler: str
+) -> None:
+    """Issue 12: with 16 trials running, results and claims interleave so tightly that an
+    exact version rarely survives to the next claim; a prepared suggestion one result behind
+    (here: another replica's result came in meanwhile) is used, and never one that is pending
+    by now. Several are kept ready (one per 16 pending), distinct from each other."""
+    service, other = Service(fresh_db), Service(fresh_db)
+    other.suggestions.prefetcher = None
+    study = service.studies.create(_spec(sampler, 200, max_parallel=40, name="near"))
+    held = [service.dispatch.ask(study.id) for _ in range(17)]
+    first = held.pop(0)
+    service.dispatch.complete(first.trial_id, first.lease_token, _value(first.params))
+    assert service.suggestions.prefetcher is not None
+    assert service.suggestions.prefetcher.wait_idle(timeout=60)
+    entry = service.suggestions.cache._entries[study.id]
+    ready = [p.params for p in entry.prepared]
+    assert len(ready) == 2  # 1 + 16 pending // 16
+    assert ready[0] != ready[1]
+    # Another replica finishes a trial: the prepared version is one result behind now.
+    late = held.pop(0)
+    other.dispatch.complete(late.trial_id, late.lease_token, _value(late.params))
+    used_before = service.suggestions.cache.prepared_used
+    lease = service.dispatch.ask(study.id)
+    assert service.suggestions.cache.prepared_used == used_before + 1
+    assert lease.params == ready[0]
+    assert lease.params not in [h.params for h in held]
+
+
 def _run(service: Service, study_id: int, n: int) -> list[dict[str, Any]]:
     """n trials of one study asked and completed in turn; their params."""
     out = []

@@ -67,8 +67,12 @@ class Suggestions:
         used_before = self.cache.prepared_used
         suggested = self.cache.suggest(session, study, active, n)
         self.metrics.observe("hpo_ask_seconds", time.perf_counter() - started)
-        if self.cache.prepared_used != used_before:
-            self.metrics.inc("hpo_suggestions_prepared_used_total")
+        used = self.cache.prepared_used - used_before
+        if used:
+            self.metrics.inc("hpo_suggestions_prepared_used_total", used)
+            # A claim took what was ready: get the next ones ready before the next claim.
+            if self.prefetcher is not None:
+                self.prefetcher.schedule(study.id)
         return suggested
 
     def claimed(self, study_id: int, trial_id: int, params: dict[str, Any]) -> None:
