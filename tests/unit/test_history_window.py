@@ -60,7 +60,7 @@ def test_max_history_option_is_checked() -> None:
 
 def _history(n: int, seed: int = 0) -> list[Observation]:
     rng = np.random.default_rng(seed)
-    return [Observation(p, float(p["x"] + p["y"])) for p in SPACE.sample(rng, n)]
+    return [Observation(p, float(p["x"]) + float(p["y"])) for p in SPACE.sample(rng, n)]
 
 
 @pytest.mark.parametrize("name", ["tpe", "cmaes"])

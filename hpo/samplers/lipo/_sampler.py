@@ -95,19 +95,19 @@ class LipoSampler(BaseSampler):
         loss, _ = self.losses()
         # Maximise -loss; with no real value yet (all failed) every point is equally bad.
         values = np.nan_to_num(-loss, nan=0.0)
-        x = self.X
+        fitted = self.X
         if self._window.cut(len(values)):
             rows = self._window.rows(self._signed, self._valued)
-            x, values = x[rows], values[rows]
-        points = self._points(x)
+            fitted, values = fitted[rows], values[rows]
+        points = self._points(fitted)
         pending = self._points(self.space.encode_many(list(self.pending)))
         history = History(points, values, pending)
-        previous = self._previous_bound(x, values)
+        previous = self._previous_bound(fitted, values)
         if previous is not None and self._cache is not None and len(self._cache[0]) == len(values):
             bound: UpperBound | None = previous  # the same history (e.g. a second ask): no refit
         else:
             bound = fit_bound(history, previous)
-        self._cache = (x.copy(), values.copy(), bound)
+        self._cache = (fitted.copy(), values.copy(), bound)
         out: list[Params] = []
         for _ in range(n):
             x = propose(history, bound, self._domain, rng, self._settings)
