@@ -59,8 +59,8 @@ def frozen_trial(
         # Optuna allows no value on a failed trial.
         value=None if state is OptunaState.FAIL else record.value,
         values=None,
-        datetime_start=started,
-        datetime_complete=finished,
+        datetime_start=_local(started),
+        datetime_complete=_local(finished),
         params=dict(record.params),
         distributions={name: distributions[name] for name in record.params},
         user_attrs=attrs,
@@ -68,6 +68,11 @@ def frozen_trial(
         intermediate_values=dict(record.reports),
         trial_id=record.number,
     )
+
+
+def _local(moment: datetime) -> datetime:
+    """Optuna keeps naive local times (it stamps trials with `datetime.now()`)."""
+    return moment.astimezone().replace(tzinfo=None)
 
 
 def export_to_optuna(record: StudyRecord, storage: str, name: str | None = None) -> optuna.Study:

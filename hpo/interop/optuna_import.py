@@ -17,6 +17,7 @@ by `hpo export optuna` (`hpo_metrics`) become the trial's metrics again.
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from collections.abc import Mapping
 from typing import Any
 
@@ -154,12 +155,17 @@ def trial_record(trial: FrozenTrial) -> TrialRecord:
             reports=reports,
             failure_class=failure_class if state is TrialState.FAILED else None,
             failure_message=failure_message if state is TrialState.FAILED else None,
-            started_at=trial.datetime_start,
-            finished_at=trial.datetime_complete,
-            created_at=trial.datetime_start,
+            started_at=_utc(trial.datetime_start),
+            finished_at=_utc(trial.datetime_complete),
+            created_at=_utc(trial.datetime_start),
         )
     except HpoError as e:
         raise ValidationError(f"Optuna trial {trial.number}: {e}") from e
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """Optuna's times are naive local times (`datetime.now()`); ours are aware, in UTC."""
+    return None if moment is None else moment.astimezone(UTC)
 
 
 def _failure_of(trial: FrozenTrial) -> tuple[FailureClass, str | None]:
