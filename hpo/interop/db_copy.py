@@ -139,11 +139,8 @@ def copy_studies(
 def _units(session: Session, study_ids: Sequence[int]) -> list[_Unit]:
     if study_ids:
         wanted = list(dict.fromkeys(study_ids))
-        found = dict(
-            session.execute(
-                select(Study.id, Study.comparison_id).where(Study.id.in_(wanted))
-            ).tuples()
-        )
+        rows = session.execute(select(Study.id, Study.comparison_id).where(Study.id.in_(wanted)))
+        found = {int(study_id): comparison_id for study_id, comparison_id in rows}
         missing = [i for i in wanted if i not in found]
         if missing:
             raise NotFoundError(
