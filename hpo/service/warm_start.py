@@ -23,7 +23,7 @@ from hpo.storage import repositories as repo
 
 def warm_start(session: Session, study: Study, space: SearchSpace, sources: Sequence[int]) -> int:
     """Import into `study` the completed trials of `sources` that fit `space`; returns how
-    many. Refuses (422) an unknown id, the study itself, or a source of the other direction."""
+    many. Refuses (400) an unknown id, the study itself, or a source of the other direction."""
     records: list[TrialRecord] = []
     for source_id in dict.fromkeys(sources):  # each source once, in the order given
         source = session.get(Study, source_id)
