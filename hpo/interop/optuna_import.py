@@ -17,8 +17,8 @@ by `hpo export optuna` (`hpo_metrics`) become the trial's metrics again.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import optuna

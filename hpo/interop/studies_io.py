@@ -1,23 +1,24 @@
 """The export and import commands' work on a database: one study out to JSON or Optuna, a
-JSON file or an Optuna study in. Each import is one transaction: all of it, or nothing."""
+JSON file or an Optuna study in. Each import is one transaction: all of it, or nothing.
+
+Optuna and the service layer are imported only by the functions that need them: importing
+Optuna's importance module loads scikit-learn, seconds of a JSON export's start."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import optuna
+from typing import TYPE_CHECKING, Any
 
 from hpo.errors import ValidationError
-from hpo.interop import optuna_import
 from hpo.interop.json_format import from_document, to_document
-from hpo.interop.optuna_export import export_to_optuna
 from hpo.interop.records import append_imported, read_study, store_study
-from hpo.service.studies import insert_study
 from hpo.space import space_from_dict
 from hpo.spec import parse_study_spec
 from hpo.storage import Database, lock_study
+
+if TYPE_CHECKING:
+    import optuna
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ def import_json(db: Database, document: object) -> Imported:
 
 
 def export_optuna(db: Database, study_id: int, storage: str, name: str | None) -> optuna.Study:
+    from hpo.interop.optuna_export import export_to_optuna
+
     with db.transaction(write=False) as session:
         record = read_study(session, study_id)
     return export_to_optuna(record, storage, name)
@@ -56,6 +59,9 @@ def import_optuna(
 ) -> Imported:
     """The finished trials of an Optuna study, as imported trials of study `into`, or of a new
     study made from the spec `create` (its `space` defaults to the Optuna study's, mapped)."""
+    from hpo.interop import optuna_import
+    from hpo.service.studies import insert_study
+
     if (into is None) == (create is None):
         raise ValidationError("give one of --into STUDY or --create SPEC")
     source = optuna_import.load_optuna_study(storage, study_name)

@@ -124,5 +124,5 @@ def test_import_into_a_study_and_its_refusals(fresh_db: Database, optuna_storage
     )
     with pytest.raises(ValidationError, match="parameter 'extra' is set in 2 of 3 trials"):
         import_optuna(fresh_db, optuna_storage, "dynamic", into=other.id)
-    with pytest.raises(NotFoundError, match="no Optuna study named .missing."):
+    with pytest.raises(NotFoundError, match="no Optuna study named 'missing'"):
         import_optuna(fresh_db, optuna_storage, "missing", into=other.id)
