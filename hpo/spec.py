@@ -136,7 +136,8 @@ class WarmStartSpec(_Frozen):
     """Seed a new study's samplers with the completed trials of earlier studies (those whose
     params fit its space), as imported trials: history, not budget."""
 
-    from_studies: list[Annotated[int, Field(ge=1, strict=True)]] = Field(
+    # Ids fit the id column (32-bit): a larger one is no study, and some drivers refuse it.
+    from_studies: list[Annotated[int, Field(ge=1, le=2**31 - 1, strict=True)]] = Field(
         min_length=1, max_length=MAX_WARM_START_STUDIES
     )
 

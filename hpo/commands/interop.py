@@ -158,12 +158,11 @@ def copy(source: str, target: str, studies: tuple[int, ...], append: bool) -> No
     """Copy studies with their trials, reports and comparisons (new ids in the target),
     each verified by counts and a checksum; on any failure the target is left as it was."""
     from hpo.interop.db_copy import copy_studies
-    from hpo.storage import Database, create_engine_for, migrate
+    from hpo.storage import Database, create_engine_for
 
     source_engine = create_engine_for(source)
     target_engine = create_engine_for(target)
     try:
-        migrate(source_engine)  # a source of an older hpo reads with today's columns
         report = copy_studies(
             Database(source_engine), Database(target_engine), study_ids=studies, append=append
         )

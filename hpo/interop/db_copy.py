@@ -1,7 +1,8 @@
 """Copying studies between databases (`hpo db copy`): SQLite to PostgreSQL when a team grows,
 or back, in either direction.
 
-The target is migrated to the newest schema first. Then each unit is copied in one
+The source must be at this hpo's schema revision (it is not changed); the target is migrated
+to it first. Then each unit is copied in one
 transaction of the target: a study of no comparison alone, a comparison with all its studies
 (they are created and deleted together, and its final results name their ids). Rows are copied
 column by column (every column of the table, so columns added later travel too), with ids
@@ -29,7 +30,7 @@ from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from hpo.errors import ConflictError, NotFoundError, StorageError
-from hpo.storage import Database, migrate
+from hpo.storage import Database, current_revision, head_revision, migrate
 from hpo.storage.models import Comparison, Report, Study, Trial
 
 _STUDIES = cast(Table, Study.__table__)
@@ -109,6 +110,7 @@ def copy_studies(
 
     `after_unit` runs inside each unit's target transaction after its rows are written (a
     test makes it raise to interrupt the copy)."""
+    _check_source_revision(source)
     migrate(target.engine)
     with source.transaction(write=False) as session:
         units = _units(session, study_ids)
@@ -134,6 +136,17 @@ def copy_studies(
         _undo(target, report)
         raise
     return report
+
+
+def _check_source_revision(source: Database) -> None:
+    """The rows are copied with this hpo's columns: a source of another schema revision
+    is refused (never migrated here: a copy does not change its source)."""
+    at, head = current_revision(source.engine), head_revision()
+    if at != head:
+        raise ConflictError(
+            f"the source database is at schema revision {at}, this hpo's is {head}: upgrade "
+            "it first (`hpo migrate --database-url SOURCE`), or copy with the hpo that wrote it"
+        )
 
 
 def _units(session: Session, study_ids: Sequence[int]) -> list[_Unit]:

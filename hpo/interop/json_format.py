@@ -172,7 +172,13 @@ def from_document(document: object) -> StudyRecord:
         raise ValidationError(
             describe_validation_error(e).replace("invalid study spec", "invalid study file", 1)
         ) from e
-    spec = parse_study_spec(parsed.study.spec).to_dict()
+    valid = parse_study_spec(parsed.study.spec)
+    spec, space = valid.to_dict(), valid.search_space()
+    for t in parsed.trials:  # what the samplers will be told must be of the study's space
+        try:
+            space.validate(t.params)
+        except ValidationError as e:
+            raise ValidationError(f"trial {t.number}: {e}") from e
     s = parsed.study
     return StudyRecord(
         name=s.name,

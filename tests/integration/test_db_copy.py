@@ -181,3 +181,17 @@ def test_an_interrupted_copy_leaves_the_target_as_it_was(
             assert _counts(session) == before
     finally:
         target.dispose()
+
+
+def test_a_source_of_another_schema_revision_is_refused(tmp_path: Path, pg_url: str) -> None:
+    old_url = f"sqlite:///{tmp_path / 'old.db'}"
+    migrate(old_url, revision="20261202_0005")  # before imported trials
+    old, target = _open(old_url), _open(pg_url)
+    try:
+        with pytest.raises(
+            ConflictError, match="source database is at schema revision 20261202_0005"
+        ):
+            copy_studies(old, target)
+    finally:
+        old.dispose()
+        target.dispose()

@@ -53,5 +53,8 @@ def test_an_older_version_imports_and_a_newer_one_is_refused(db: Database) -> No
         import_json(db, {**document, "schema_version": SCHEMA_VERSION + 1})
     with pytest.raises(ValidationError, match=r"trials\.0\.state"):
         import_json(db, {**document, "trials": [{**document["trials"][0], "state": "odd"}]})
+    outside = {**document["trials"][0], "params": {**document["trials"][0]["params"], "width": 999}}
+    with pytest.raises(ValidationError, match=r"trial 0: invalid parameters: 'width'"):
+        import_json(db, {**document, "trials": [outside]})
     with pytest.raises(ValidationError, match="not a file written by `hpo export json`"):
         import_json(db, {"format": "other"})
