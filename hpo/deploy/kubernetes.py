@@ -262,6 +262,9 @@ def _api_deployment(plan: KubernetesPlan) -> Manifest:
     }
     pod: Manifest = {
         "securityContext": pod_security(HPO_UID),
+        # A stopping server answers the long-poll claims it holds first (up to
+        # HPO_CLAIM_MAX_WAIT_SECONDS, 30 s): Kubernetes' default 30 s grace is too tight.
+        "terminationGracePeriodSeconds": 60,
         "initContainers": [migrate],
         "containers": [serve],
         # Replicas on different nodes where the cluster can: one node's loss is one replica's.

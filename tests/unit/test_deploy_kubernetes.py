@@ -123,6 +123,7 @@ def test_the_api_migrates_then_serves_with_tokens_from_the_secret() -> None:
     assert serve["resources"]["requests"]["cpu"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] != 0
+    assert pod["terminationGracePeriodSeconds"] > 30  # held long-poll claims answer first
     assert serve["securityContext"]["allowPrivilegeEscalation"] is False
     # The Service and the disruption budget select exactly the API's pods.
     labels = api["spec"]["template"]["metadata"]["labels"]
