@@ -24,6 +24,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "trials": ("hpo.commands.trials", "trials", "A study's trials, with why each one failed."),
     "compare": ("hpo.commands.compare", "compare", "Compare samplers over seeds; rank them."),
     "demo": ("hpo.commands.demo", "demo", "Server, workers and a small sampler comparison."),
+    "deploy": ("hpo.commands.deploy", "deploy", "Print Kubernetes manifests or a Slurm script."),
 }
 
 
