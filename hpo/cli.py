@@ -27,6 +27,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "export": ("hpo.commands.interop", "export", "Write a study out as JSON or an Optuna study."),
     "import": ("hpo.commands.interop", "import_", "Bring a JSON file or an Optuna study in."),
     "db": ("hpo.commands.interop", "db", "Copy studies between databases (SQLite, PostgreSQL)."),
+    "deploy": ("hpo.commands.deploy", "deploy", "Print Kubernetes manifests or a Slurm script."),
 }
 
 
