@@ -113,6 +113,7 @@ class Claims(DispatchPart):
             for request, lease in zip(requests, leases, strict=True):
                 if request.completed_trial_id is not None:
                     bind_next_lease(session, request.completed_trial_id, lease)
+        self.suggestions.after_claims()
         self._seen.written(stale)
         given = sum(1 for lease in leases if lease is not None)
         self.metrics.inc("hpo_claims_total", given)
@@ -179,6 +180,7 @@ class Claims(DispatchPart):
                     raise ConflictError(f"study {study_id} is {study.state}: nothing to ask")
                 request = ClaimRequest(worker_id, "", ())
                 leases = self._claim_in(session, study, [request], self.clock(), lease_seconds)
+            self.suggestions.after_claims()
         except SamplerFailed as failure:
             reason = pause_for_sampler_failure(self.db, failure, self.metrics)
             raise ConflictError(f"study {study_id} cannot hand out a trial: {reason}") from None

@@ -76,7 +76,7 @@ from typing import Any, Literal
 from sqlalchemy.orm import Session
 
 from hpo.samplers import Sampler, SamplerFeed, SamplerRegistry, taken_key
-from hpo.service._common import study_space, to_observation
+from hpo.service._common import study_space, target_trials, to_observation
 from hpo.service.dispatch.active_trials import ActiveTrials, read_active
 from hpo.service.dispatch.sampler_failures import SamplerFailed
 from hpo.storage import Study
@@ -228,7 +228,7 @@ class SamplerCache:
         active = read_active(session, study.id)
         if (
             active.queued > 0
-            or active.created >= study.n_trials
+            or active.created >= target_trials(study)
             or active.running >= study.max_parallel
         ):
             return "no_room"
@@ -246,7 +246,9 @@ class SamplerCache:
                     and len(pending) >= NEAR_PENDING
                     and version[0] - p.loaded <= len(pending) // NEAR_PENDING
                 ]
-                room = min(study.n_trials - active.created, study.max_parallel - active.running)
+                room = min(
+                    target_trials(study) - active.created, study.max_parallel - active.running
+                )
                 depth = min(MAX_PREPARED, 1 + len(pending) // DEPTH_PENDING, room)
                 if len(kept) >= depth:
                     entry.prepared = kept

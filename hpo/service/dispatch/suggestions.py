@@ -15,6 +15,7 @@ are prepared in the background is the composer's choice (`prepare_in_background`
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -56,6 +57,8 @@ class Suggestions:
         # waiting for the ask already under way beats starting a second one (measured: the
         # back-to-back rows of bench/suggest_path.py).
         self.prefetcher = Prefetcher(self._prepare) if prepare_in_background else None
+        self._refill: set[int] = set()  # studies to prepare for once the claim commits
+        self._refill_lock = threading.Lock()
 
     def suggest(
         self, session: Session, study: Study, active: ActiveTrials, n: int
@@ -70,10 +73,22 @@ class Suggestions:
         used = self.cache.prepared_used - used_before
         if used:
             self.metrics.inc("hpo_suggestions_prepared_used_total", used)
-            # A claim took what was ready: get the next ones ready before the next claim.
+            # A claim took what was ready: get the next ones ready before the next claim,
+            # once the claim has committed (`after_claims`), so the background read sees it.
             if self.prefetcher is not None:
-                self.prefetcher.schedule(study.id)
+                with self._refill_lock:
+                    self._refill.add(study.id)
         return suggested
+
+    def after_claims(self) -> None:
+        """Call after a claim's transaction ended: prepare again for the studies whose
+        prepared suggestions it used."""
+        if self.prefetcher is None:
+            return
+        with self._refill_lock:
+            studies, self._refill = self._refill, set()
+        for study_id in studies:
+            self.prefetcher.schedule(study_id)
 
     def claimed(self, study_id: int, trial_id: int, params: dict[str, Any]) -> None:
         """A claim handed out `params` as `trial_id`: the next refresh need not read them."""
