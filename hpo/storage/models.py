@@ -77,6 +77,12 @@ class Study(Base):
     client_token_hash: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
     # Set whenever the study is paused (by a user or by the service), cleared on resume.
     paused_reason: Mapped[str | None] = mapped_column(String(1000))
+    # The time and quality budgets (copies of spec["budget"], null when off; see
+    # hpo/service/stopping.py), and why the study stopped when one of them stopped it.
+    max_seconds: Mapped[float | None] = mapped_column(Float)
+    max_trial_seconds: Mapped[float | None] = mapped_column(Float)
+    target: Mapped[float | None] = mapped_column(Float)
+    stop_reason: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -132,6 +138,9 @@ class Trial(Base):
     # lease back while it is live, and nothing else (see `hpo.service.dispatch.lease_binding`).
     next_trial_id: Mapped[int | None] = mapped_column(Integer)
     next_lease_hash: Mapped[str | None] = mapped_column(String(64))
+    # A user's note and tags on the trial (PATCH /api/v1/trials/{id}; bounded in api/schemas.py).
+    note: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[str] | None] = mapped_column(JsonDocument)
 
     study: Mapped[Study] = relationship(back_populates="trials")
 
@@ -164,6 +173,39 @@ class Report(Base):
     step: Mapped[int] = mapped_column(Integer)
     value: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TrackingOutbox(Base):
+    """Finished trials waiting to be logged to the tracking server (MLflow), written in the
+    transaction that finished the trial, deleted once logged (hpo/service/tracking/): a
+    restart or a tracking server that is down loses nothing."""
+
+    __tablename__ = "tracking_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(
+        ForeignKey("trials.id", ondelete="CASCADE"), index=True, unique=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Not before this time (a backoff after a failed attempt); null: at once.
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(1000))
+    # The run an earlier attempt created: deleted and made again, so a run is never logged
+    # twice when an attempt failed half-way.
+    run_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class TrackingRun(Base):
+    """The tracking server's ids of what hpo made there once: an experiment per study or
+    comparison, a comparison's parent run and its studies' child runs (key: "study:7",
+    "comparison:3", "comparison-study:7")."""
+
+    __tablename__ = "tracking_runs"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    experiment_id: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class Worker(Base):
