@@ -107,9 +107,7 @@ class BudgetSpec(_Frozen):
     # `max_trial_seconds` for one trial, past which it fails as `timeout`; `target` completes
     # the study when a completed trial reaches it (>= when maximizing, <= when minimizing).
     max_seconds: float | None = Field(default=None, gt=0, le=MAX_BUDGET_SECONDS, strict=True)
-    max_trial_seconds: float | None = Field(
-        default=None, gt=0, le=MAX_TRIAL_SECONDS, strict=True
-    )
+    max_trial_seconds: float | None = Field(default=None, gt=0, le=MAX_TRIAL_SECONDS, strict=True)
     target: float | None = Field(default=None, strict=True)
 
 

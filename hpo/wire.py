@@ -59,6 +59,10 @@ class TrialRecord(Protocol):
     def last_step(self) -> int | None: ...
     @property
     def last_report_value(self) -> float | None: ...
+    @property
+    def note(self) -> str | None: ...
+    @property
+    def tags(self) -> list[str] | None: ...
 
 
 class StudyRecord(Protocol):
@@ -94,6 +98,8 @@ class StudyRecord(Protocol):
     def updated_at(self) -> datetime: ...
     @property
     def paused_reason(self) -> str | None: ...
+    @property
+    def stop_reason(self) -> str | None: ...
 
 
 _ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
@@ -143,6 +149,9 @@ class TrialView(_Wire):
     last_step: int | None
     last_report_value: float | None
     duration_s: float | None
+    # A user's note and tags (PATCH /api/v1/trials/{id}).
+    note: str | None = None
+    tags: list[str] = field(default_factory=list)
 
     @classmethod
     def of(cls, trial: TrialRecord) -> TrialView:
@@ -170,6 +179,8 @@ class TrialView(_Wire):
                 if trial.started_at is not None and trial.finished_at is not None
                 else None
             ),
+            note=trial.note,
+            tags=list(trial.tags or ()),
         )
 
 
@@ -183,6 +194,23 @@ class FailureCount(_Wire):
 
     def describe(self) -> str:
         return f"{self.failure_class}: {self.message}" if self.message else self.failure_class
+
+
+@dataclass(frozen=True)
+class BudgetUse(_Wire):
+    """What a study's budgets have used and have left (GET /studies/{id}): trials created
+    of n_trials, seconds of summed training time (finished trials plus running ones) of
+    max_seconds; null limits are off. `stop_reason` says which budget stopped the study."""
+
+    n_trials: int
+    trials_used: int
+    trials_left: int
+    max_seconds: float | None
+    seconds_used: float
+    seconds_left: float | None
+    max_trial_seconds: float | None
+    target: float | None
+    stop_reason: str | None
 
 
 @dataclass(frozen=True)
@@ -207,6 +235,10 @@ class StudyView(_Wire):
     # The most common failures (class, message, count), most frequent first: filled in when
     # one study is read (GET /studies/{id}), None in lists.
     failures: list[FailureCount] | None = None
+    # What the budgets used and have left: filled in when one study is read, None in lists.
+    budget: BudgetUse | None = None
+    # Which budget stopped the study (time, target), when one did.
+    stop_reason: str | None = None
 
     @classmethod
     def of(
@@ -234,6 +266,7 @@ class StudyView(_Wire):
             counts={str(state): n for state, n in (counts or {}).items()},
             best=TrialView.of(best) if best is not None else None,
             paused_reason=study.paused_reason,
+            stop_reason=study.stop_reason,
         )
 
     @property

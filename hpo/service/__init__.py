@@ -15,6 +15,7 @@ from datetime import datetime
 
 from hpo.samplers import SamplerRegistry, default_registry
 from hpo.service.analytics import StudyAnalytics
+from hpo.service.annotations import TrialNotes
 from hpo.service.budgets import BudgetLimits
 from hpo.service.client_tokens import ClientTokens
 from hpo.service.comparison_views import ComparisonSummary, ComparisonView
@@ -63,12 +64,13 @@ class Service:
         # A study completed, cancelled or deleted leaves the sampler cache.
         forget = self.suggestions.forget
         self.studies = StudyService(
-            db, on_over=forget, limits=budget_limits, dataset_roots=dataset_roots
+            db, on_over=forget, limits=budget_limits, dataset_roots=dataset_roots, clock=clock
         )
         self.comparisons = ComparisonService(
             db, on_over=forget, limits=budget_limits, dataset_roots=dataset_roots
         )
         self.client_tokens = ClientTokens(db)
+        self.notes = TrialNotes(db)
         self.analytics = StudyAnalytics(db)
 
     def metrics_text(self) -> str:
