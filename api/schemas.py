@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hpo.errors import ValidationError
 from hpo.jsonlimits import BoundedJsonObject
-from hpo.service.annotations import MAX_NOTE_LENGTH, MAX_TAGS, Tag
+from hpo.service.annotations import MAX_TAGS, Note, Tag
 from hpo.service.dispatch.claim_fields import LIMITS, MAX_DEVICES, check_claim_fields
 from hpo.service.dispatch.leases import LEASE_TOKEN_PATTERN
 from hpo.service.stopping import BUDGET_FIELDS
@@ -47,7 +47,7 @@ class TrialPatch(_Body):
     """A user's annotations on a trial; a field left out is unchanged (null or "" clears
     the note, [] the tags)."""
 
-    note: str | None = Field(default=None, max_length=MAX_NOTE_LENGTH)
+    note: Note = None
     tags: list[Tag] | None = Field(default=None, max_length=MAX_TAGS)
 
 

@@ -37,6 +37,15 @@ def _check_tag(tag: str) -> str:
     return _printable(tag, frozenset(), "a tag")
 
 
+def _check_note(note: str | None) -> str | None:
+    return None if note is None else _printable(note, _ALLOWED_IN_NOTE, "note")
+
+
+# The API's types (a 422 naming the field); `TrialNotes.annotate` checks the same again for
+# callers of the service itself (a 400).
+Note = Annotated[
+    str | None, StringConstraints(max_length=MAX_NOTE_LENGTH), AfterValidator(_check_note)
+]
 Tag = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TAG_LENGTH),
