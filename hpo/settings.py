@@ -112,6 +112,12 @@ class Settings(BaseSettings):
     # `Accept-Encoding: gzip` (api/app.py); smaller ones, most of the worker protocol, are
     # not worth it. 0 turns compression off.
     gzip_min_bytes: int = Field(default=1024, ge=0)
+    # Log every finished trial as an MLflow run (the `mlflow` extra): a tracking URI MLflow
+    # accepts (file:, http(s)://, sqlite:...); unset: no tracking. A background sink drains
+    # an outbox in the database (hpo/service/tracking/), so MLflow being down blocks nothing;
+    # it retries every `mlflow_poll_seconds` at most.
+    mlflow_tracking_uri: str | None = None
+    mlflow_poll_seconds: float = Field(default=2.0, gt=0)
 
     @field_validator("read_token", mode="before")
     @classmethod

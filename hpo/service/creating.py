@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from sqlalchemy.orm import Session
+
 from hpo.service.budgets import BudgetLimits
 from hpo.storage import Database, utcnow
 
@@ -30,3 +32,6 @@ class CreatesStudies:
         self.limits = limits or BudgetLimits()
         self.dataset_roots = dataset_roots
         self.clock = clock
+        # Where a trial finished here (a cancel) is written for the tracking sink; None: no
+        # tracking (see hpo/service/tracking/).
+        self.outbox: Callable[[Session, int], None] | None = None

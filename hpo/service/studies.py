@@ -3,7 +3,7 @@ enqueued configurations. Every method is one transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -179,7 +179,7 @@ class StudyService(CreatesStudies):
                     study.state = StudyState.RUNNING  # checked again just below
                     study.stop_reason = None
             if action is not None:
-                self.apply_action(session, study, action)
+                self.apply_action(session, study, action, self.outbox)
             if "target" in budget:
                 target_already_reached(session, study)
             finish_study_if_done(session, study, self.clock())
@@ -191,8 +191,14 @@ class StudyService(CreatesStudies):
         return view
 
     @staticmethod
-    def apply_action(session: Session, study: Study, action: StudyAction) -> None:
-        """Change one locked study's state (comparisons apply it to each of their studies)."""
+    def apply_action(
+        session: Session,
+        study: Study,
+        action: StudyAction,
+        outbox: Callable[[Session, int], None] | None = None,
+    ) -> None:
+        """Change one locked study's state (comparisons apply it to each of their studies).
+        `outbox`: told of each trial a cancel fails (the tracking sink's queue)."""
         state = study.state
         if action == "pause":
             if state is not StudyState.RUNNING:
@@ -212,6 +218,8 @@ class StudyService(CreatesStudies):
                 trial.failure_message = "the study was cancelled"
                 trial.finished_at = utcnow()
                 trial.lease_expires_at = None
+                if outbox is not None:
+                    outbox(session, trial.id)
             study.state = StudyState.CANCELLED
         else:
             raise ValidationError(f"unknown action {action!r}: use pause, resume or cancel")

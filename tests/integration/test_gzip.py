@@ -67,8 +67,19 @@ def test_a_large_plot_payload_is_gzipped_and_small_answers_are_not(client: TestC
     # Below 1 KiB: as it is, even to a client that accepts gzip.
     health = client.get("/healthz", headers=GZIP)
     assert len(health.content) < 1024 and "content-encoding" not in health.headers
+    # The worker protocol is never compressed, however large its answer.
+    service.studies.update(study_id, n_trials=301)
     claim = client.post("/api/v1/workers/claim", json={"worker_id": "w"}, headers=GZIP)
-    assert claim.status_code == 204 and "content-encoding" not in claim.headers
+    assert claim.status_code == 200 and "content-encoding" not in claim.headers
+    lease = claim.json()
+    both = client.post(
+        f"/api/v1/trials/{lease['trial_id']}/complete-and-claim",
+        json={"lease_token": lease["lease_token"], "value": 0.5, "worker_id": "w",
+              "metrics": {"notes": "x" * 2000}},
+        headers=GZIP,
+    )  # fmt: skip
+    assert both.status_code == 200 and len(both.content) > 2000
+    assert "content-encoding" not in both.headers
 
 
 def test_gzip_min_bytes_zero_turns_it_off(tmp_path: Path) -> None:
