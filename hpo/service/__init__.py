@@ -28,7 +28,7 @@ from hpo.service.metrics import Metrics
 from hpo.service.studies import StudyAction, StudyService
 from hpo.service.views import BestConfig, CreatedStudy, Lease, StudyView, TrialView
 from hpo.storage import Database, utcnow
-from hpo.storage.repositories import tracking
+from hpo.storage.repositories import tracking as tracking_outbox
 
 
 class Service:
@@ -79,7 +79,7 @@ class Service:
         if track_finished_trials:
 
             def outbox(session: Session, trial_id: int) -> None:
-                tracking.enqueue(session, trial_id, clock())
+                tracking_outbox.enqueue(session, trial_id, clock())
 
             for part in (
                 self.dispatch.claims,
@@ -101,7 +101,7 @@ class Service:
         gauges = {"hpo_trials": series}
         if self.tracking:
             with self.db.transaction(write=False) as session:
-                waiting = tracking.backlog(session)
+                waiting = tracking_outbox.backlog(session)
             gauges["hpo_tracking_backlog"] = {(): float(waiting)}
         return self.metrics.render(gauges)
 

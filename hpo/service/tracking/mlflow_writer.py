@@ -67,7 +67,17 @@ class MlflowWriter:
             raise ValidationError(
                 "--mlflow-tracking-uri needs MLflow: pip install 'hpo[mlflow]' (mlflow-skinny)"
             ) from e
-        self.client: Any = MlflowClient(tracking_uri)
+        self._make_client = MlflowClient
+        self.tracking_uri = tracking_uri
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        """MLflow's client, made on first use: making it opens the store (a `file:` store
+        creates its folder), which must not fail the server's start while MLflow is down."""
+        if self._client is None:
+            self._client = self._make_client(self.tracking_uri)
+        return self._client
 
     def experiment(self, name: str) -> str:
         """The id of the experiment of this name, made if missing."""
