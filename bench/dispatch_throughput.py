@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 from pydantic import BaseModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -384,16 +385,22 @@ def compare_gzip(args: argparse.Namespace) -> None:
         for name, url in (("on", on_http), ("off", off_http)):
             r = httpx.post(f"{url}/api/v1/workers/claim", json={"worker_id": "size"}, timeout=30)
             sizes[name] = (len(r.content), r.headers.get("content-encoding", "identity"))
+        ratios: list[float] = []
         for segment in range(args.segments):
             # Which goes first alternates too, so neither always follows the other.
             order = [("on", on_http, on, on_process.pid), ("off", off_http, off, off_process.pid)]
+            rates: dict[str, float] = {}
             for name, url, tally, pid in order if segment % 2 == 0 else order[::-1]:
                 before_done, before_s = tally.done, tally.seconds
                 load(ours_worker, url, args.workers, slice_s, tally, f"{name}{segment}", pid)
-                rate = (tally.done - before_done) / (tally.seconds - before_s)
-                line = f"segment {segment + 1} gzip {name}: {rate:.1f} trials/s"
-                per_segment.append(line)
-                print(line, flush=True)
+                rates[name] = (tally.done - before_done) / (tally.seconds - before_s)
+            ratios.append(rates["on"] / max(rates["off"], 1e-9))
+            line = (
+                f"segment {segment + 1}: gzip on {rates['on']:.1f}, off {rates['off']:.1f} "
+                f"trials/s (on/off {ratios[-1]:.3f})"
+            )
+            per_segment.append(line)
+            print(line, flush=True)
 
     def row(label: str, t: Tally) -> str:
         return (
@@ -414,7 +421,10 @@ def compare_gzip(args: argparse.Namespace) -> None:
         row("gzip on (HPO_GZIP_MIN_BYTES=1024)", on),
         row("gzip off (HPO_GZIP_MIN_BYTES=0)", off),
         "",
-        f"trials/s with gzip / without: {(on.done / on.seconds) / (off.done / off.seconds):.3f}",
+        f"trials/s with gzip / without: {(on.done / on.seconds) / (off.done / off.seconds):.3f} "
+        f"overall; median of the {len(ratios)} back-to-back pairs: {float(np.median(ratios)):.3f} "
+        f"(quartiles {float(np.percentile(ratios, 25)):.3f} .. "
+        f"{float(np.percentile(ratios, 75)):.3f})",
         "",
         *per_segment,
     ]
