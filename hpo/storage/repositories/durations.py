@@ -45,11 +45,12 @@ def training_seconds(session: Session, study_id: int, now: datetime) -> float:
 
 def running_with_time_limit(session: Session) -> list[tuple[Trial, float]]:
     """Running trials of studies with a per-trial time limit, each with that limit (what the
-    reaper checks; running trials are at most max_parallel per study)."""
+    reaper checks; running trials are at most max_parallel per study), locked; one a request
+    holds right now is skipped (that request checks the limit itself, or the next reap)."""
     rows = session.execute(
         select(Trial, Study.max_trial_seconds)
         .join(Study, Study.id == Trial.study_id)
         .where(Trial.state == TrialState.RUNNING, Study.max_trial_seconds.is_not(None))
-        .with_for_update(of=Trial)
+        .with_for_update(of=Trial, skip_locked=True)
     ).all()
     return [(trial, float(limit or 0.0)) for trial, limit in rows]
