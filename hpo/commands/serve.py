@@ -128,7 +128,9 @@ def serve(
     click.echo(_read_access_line(settings), err=True)
     click.echo(f"hpo: database {_redact(settings.database_url)}", err=True)
     if settings.mlflow_tracking_uri:
-        click.echo(f"hpo: logging finished trials to MLflow at {settings.mlflow_tracking_uri}")
+        click.echo(
+            f"hpo: logging finished trials to MLflow at {settings.mlflow_tracking_uri}", err=True
+        )
     click.echo(f"hpo: serving on http://{host}:{port}  (API docs at /docs)", err=True)
     # Keep idle connections open longer than a worker's poll interval: with uvicorn's default
     # of 5 s, a worker's pooled connection is often closed by the server just as the worker
