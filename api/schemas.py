@@ -9,9 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hpo.errors import ValidationError
 from hpo.jsonlimits import BoundedJsonObject
+from hpo.service.annotations import MAX_TAGS, Note, Tag
 from hpo.service.dispatch.claim_fields import LIMITS, MAX_DEVICES, check_claim_fields
 from hpo.service.dispatch.leases import LEASE_TOKEN_PATTERN
+from hpo.service.stopping import BUDGET_FIELDS
 from hpo.service.views import Lease, TrialView
+from hpo.spec import MAX_BUDGET_SECONDS, MAX_TRIAL_SECONDS
 from hpo.states import FailureClass
 
 # Free-form metrics a worker attaches to a result: any JSON within the limits of
@@ -24,8 +27,28 @@ class _Body(BaseModel):
 
 
 class StudyPatch(_Body):
+    """Change a study: an action, a higher trial budget, or the time and quality budgets
+    (a number sets one; null turns it off; a field left out is unchanged)."""
+
     action: Literal["pause", "resume", "cancel"] | None = None
     n_trials: int | None = Field(default=None, ge=1, le=1_000_000)
+    max_seconds: float | None = Field(default=None, gt=0, le=MAX_BUDGET_SECONDS)
+    max_trial_seconds: float | None = Field(default=None, gt=0, le=MAX_TRIAL_SECONDS)
+    target: float | None = None
+
+    def budget_changes(self) -> dict[str, float | None]:
+        """The time and quality budgets this PATCH names (None: turn that one off)."""
+        return {
+            name: getattr(self, name) for name in BUDGET_FIELDS if name in self.model_fields_set
+        }
+
+
+class TrialPatch(_Body):
+    """A user's annotations on a trial; a field left out is unchanged (null or "" clears
+    the note, [] the tags)."""
+
+    note: Note = None
+    tags: list[Tag] | None = Field(default=None, max_length=MAX_TAGS)
 
 
 class TrialPage(BaseModel):

@@ -133,10 +133,31 @@ class Client:
         return StudyView.from_json(self._json("GET", f"/api/v1/studies/{study_id}"))
 
     def update_study(
-        self, study_id: int, *, action: str | None = None, n_trials: int | None = None
+        self,
+        study_id: int,
+        *,
+        action: str | None = None,
+        n_trials: int | None = None,
+        budget: Mapping[str, float | None] | None = None,
     ) -> StudyView:
-        body = {k: v for k, v in {"action": action, "n_trials": n_trials}.items() if v is not None}
+        """`budget`: max_seconds, max_trial_seconds, target to set (a number) or turn off
+        (None); budgets not named are unchanged."""
+        body: dict[str, Any] = {
+            k: v for k, v in {"action": action, "n_trials": n_trials}.items() if v is not None
+        }
+        body.update(budget or {})
         return StudyView.from_json(self._json("PATCH", f"/api/v1/studies/{study_id}", json=body))
+
+    def annotate_trial(
+        self, trial_id: int, *, note: str | None = None, tags: list[str] | None = None
+    ) -> TrialView:
+        """Set a trial's note and/or tags (None: unchanged; "" or [] clears)."""
+        body: dict[str, Any] = {}
+        if note is not None:
+            body["note"] = note
+        if tags is not None:
+            body["tags"] = list(tags)
+        return TrialView.from_json(self._json("PATCH", f"/api/v1/trials/{trial_id}", json=body))
 
     def delete_study(self, study_id: int) -> None:
         self.request("DELETE", f"/api/v1/studies/{study_id}")

@@ -108,6 +108,16 @@ class Settings(BaseSettings):
     # for the claims it holds to answer.
     claim_max_wait_seconds: float = Field(default=30.0, ge=0, le=3600)
     claim_recheck_seconds: float = Field(default=1.0, gt=0)
+    # Responses of at least this many bytes are gzipped for clients that send
+    # `Accept-Encoding: gzip` (api/app.py); smaller ones, most of the worker protocol, are
+    # not worth it. 0 turns compression off.
+    gzip_min_bytes: int = Field(default=1024, ge=0)
+    # Log every finished trial as an MLflow run (the `mlflow` extra): a tracking URI MLflow
+    # accepts (file:, http(s)://, sqlite:...); unset: no tracking. A background sink drains
+    # an outbox in the database (hpo/service/tracking/), so MLflow being down blocks nothing;
+    # it retries every `mlflow_poll_seconds` at most.
+    mlflow_tracking_uri: str | None = None
+    mlflow_poll_seconds: float = Field(default=2.0, gt=0)
 
     @field_validator("read_token", mode="before")
     @classmethod

@@ -9,8 +9,8 @@ reject the same mistakes with the same messages. Shape (see shared/DESIGN.md)::
     fixed: {optimizer: adam}
     sampler: {name: tpe, options: {}}     # or just `sampler: tpe`
     pruner: {name: asha, options: {}}     # or `pruner: none`
-    budget: {n_trials: 50, max_parallel: 8, max_attempts: 3}
-    seed: 0
+    budget: {n_trials: 50, max_parallel: 8, max_attempts: 3}   # also max_seconds,
+    seed: 0                                 # max_trial_seconds, target (see BudgetSpec)
 
 `parse_study_spec(mapping)` validates and returns a frozen `StudySpec`, or raises
 `hpo.errors.ValidationError` whose message names every bad field and what is allowed.
@@ -42,6 +42,9 @@ MAX_PARALLEL = 4_096
 MAX_ATTEMPTS = 20
 MAX_CONFIG_ERRORS = 1_000
 MAX_WARM_START_STUDIES = 100
+# A year of summed training time, and a week for one trial: larger is a typo.
+MAX_BUDGET_SECONDS = 365 * 24 * 3600.0
+MAX_TRIAL_SECONDS = 7 * 24 * 3600.0
 
 Scalar = str | int | float | bool
 # The free parts of a spec, each bounded by hpo.jsonlimits before its own validation.
@@ -99,6 +102,14 @@ class BudgetSpec(_Frozen):
     # Pause the study after this many trials in a row fail as config errors (hpo/service/
     # failures.py): the rest would most likely fail the same way.
     max_config_errors: int = Field(default=3, ge=1, le=MAX_CONFIG_ERRORS, strict=True)
+    # Budgets in time and quality (hpo/service/stopping.py), each off when null:
+    # `max_seconds` of summed training time (finished trials' durations plus the running
+    # ones'), after which no trial starts and the study completes once the running ones end;
+    # `max_trial_seconds` for one trial, past which it fails as `timeout`; `target` completes
+    # the study when a completed trial reaches it (>= when maximizing, <= when minimizing).
+    max_seconds: float | None = Field(default=None, gt=0, le=MAX_BUDGET_SECONDS, strict=True)
+    max_trial_seconds: float | None = Field(default=None, gt=0, le=MAX_TRIAL_SECONDS, strict=True)
+    target: float | None = Field(default=None, strict=True)
 
 
 def check_trainable(

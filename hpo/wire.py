@@ -59,6 +59,10 @@ class TrialRecord(Protocol):
     def last_step(self) -> int | None: ...
     @property
     def last_report_value(self) -> float | None: ...
+    @property
+    def note(self) -> str | None: ...
+    @property
+    def tags(self) -> list[str] | None: ...
 
 
 class StudyRecord(Protocol):
@@ -96,6 +100,8 @@ class StudyRecord(Protocol):
     def updated_at(self) -> datetime: ...
     @property
     def paused_reason(self) -> str | None: ...
+    @property
+    def stop_reason(self) -> str | None: ...
 
 
 _ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
@@ -145,6 +151,9 @@ class TrialView(_Wire):
     last_step: int | None
     last_report_value: float | None
     duration_s: float | None
+    # A user's note and tags (PATCH /api/v1/trials/{id}).
+    note: str | None = None
+    tags: list[str] = field(default_factory=list)
 
     @classmethod
     def of(cls, trial: TrialRecord) -> TrialView:
@@ -172,6 +181,8 @@ class TrialView(_Wire):
                 if trial.started_at is not None and trial.finished_at is not None
                 else None
             ),
+            note=trial.note,
+            tags=list(trial.tags or ()),
         )
 
 
@@ -185,6 +196,23 @@ class FailureCount(_Wire):
 
     def describe(self) -> str:
         return f"{self.failure_class}: {self.message}" if self.message else self.failure_class
+
+
+@dataclass(frozen=True)
+class BudgetUse(_Wire):
+    """What a study's budgets have used and have left (GET /studies/{id}): trials created
+    of n_trials, seconds of summed training time (finished trials plus running ones) of
+    max_seconds; null limits are off. `stop_reason` says which budget stopped the study."""
+
+    n_trials: int
+    trials_used: int
+    trials_left: int
+    max_seconds: float | None
+    seconds_used: float
+    seconds_left: float | None
+    max_trial_seconds: float | None
+    target: float | None
+    stop_reason: str | None
 
 
 @dataclass(frozen=True)
@@ -211,6 +239,10 @@ class StudyView(_Wire):
     failures: list[FailureCount] | None = None
     # Trials imported (an Optuna import, a warm start): in `counts`, but not in the budget.
     imported_trials: int = 0
+    # What the budgets used and have left: filled in when one study is read, None in lists.
+    budget: BudgetUse | None = None
+    # Which budget stopped the study (time, target), when one did.
+    stop_reason: str | None = None
 
     @classmethod
     def of(
@@ -239,6 +271,7 @@ class StudyView(_Wire):
             best=TrialView.of(best) if best is not None else None,
             paused_reason=study.paused_reason,
             imported_trials=study.imported_trials or 0,
+            stop_reason=study.stop_reason,
         )
 
     @property

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request, Response, status
 from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import Asker, ServiceDep, SettingsDep, Teller, WorkerAuth, WorkerOrClient
+from api.deps import Admin, Asker, ServiceDep, SettingsDep, Teller, WorkerAuth, WorkerOrClient
 from api.schemas import (
     AskBody,
     ClaimBody,
@@ -30,6 +30,7 @@ from api.schemas import (
     ReportOut,
     TellBody,
     TokenBody,
+    TrialPatch,
 )
 from hpo.service import Lease, TrialView
 from hpo.service.dispatch.waiting import claim_waiting
@@ -144,4 +145,13 @@ def tell(trial_id: int, body: TellBody, service: ServiceDep) -> TrialView:
         metrics=body.metrics,
         failure_class=body.failure_class,
         message=body.message,
+    )
+
+
+@router.patch("/trials/{trial_id}", dependencies=[Admin])
+def annotate_trial(trial_id: int, body: TrialPatch, service: ServiceDep) -> TrialView:
+    """Set a trial's note and tags (a field left out is unchanged; null or "" clears the
+    note, [] the tags)."""
+    return service.notes.annotate(
+        trial_id, note=body.note, tags=body.tags, set_note="note" in body.model_fields_set
     )

@@ -13,8 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from sqlalchemy.orm import Session
+
 from hpo.samplers import SamplerRegistry, default_registry
 from hpo.service.analytics import StudyAnalytics
+from hpo.service.annotations import TrialNotes
 from hpo.service.budgets import BudgetLimits
 from hpo.service.client_tokens import ClientTokens
 from hpo.service.comparison_views import ComparisonSummary, ComparisonView
@@ -25,6 +28,7 @@ from hpo.service.metrics import Metrics
 from hpo.service.studies import StudyAction, StudyService
 from hpo.service.views import BestConfig, CreatedStudy, Lease, StudyView, TrialView
 from hpo.storage import Database, utcnow
+from hpo.storage.repositories import tracking as tracking_outbox
 
 
 class Service:
@@ -42,12 +46,15 @@ class Service:
         budget_limits: BudgetLimits | None = None,
         dataset_roots: tuple[str, ...] = (),
         prepare_suggestions: bool = True,
+        track_finished_trials: bool = False,
     ) -> None:
         """`dataset_roots`: where a study's dataset may name an absolute path (see
         hpo.dataset_location). `prepare_suggestions`: ask model-based samplers in a background
         thread as soon as a result comes in (see `hpo.service.dispatch.suggestions`); pass
         False for a `Database` bound to one connection (tests), which a second thread must
-        not share."""
+        not share. `track_finished_trials`: write each finished trial to the tracking outbox
+        for a `TrackingSink` (hpo/service/tracking/) to log, in the transaction that
+        finished it."""
         self.db = db
         self.metrics = Metrics()
         self.suggestions = Suggestions(
@@ -63,12 +70,26 @@ class Service:
         # A study completed, cancelled or deleted leaves the sampler cache.
         forget = self.suggestions.forget
         self.studies = StudyService(
-            db, on_over=forget, limits=budget_limits, dataset_roots=dataset_roots
+            db, on_over=forget, limits=budget_limits, dataset_roots=dataset_roots, clock=clock
         )
         self.comparisons = ComparisonService(
             db, on_over=forget, limits=budget_limits, dataset_roots=dataset_roots
         )
+        self.tracking = track_finished_trials
+        if track_finished_trials:
+
+            def outbox(session: Session, trial_id: int) -> None:
+                tracking_outbox.enqueue(session, trial_id, clock())
+
+            for part in (
+                self.dispatch.claims,
+                self.dispatch.results,
+                self.studies,
+                self.comparisons,
+            ):
+                part.outbox = outbox
         self.client_tokens = ClientTokens(db)
+        self.notes = TrialNotes(db)
         self.analytics = StudyAnalytics(db)
 
     def metrics_text(self) -> str:
@@ -77,7 +98,12 @@ class Service:
         series: dict[tuple[tuple[str, str], ...], float] = {
             (("state", state),): float(n) for state, n in totals.items()
         }
-        return self.metrics.render({"hpo_trials": series})
+        gauges = {"hpo_trials": series}
+        if self.tracking:
+            with self.db.transaction(write=False) as session:
+                waiting = tracking_outbox.backlog(session)
+            gauges["hpo_tracking_backlog"] = {(): float(waiting)}
+        return self.metrics.render(gauges)
 
     def check_database(self) -> str:
         """Touch the database (a replica that lost it must fail its health check); returns

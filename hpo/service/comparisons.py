@@ -117,7 +117,9 @@ class ComparisonService(CreatesStudies):
                     f"none of its studies can {action}"
                 )
             for study in targets:  # in id order, as every locker does: no deadlock
-                StudyService.apply_action(session, lock_study(session, study.id), action)
+                StudyService.apply_action(
+                    session, lock_study(session, study.id), action, self.outbox
+                )
             session.flush()
             view = self._view(session, comparison)
         if action == "cancel" and self.on_over is not None:

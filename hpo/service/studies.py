@@ -3,7 +3,7 @@ enqueued configurations. Every method is one transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -23,6 +23,7 @@ from hpo.service._common import (
 from hpo.service.client_tokens import new_client_token
 from hpo.service.creating import CreatesStudies
 from hpo.service.failures import common_failures, no_completed_trial
+from hpo.service.stopping import BUDGET_FIELDS, budget_use, target_already_reached
 from hpo.service.views import BestConfig, CreatedStudy, StudyView, TrialView
 from hpo.service.warm_start import warm_start
 from hpo.spec import StudySpec
@@ -66,6 +67,9 @@ def insert_study(
         seed=spec.seed,
         comparison_id=comparison_id,
         client_token_hash=client_token_hash,
+        max_seconds=spec.budget.max_seconds,
+        max_trial_seconds=spec.budget.max_trial_seconds,
+        target=spec.budget.target,
     )
 
 
@@ -96,12 +100,17 @@ class StudyService(CreatesStudies):
         return CreatedStudy(**vars(view), client_token=token)
 
     def get(self, study_id: int) -> StudyView:
+        """One study with its most common failures and what its budget has used and left."""
         with self.db.transaction(write=False) as session:
             study = repo.get_study(session, study_id)
             counts = repo.count_trials_by_state(session, study_id)
             best = repo.best_trial(session, study_id, study.direction)
             view = StudyView.of(study, counts, best)
-            return replace(view, failures=common_failures(session, study_id))
+            return replace(
+                view,
+                failures=common_failures(session, study_id),
+                budget=budget_use(session, study, counts, self.clock()),
+            )
 
     def list_studies(
         self,
@@ -134,12 +143,26 @@ class StudyService(CreatesStudies):
             ]
 
     def update(
-        self, study_id: int, *, action: StudyAction | None = None, n_trials: int | None = None
+        self,
+        study_id: int,
+        *,
+        action: StudyAction | None = None,
+        n_trials: int | None = None,
+        budget: Mapping[str, float | None] | None = None,
     ) -> StudyView:
         """Pause (no new claims; running trials finish), resume, cancel (running and queued
-        trials are failed as cancelled; their late reports get 409), or raise the budget."""
+        trials are failed as cancelled; their late reports get 409), raise the trial budget,
+        or set or clear (None) the time and quality budgets named in `budget`
+        (max_seconds, max_trial_seconds, target). A completed study whose changed budget
+        leaves room runs again."""
         if n_trials is not None:
             self.limits.check_trials(n_trials)
+        budget = dict(budget or {})
+        unknown = sorted(set(budget) - set(BUDGET_FIELDS))
+        if unknown:
+            raise ValidationError(
+                f"unknown budget field {', '.join(unknown)}: use {', '.join(BUDGET_FIELDS)}"
+            )
         with self.db.transaction() as session:
             study = lock_study(session, study_id)
             if n_trials is not None:
@@ -151,23 +174,38 @@ class StudyService(CreatesStudies):
                         "the budget can only be raised"
                     )
                 study.n_trials = n_trials
+                budget["n_trials"] = n_trials
+            if budget:
+                for name in BUDGET_FIELDS:
+                    if name in budget:
+                        setattr(study, name, budget[name])
                 spec = dict(study.spec)
-                spec["budget"] = {**spec["budget"], "n_trials": n_trials}
+                spec["budget"] = {**spec["budget"], **budget}
                 study.spec = spec
                 if study.state is StudyState.COMPLETED:
-                    study.state = StudyState.RUNNING
+                    study.state = StudyState.RUNNING  # checked again just below
+                    study.stop_reason = None
             if action is not None:
-                self.apply_action(session, study, action)
-            finish_study_if_done(session, study)
+                self.apply_action(session, study, action, self.outbox)
+            if "target" in budget:
+                target_already_reached(session, study)
+            finish_study_if_done(session, study, self.clock())
             counts = repo.count_trials_by_state(session, study_id)
             view = StudyView.of(study, counts, repo.best_trial(session, study_id, study.direction))
+            view = replace(view, budget=budget_use(session, study, counts, self.clock()))
         if study.state in (StudyState.COMPLETED, StudyState.CANCELLED):
             self._over(study_id)
         return view
 
     @staticmethod
-    def apply_action(session: Session, study: Study, action: StudyAction) -> None:
-        """Change one locked study's state (comparisons apply it to each of their studies)."""
+    def apply_action(
+        session: Session,
+        study: Study,
+        action: StudyAction,
+        outbox: Callable[[Session, int], None] | None = None,
+    ) -> None:
+        """Change one locked study's state (comparisons apply it to each of their studies).
+        `outbox`: told of each trial a cancel fails (the tracking sink's queue)."""
         state = study.state
         if action == "pause":
             if state is not StudyState.RUNNING:
@@ -187,6 +225,8 @@ class StudyService(CreatesStudies):
                 trial.failure_message = "the study was cancelled"
                 trial.finished_at = utcnow()
                 trial.lease_expires_at = None
+                if outbox is not None:
+                    outbox(session, trial.id)
             study.state = StudyState.CANCELLED
         else:
             raise ValidationError(f"unknown action {action!r}: use pause, resume or cancel")

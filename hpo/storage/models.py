@@ -82,6 +82,12 @@ class Study(Base):
     # How many of its trials were imported (`Trial.imported`): they are history for the
     # samplers but not part of the budget, so the budget checks add this to n_trials.
     imported_trials: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The time and quality budgets (copies of spec["budget"], null when off; see
+    # hpo/service/stopping.py), and why the study stopped when one of them stopped it.
+    max_seconds: Mapped[float | None] = mapped_column(Float)
+    max_trial_seconds: Mapped[float | None] = mapped_column(Float)
+    target: Mapped[float | None] = mapped_column(Float)
+    stop_reason: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -140,6 +146,9 @@ class Trial(Base):
     # Brought in finished from elsewhere (an Optuna study, a JSON export, a warm start's
     # source studies), never run here: history for the samplers, outside the trial budget.
     imported: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    # A user's note and tags on the trial (PATCH /api/v1/trials/{id}; bounded in api/schemas.py).
+    note: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[str] | None] = mapped_column(JsonDocument)
 
     study: Mapped[Study] = relationship(back_populates="trials")
 
@@ -172,6 +181,39 @@ class Report(Base):
     step: Mapped[int] = mapped_column(Integer)
     value: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TrackingOutbox(Base):
+    """Finished trials waiting to be logged to the tracking server (MLflow), written in the
+    transaction that finished the trial, deleted once logged (hpo/service/tracking/): a
+    restart or a tracking server that is down loses nothing."""
+
+    __tablename__ = "tracking_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(
+        ForeignKey("trials.id", ondelete="CASCADE"), index=True, unique=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Not before this time (a backoff after a failed attempt); null: at once.
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(1000))
+    # The run an earlier attempt created: deleted and made again, so a run is never logged
+    # twice when an attempt failed half-way.
+    run_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class TrackingRun(Base):
+    """The tracking server's ids of what hpo made there once: an experiment per study or
+    comparison, a comparison's parent run and its studies' child runs (key: "study:7",
+    "comparison:3", "comparison-study:7")."""
+
+    __tablename__ = "tracking_runs"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    experiment_id: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class Worker(Base):

@@ -442,3 +442,29 @@ def test_a_study_paused_by_config_errors_shows_why(
     assert tab.locator("#paused-reason").inner_text() == reason
     assert tab.locator("#top-failure").inner_text() == f"most common failure: 3 × config: {message}"
     tab.screenshot(path=str(screenshots / "study-paused.png"), full_page=True)
+
+
+def test_the_study_page_shows_the_budget_used_and_a_trials_note_and_tags(
+    page: tuple[Any, Console], server: tuple[str, httpx.Client, Path], screenshots: Path
+) -> None:
+    tab, _ = page
+    url, client, _ = server
+    spec = data.study_spec("budgeted", 3)
+    spec["budget"] = {**spec.get("budget", {}), "max_seconds": 7200, "target": 0.999}
+    study = data.create_study(client, spec)
+    lease = data.claim(client, "w0")
+    assert lease is not None
+    data.run_trial(client, lease)
+    client.patch(
+        f"/api/v1/trials/{lease['trial_id']}",
+        json={"note": "lr too high <b>really</b>", "tags": ["baseline", "gpu-a"]},
+    ).raise_for_status()
+    tab.goto(f"{url}/studies/{study}")
+    tab.wait_for_selector("body[data-ready='true']")
+    budget = tab.locator("#budget-use").inner_text()
+    assert budget.startswith("budget: 1 of 3 trials used, 2 left; ")
+    assert "of 2 h 0 m training used" in budget and "target 0.999" in budget
+    row = tab.locator("#trials tbody tr").first
+    assert row.locator("td.tags").inner_text() == "baseline, gpu-a"
+    assert row.locator("td.trial-note").inner_text() == "lr too high <b>really</b>"  # as text
+    tab.screenshot(path=str(screenshots / "study-budget.png"), full_page=True)

@@ -37,6 +37,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/studies/{study_id}"): "read",
     ("PATCH", "/api/v1/studies/{study_id}"): "admin",
     ("DELETE", "/api/v1/studies/{study_id}"): "admin",
+    ("PATCH", "/api/v1/trials/{trial_id}"): "admin",
     ("GET", "/api/v1/studies/{study_id}/trials"): "read",
     ("POST", "/api/v1/studies/{study_id}/trials"): "admin",
     ("GET", "/api/v1/studies/{study_id}/leaderboard"): "read",

@@ -14,7 +14,16 @@ from tests.integration.conftest import run_together
 
 pytestmark = pytest.mark.integration
 
-TABLES = {"alembic_version", "comparisons", "reports", "studies", "trials", "workers"}
+TABLES = {
+    "alembic_version",
+    "comparisons",
+    "reports",
+    "studies",
+    "trials",
+    "workers",
+    "tracking_outbox",
+    "tracking_runs",
+}
 
 
 def test_empty_database_upgrades_to_head_and_matches_the_models(empty_database_url: str) -> None:

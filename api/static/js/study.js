@@ -60,6 +60,27 @@ function renderHeader(study) {
   link.setAttribute("download", `study-${study.id}-best.yaml`);
 }
 
+// What the budgets used and have left (GET /studies/{id} `budget`), redrawn on every poll:
+// the training time grows while trials run, without the counts changing.
+function renderBudget(study) {
+  const use = study.budget;
+  const line = document.getElementById("budget-use");
+  if (!use) {
+    line.classList.add("hidden");
+    return;
+  }
+  const parts = [`${use.trials_used} of ${use.n_trials} trials used, ${use.trials_left} left`];
+  parts.push(use.max_seconds === null
+    ? `${duration(use.seconds_used)} training used (no time budget)`
+    : `${duration(use.seconds_used)} of ${duration(use.max_seconds)} training used, ` +
+      `${duration(use.seconds_left)} left`);
+  if (use.max_trial_seconds !== null) parts.push(`at most ${duration(use.max_trial_seconds)} a trial`);
+  if (use.target !== null) parts.push(`target ${num(use.target)}`);
+  if (use.stop_reason) parts.push(`stopped: ${use.stop_reason}`);
+  line.textContent = `budget: ${parts.join("; ")}`;
+  line.classList.remove("hidden");
+}
+
 async function renderLeaderboard() {
   const rows = await getJson(paths.leaderboard(studyId, 10));
   const previous = leaderIds;
@@ -90,7 +111,9 @@ async function renderTrials() {
       paramsCell(t.params),
       el("td", { class: "worker", title: t.worker_id || "" }, t.worker_id || "–"),
       el("td", { class: "num" }, t.attempt),
-      el("td", { class: "num" }, duration(t.duration_s)))));
+      el("td", { class: "num" }, duration(t.duration_s)),
+      el("td", { class: "tags" }, (t.tags || []).join(", ")),
+      el("td", { class: "trial-note", title: t.note || "" }, t.note || ""))));
   const last = Math.min(data.total, page.offset + data.items.length);
   document.getElementById("page-info").textContent =
     data.total ? `${page.offset + 1}–${last} of ${data.total}` : "no trial";
@@ -127,6 +150,7 @@ function schedulePlots(study) {
 
 async function tick() {
   const study = await getJson(paths.study(studyId));
+  renderBudget(study);
   const next = JSON.stringify([study.state, study.counts, study.best && study.best.id, study.n_trials]);
   if (next === fingerprint) return;
   const first = fingerprint === null;

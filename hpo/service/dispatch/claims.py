@@ -25,6 +25,7 @@ from hpo.service.dispatch.leases import lease_columns, lease_of
 from hpo.service.dispatch.part import DispatchPart
 from hpo.service.dispatch.sampler_failures import SamplerFailed, pause_for_sampler_failure
 from hpo.service.dispatch.workers_seen import WorkersSeen
+from hpo.service.stopping import time_spent
 from hpo.service.views import Lease
 from hpo.storage import (
     Study,
@@ -203,6 +204,9 @@ class Claims(DispatchPart):
         snapshot (`lock_study_snapshot`): it is only read here."""
         if study.state is not StudyState.RUNNING or not requests:
             return []
+        if study.max_seconds is not None and time_spent(session, study, now):
+            self._finish_in_claim(session, study.id, now)  # no trial starts past the budget
+            return []
         active = read_active(session, study.id)
         wanted = min(len(requests), study.max_parallel - active.running)
         if wanted <= 0:
@@ -226,7 +230,7 @@ class Claims(DispatchPart):
         # Raises `SamplerFailed` out of the claim's transaction (see `serve_batch`).
         suggested = self.suggestions.suggest(session, study, active, new) if new > 0 else []
         if not leases and not suggested:
-            self._finish_in_claim(session, study.id)  # budget used or sampler exhausted
+            self._finish_in_claim(session, study.id, now)  # budget used or sampler exhausted
             return []
         rows = []
         for i, params in enumerate(suggested):
@@ -261,12 +265,12 @@ class Claims(DispatchPart):
             )
         return leases
 
-    def _finish_in_claim(self, session: Session, study_id: int) -> None:
+    def _finish_in_claim(self, session: Session, study_id: int, now: datetime) -> None:
         """A claim found the study's budget used or its sampler exhausted: complete it if
         nothing is left running, and drop its sampler (harmless if this rolls back: the next
         claim rebuilds it)."""
         study = repo.get_study(session, study_id)
-        finish_study_if_done(session, study)
+        finish_study_if_done(session, study, now)
         if study.state is StudyState.COMPLETED:
             self.suggestions.forget(study_id)
 

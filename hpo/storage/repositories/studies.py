@@ -28,6 +28,9 @@ def create_study(
     pruner: str = "none",
     comparison_id: int | None = None,
     client_token_hash: str | None = None,
+    max_seconds: float | None = None,
+    max_trial_seconds: float | None = None,
+    target: float | None = None,
 ) -> Study:
     """Insert a study in state `running` and return it with its id. The spec is stored as
     given: validate it before (hpo.space / the API schemas)."""
@@ -44,6 +47,9 @@ def create_study(
         seed=seed,
         comparison_id=comparison_id,
         client_token_hash=client_token_hash,
+        max_seconds=max_seconds,
+        max_trial_seconds=max_trial_seconds,
+        target=target,
     )
     session.add(study)
     session.flush()  # assigns the id
