@@ -46,6 +46,11 @@ class _ClaimFields(_Body):
     worker_id: str = Field(min_length=1, max_length=LIMITS.worker_id)
     host: str = Field(default="", max_length=LIMITS.host)
     devices: list[str] = Field(default_factory=list, max_length=MAX_DEVICES)
+    # What the worker runs: a worker without --allow-commands says ["builtin"] (also what a
+    # claim that says nothing means), and is never handed a command trial.
+    task_kinds: list[Literal["builtin", "command"]] = Field(
+        default_factory=lambda: ["builtin"], min_length=1, max_length=2
+    )
 
     @model_validator(mode="after")
     def _storable(self) -> Self:

@@ -24,7 +24,7 @@ from hpo.service.client_tokens import new_client_token
 from hpo.service.creating import CreatesStudies
 from hpo.service.failures import common_failures, no_completed_trial
 from hpo.service.views import BestConfig, CreatedStudy, StudyView, TrialView
-from hpo.spec import StudySpec
+from hpo.spec import StudySpec, TaskSpec
 from hpo.storage import (
     FailureClass,
     Study,
@@ -63,6 +63,7 @@ def insert_study(
         max_parallel=spec.budget.max_parallel,
         max_attempts=spec.budget.max_attempts,
         seed=spec.seed,
+        task_kind=spec.task.kind,
         comparison_id=comparison_id,
         client_token_hash=client_token_hash,
     )
@@ -79,7 +80,8 @@ class StudyService(CreatesStudies):
         """Store a validated spec as a new running study; with `spec.client_token`, make the
         study's client token (returned here, once; only its hash is stored)."""
         self.limits.check_trials(spec.budget.n_trials, "budget.n_trials")
-        check_dataset_location(spec.task.dataset, self.dataset_roots)
+        if isinstance(spec.task, TaskSpec):
+            check_dataset_location(spec.task.dataset, self.dataset_roots)
         token, token_hash = new_client_token() if spec.client_token else (None, None)
         with self.db.transaction() as session:
             study = insert_study(

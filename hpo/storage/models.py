@@ -77,6 +77,8 @@ class Study(Base):
     client_token_hash: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
     # Set whenever the study is paused (by a user or by the service), cleared on resume.
     paused_reason: Mapped[str | None] = mapped_column(String(1000))
+    # builtin | command (hpo.command_spec): a claim takes only the kinds its worker accepts.
+    task_kind: Mapped[str] = mapped_column(String(16), default="builtin", server_default="builtin")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
