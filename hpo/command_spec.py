@@ -26,8 +26,14 @@ import string
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
-from pydantic import model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 MAX_ARGS = 256
 MAX_ARG_LENGTH = 4096
@@ -74,7 +80,9 @@ class CommandTaskSpec(BaseModel):
     def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
         for name in env:
             if not _ENV_NAME.match(name):
-                raise ValueError(f"env name {name[:40]!r} is not a variable name ([A-Za-z_][A-Za-z0-9_]*)")
+                raise ValueError(
+                    f"env name {name[:40]!r} is not a variable name ([A-Za-z_][A-Za-z0-9_]*)"
+                )
             if name.startswith(RESERVED_ENV):
                 raise ValueError(
                     f"env {name}: HPO_* and CUDA_VISIBLE_DEVICES are set by the worker for each "
@@ -113,7 +121,9 @@ def placeholders(text: str, where: str) -> Iterator[str]:
     try:
         parts = list(string.Formatter().parse(text))
     except ValueError as e:
-        raise ValueError(f"{where}: {e} in {text[:80]!r} (write {{{{ and }}}} for literal braces)")
+        raise ValueError(
+            f"{where}: {e} in {text[:80]!r} (write {{{{ and }}}} for literal braces)"
+        ) from None
     for _literal, name, spec, conversion in parts:
         if name is None:
             continue
@@ -126,9 +136,7 @@ def placeholders(text: str, where: str) -> Iterator[str]:
         yield name
 
 
-def check_placeholders(
-    task: CommandTaskSpec, params: Iterable[str], fixed: Iterable[str]
-) -> None:
+def check_placeholders(task: CommandTaskSpec, params: Iterable[str], fixed: Iterable[str]) -> None:
     """Every placeholder names a searched param or a fixed value, and every searched param
     reaches the script (a placeholder, or `params_in_env`). ValueError says which does not."""
     searched, known = list(params), set(params) | set(fixed)

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
+from hpo.command_spec import task_kind
 from hpo.dataset_location import check_dataset_location
 from hpo.errors import ConflictError, ValidationError
 from hpo.pruners import make_pruner
@@ -249,7 +250,7 @@ class StudyService(CreatesStudies):
                     "before enqueueing more configurations"
                 )
             checked = study_space(study).validate(params)
-            if study.spec.get("check_config", True):
+            if study.spec.get("check_config", True) and task_kind(study.spec["task"]) == "builtin":
                 config = training_config(study.spec, checked)
                 check_config(config["task"], config["params"], config["seed"])
             existing = repo.find_trial_by_dedup_key(session, study_id, repo.params_hash(checked))

@@ -14,9 +14,11 @@ from types import FrameType
 
 from hpo.claim_backoff import ClaimBackoff, claim_answer_is_retried
 from hpo.client import ApiError, Client
+from hpo.command_spec import task_kind
 from hpo.errors import one_line
 from hpo.outage import Outage
 from hpo.wire import Lease
+from hpo.worker.command import run_command
 from hpo.worker.options import WorkerOptions
 from hpo.worker.trial import LEASE_GONE, Outcome, train
 
@@ -66,6 +68,8 @@ class Worker:
         self.backoff = ClaimBackoff(
             options.claim_backoff_seconds, options.max_claim_backoff_seconds
         )
+        # What this worker runs: command trials only when given folders to run them in.
+        self.task_kinds = ("builtin", "command") if options.allow_commands else ("builtin",)
 
     def _client(self, retries: int | None) -> Client:
         options = self.options
@@ -95,7 +99,11 @@ class Worker:
                 asked = time.monotonic()
                 try:
                     lease = self.client.claim(
-                        self.worker_id, host=self.host, devices=[device], wait_seconds=wait
+                        self.worker_id,
+                        host=self.host,
+                        devices=[device],
+                        wait_seconds=wait,
+                        task_kinds=self.task_kinds,
                     )
                 except ApiError as e:
                     if not claim_answer_is_retried(e):
@@ -122,7 +130,8 @@ class Worker:
     def run_trial(self, lease: Lease, device: str) -> Lease | None:
         """Train one leased trial and send how it ended. Returns the next trial when the
         result went with a claim (`complete-and-claim`), else None (the loop claims)."""
-        outcome = train(
+        run = run_command if task_kind(lease.config.get("task") or {}) == "command" else train
+        outcome = run(
             lease,
             device,
             self.options,
@@ -155,7 +164,14 @@ class Worker:
         def complete_and_claim() -> None:
             try:
                 _, following[0] = self.client.complete_and_claim(
-                    trial_id, token, value, metrics, self.worker_id, self.host, [device]
+                    trial_id,
+                    token,
+                    value,
+                    metrics,
+                    self.worker_id,
+                    self.host,
+                    [device],
+                    task_kinds=self.task_kinds,
                 )
             except ApiError as e:
                 if not claim_answer_is_retried(e):

@@ -1,0 +1,250 @@
+"""End to end: command trials. `hpo serve` and `hpo worker --allow-commands` as real processes
+over HTTP, running tests/e2e/command_scripts/behave.py, a deterministic script whose `--mode`
+says how it behaves: completes (its values are checked against what it computes), fails in
+each way a worker classifies, or is pruned while a child it started still runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e._servers import hpo_argv, running_server
+from tests.e2e.command_scripts.behave import score
+from tests.faults.conftest import pg_url  # noqa: F401  (the PostgreSQL fixture)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+SCRIPTS = Path(__file__).parent / "command_scripts"
+LEASE_SECONDS = 60
+
+
+def command_spec(name: str, command: list[str], **task: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "task": {
+            "kind": "command",
+            "command": [sys.executable, "behave.py", *command],
+            "workdir": str(SCRIPTS),
+            "metric": "score",
+            "direction": "minimize",
+            **task,
+        },
+        "sampler": "random",
+    }
+
+
+@contextmanager
+def worker(url: str, env: dict[str, str], log: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            hpo_argv("worker", "--api", url, "--device", "cpu", "--no-warm-up",
+                     "--wait-seconds", "0", "--poll-seconds", "0.1", "-v", *args),
+            env=env, stdout=out, stderr=out,
+        )  # fmt: skip
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def create(url: str, spec: dict[str, Any]) -> int:
+    answer = httpx.post(f"{url}/api/v1/studies", json=spec, timeout=10)
+    assert answer.status_code == 201, answer.text
+    return int(answer.json()["id"])
+
+
+def trials(url: str, study_id: int) -> list[dict[str, Any]]:
+    page = httpx.get(f"{url}/api/v1/studies/{study_id}/trials", timeout=10).json()
+    return list(page["items"])
+
+
+def wait_for(
+    url: str, study_id: int, done: Any, logs: list[Path], timeout: float = 90
+) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = trials(url, study_id)
+        if done(rows):
+            return rows
+        time.sleep(0.1)
+    pytest.fail(f"timed out: {trials(url, study_id)}\n" + "\n".join(p.read_text() for p in logs))
+
+
+def all_finished(n: int) -> Any:
+    return lambda rows: len(rows) == n and all(
+        r["state"] in ("completed", "failed", "pruned") for r in rows
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def server(
+    request: pytest.FixtureRequest, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, dict[str, str]]]:
+    extra = {}
+    if request.param == "postgresql":
+        extra["HPO_DATABASE_URL"] = request.getfixturevalue("pg_url")
+    cache = tmp_path_factory.getbasetemp() / "dataset-cache"
+    with running_server(tmp_path, cache, lease_seconds=LEASE_SECONDS, extra_env=extra) as served:
+        yield served
+
+
+@pytest.fixture
+def sqlite_server(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, dict[str, str]]]:
+    cache = tmp_path_factory.getbasetemp() / "dataset-cache"
+    with running_server(tmp_path, cache, lease_seconds=LEASE_SECONDS) as served:
+        yield served
+
+
+def test_two_workers_complete_a_command_study_with_the_scripts_values(
+    server: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    url, env = server
+    spec = command_spec("cmd-two-workers", ["--mode", "score", "--x", "{x}", "--y", "{y}"])
+    spec["space"] = {"x": {"type": "float", "low": 0.0, "high": 1.0}, "y": {"type": "int", "low": 1, "high": 5}}
+    spec["budget"] = {"n_trials": 6, "max_parallel": 2}
+    study_id = create(url, spec)
+    logs = [tmp_path / "w1.log", tmp_path / "w2.log"]
+    root = str(SCRIPTS)
+    with worker(url, env, logs[0], "--allow-commands", root), worker(
+        url, env, logs[1], "--allow-commands", root
+    ):
+        rows = wait_for(url, study_id, all_finished(6), logs)
+    assert all(r["state"] == "completed" for r in rows), rows
+    for r in rows:
+        # The final line's value, not the last report's or the line after it.
+        assert r["value"] == score(r["params"]["x"], r["params"]["y"])
+        assert r["metrics"]["extra"] == 99
+    assert len({r["worker_id"] for r in rows}) == 2, "both workers ran trials"
+    assert httpx.get(f"{url}/api/v1/studies/{study_id}", timeout=5).json()["state"] == "completed"
+
+
+def test_failures_are_classified_and_the_worker_lives_on(
+    sqlite_server: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    url, env = sqlite_server
+    argv_log = tmp_path / "argv"
+    argv_log.mkdir()
+    spec = command_spec(
+        "cmd-failures",
+        ["--mode", "{mode}", "--a", "{payload_a}", "--b={payload_b}"],
+        timeout_s=2,
+        env={"ARGV_LOG": str(argv_log / "{mode}.json")},
+    )
+    modes = ["ok", "exit1", "nometric", "sleep", "oom"]
+    spec["space"] = {"mode": {"type": "categorical", "choices": modes}}
+    spec["fixed"] = {"payload_a": '"; rm -rf /"', "payload_b": "$(id)"}
+    spec["sampler"] = "grid"
+    spec["budget"] = {"n_trials": len(modes), "max_parallel": 1, "max_config_errors": 10}
+    study_id = create(url, spec)
+    log = tmp_path / "worker.log"
+    with worker(url, env, log, "--allow-commands", str(SCRIPTS), "--kill-grace-s", "1") as w:
+        rows = wait_for(url, study_id, all_finished(len(modes)), [log])
+        assert w.poll() is None, f"the worker died with a script: {log.read_text()}"
+    by_mode = {r["params"]["mode"]: r for r in rows}
+    assert by_mode["ok"]["state"] == "completed" and by_mode["ok"]["value"] == 1.5
+    exit1 = by_mode["exit1"]
+    assert (exit1["state"], exit1["failure_class"]) == ("failed", "user")
+    assert "exited with code 1" in exit1["failure_message"]
+    assert "stderr line 24" in exit1["failure_message"]
+    assert "stderr line 5" in exit1["failure_message"]  # the last 20 lines: 5..24
+    assert "stderr line 4\n" not in exit1["failure_message"]
+    assert by_mode["nometric"]["failure_class"] == "config"
+    assert "printed no metric 'score'" in by_mode["nometric"]["failure_message"]
+    assert by_mode["sleep"]["failure_class"] == "timeout"
+    assert by_mode["oom"]["failure_class"] == "oom"
+    # Params reach the script as whole arguments, never through a shell.
+    argv = json.loads((argv_log / "ok.json").read_text())
+    assert argv == ["--mode", "ok", "--a", '"; rm -rf /"', "--b=$(id)"]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "\nState:\tZ" in status  # exited, not yet reaped by whoever inherited it
+
+
+def test_pruning_kills_the_scripts_process_group(
+    sqlite_server: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    url, env = sqlite_server
+    pids_log = tmp_path / "pids.json"
+    spec = command_spec("cmd-prune", ["--mode", "{mode}"], env={"PIDS_LOG": str(pids_log)})
+    spec["task"]["direction"] = "maximize"
+    spec["space"] = {"mode": {"type": "categorical", "choices": ["good", "bad"]}}
+    spec["pruner"] = {"name": "median", "options": {"n_startup_trials": 1}}
+    spec["budget"] = {"n_trials": 2, "max_parallel": 1}
+    study_id = create(url, spec)
+    for mode in ("good", "bad"):  # in this order: the good run is the median to beat
+        answer = httpx.post(
+            f"{url}/api/v1/studies/{study_id}/trials", json={"params": {"mode": mode}}, timeout=5
+        )
+        assert answer.status_code in (200, 201), answer.text
+    log = tmp_path / "worker.log"
+    with worker(url, env, log, "--allow-commands", str(SCRIPTS), "--kill-grace-s", "1") as w:
+        rows = wait_for(url, study_id, all_finished(2), [log])
+        assert w.poll() is None, log.read_text()
+    by_mode = {r["params"]["mode"]: r for r in rows}
+    assert by_mode["good"]["state"] == "completed"
+    assert by_mode["bad"]["state"] == "pruned", by_mode["bad"]
+    pids = json.loads(pids_log.read_text())
+    assert _gone(pids["script"]), "the script (which ignores SIGTERM) survived the prune"
+    assert _gone(pids["child"]), "the script's child survived the prune"
+
+
+def test_workdir_outside_the_allowed_roots_is_refused(
+    sqlite_server: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    url, env = sqlite_server
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    (allowed / "escape").symlink_to(SCRIPTS, target_is_directory=True)  # points out
+    spec = command_spec("cmd-symlink-out", ["--mode", "ok"], workdir="escape")
+    spec["space"] = {"x": {"type": "float", "low": 0.0, "high": 1.0}}
+    spec["task"]["params_in_env"] = True
+    spec["budget"] = {"n_trials": 1, "max_parallel": 1}
+    study_id = create(url, spec)
+    log = tmp_path / "worker.log"
+    with worker(url, env, log, "--allow-commands", str(allowed), "--exit-when-idle"):
+        rows = wait_for(url, study_id, all_finished(1), [log])
+    assert rows[0]["failure_class"] == "config"
+    assert "outside the folders this worker allows" in rows[0]["failure_message"]
+    assert str(SCRIPTS.resolve()) in rows[0]["failure_message"]
+
+
+def test_a_worker_without_allow_commands_never_claims_a_command_trial(
+    sqlite_server: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    url, env = sqlite_server
+    spec = command_spec("cmd-unclaimed", ["--mode", "ok"], params_in_env=True)
+    spec["space"] = {"x": {"type": "float", "low": 0.0, "high": 1.0}}
+    spec["budget"] = {"n_trials": 1, "max_parallel": 1}
+    study_id = create(url, spec)
+    log = tmp_path / "worker.log"
+    with worker(url, env, log, "--exit-when-idle") as w:
+        assert w.wait(timeout=30) == 0, log.read_text()
+    assert trials(url, study_id) == []
+    # The same study is claimed at once by a worker that allows it.
+    with worker(url, env, log, "--exit-when-idle", "--allow-commands", str(SCRIPTS)) as w:
+        assert w.wait(timeout=30) == 0, log.read_text()
+    assert [r["state"] for r in trials(url, study_id)] == ["completed"]
