@@ -191,18 +191,19 @@ def test_pruning_kills_the_scripts_process_group(
     pids_log = tmp_path / "pids.json"
     spec = command_spec("cmd-prune", ["--mode", "{mode}"], env={"PIDS_LOG": str(pids_log)})
     spec["task"]["direction"] = "maximize"
-    spec["space"] = {"mode": {"type": "categorical", "choices": ["good", "bad"]}}
+    modes = ("good", "bad", "sdk_bad")
+    spec["space"] = {"mode": {"type": "categorical", "choices": list(modes)}}
     spec["pruner"] = {"name": "median", "options": {"n_startup_trials": 1}}
-    spec["budget"] = {"n_trials": 2, "max_parallel": 1}
+    spec["budget"] = {"n_trials": 3, "max_parallel": 1}
     study_id = create(url, spec)
-    for mode in ("good", "bad"):  # in this order: the good run is the median to beat
+    for mode in modes:  # in this order: the good run is the median to beat
         answer = httpx.post(
             f"{url}/api/v1/studies/{study_id}/trials", json={"params": {"mode": mode}}, timeout=5
         )
         assert answer.status_code in (200, 201), answer.text
     log = tmp_path / "worker.log"
     with worker(url, env, log, "--allow-commands", str(SCRIPTS), "--kill-grace-s", "1") as w:
-        rows = wait_for(url, study_id, all_finished(2), [log])
+        rows = wait_for(url, study_id, all_finished(3), [log])
         assert w.poll() is None, log.read_text()
     by_mode = {r["params"]["mode"]: r for r in rows}
     assert by_mode["good"]["state"] == "completed"
@@ -210,6 +211,11 @@ def test_pruning_kills_the_scripts_process_group(
     pids = json.loads(pids_log.read_text())
     assert _gone(pids["script"]), "the script (which ignores SIGTERM) survived the prune"
     assert _gone(pids["child"]), "the script's child survived the prune"
+    # The SDK: trial.report said stop at the first report the pruner judged, and the script
+    # stopped itself.
+    assert by_mode["sdk_bad"]["state"] == "pruned", by_mode["sdk_bad"]
+    sdk = json.loads(Path(str(pids_log) + ".sdk").read_text())
+    assert sdk == {"stopped_at": 0, "should_prune": True}
 
 
 def test_workdir_outside_the_allowed_roots_is_refused(

@@ -66,7 +66,28 @@ def main() -> int:
             print(json.dumps({"step": step, metric: 0.0}), flush=True)
             step += 1
             time.sleep(0.2)
+    if mode == "sdk_bad":
+        return sdk_bad()
     raise SystemExit(f"unknown mode {mode}")
+
+
+def sdk_bad() -> int:
+    """The SDK's side of pruning: trial.report answers True, trial.should_prune agrees, and the
+    script stops by itself (it ignores SIGTERM, so it has the grace period to)."""
+    from hpo import trial
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    assert trial.params["mode"] == "sdk_bad", trial.params
+    assert trial.checkpoint_dir.is_dir() and str(trial.checkpoint_dir) == os.environ[
+        "HPO_CHECKPOINT_DIR"
+    ]
+    for step in range(1000):
+        if trial.report(step, 0.0, seen=float(step)):
+            with open(os.environ["PIDS_LOG"] + ".sdk", "w") as f:
+                json.dump({"stopped_at": step, "should_prune": trial.should_prune()}, f)
+            return 0
+        time.sleep(0.05)
+    return 1
 
 
 if __name__ == "__main__":
