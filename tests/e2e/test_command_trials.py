@@ -6,7 +6,6 @@ each way a worker classifies, or is pruned while a child it started still runs."
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from tests.e2e._servers import hpo_argv, running_server
 from tests.e2e.command_scripts.behave import score
@@ -45,7 +45,9 @@ def command_spec(name: str, command: list[str], **task: Any) -> dict[str, Any]:
 
 
 @contextmanager
-def worker(url: str, env: dict[str, str], log: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+def worker(
+    url: str, env: dict[str, str], log: Path, *args: str
+) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
         process = subprocess.Popen(
             hpo_argv("worker", "--api", url, "--device", "cpu", "--no-warm-up",
@@ -88,8 +90,8 @@ def wait_for(
 
 
 def all_finished(n: int) -> Any:
-    return lambda rows: len(rows) == n and all(
-        r["state"] in ("completed", "failed", "pruned") for r in rows
+    return lambda rows: (
+        len(rows) == n and all(r["state"] in ("completed", "failed", "pruned") for r in rows)
     )
 
 
@@ -119,13 +121,17 @@ def test_two_workers_complete_a_command_study_with_the_scripts_values(
 ) -> None:
     url, env = server
     spec = command_spec("cmd-two-workers", ["--mode", "score", "--x", "{x}", "--y", "{y}"])
-    spec["space"] = {"x": {"type": "float", "low": 0.0, "high": 1.0}, "y": {"type": "int", "low": 1, "high": 5}}
+    spec["space"] = {
+        "x": {"type": "float", "low": 0.0, "high": 1.0},
+        "y": {"type": "int", "low": 1, "high": 5},
+    }
     spec["budget"] = {"n_trials": 6, "max_parallel": 2}
     study_id = create(url, spec)
     logs = [tmp_path / "w1.log", tmp_path / "w2.log"]
     root = str(SCRIPTS)
-    with worker(url, env, logs[0], "--allow-commands", root), worker(
-        url, env, logs[1], "--allow-commands", root
+    with (
+        worker(url, env, logs[0], "--allow-commands", root),
+        worker(url, env, logs[1], "--allow-commands", root),
     ):
         rows = wait_for(url, study_id, all_finished(6), logs)
     assert all(r["state"] == "completed" for r in rows), rows
@@ -174,6 +180,49 @@ def test_failures_are_classified_and_the_worker_lives_on(
     # Params reach the script as whole arguments, never through a shell.
     argv = json.loads((argv_log / "ok.json").read_text())
     assert argv == ["--mode", "ok", "--a", '"; rm -rf /"', "--b=$(id)"]
+
+
+EXAMPLES = Path(__file__).parents[2] / "search_spaces" / "examples"
+
+
+@pytest.mark.parametrize("example", ["digits_stdout", "digits_sdk"])
+def test_the_shipped_examples_run_and_score_what_they_score_by_hand(
+    sqlite_server: tuple[str, dict[str, str]], tmp_path: Path, example: str
+) -> None:
+    url, env = sqlite_server
+    spec = yaml.safe_load((EXAMPLES / f"{example}.yaml").read_text())
+    spec["task"]["command"][0] = sys.executable  # `python` on a PATH without the venv
+    spec["fixed"]["epochs"] = 3
+    spec["budget"] = {"n_trials": 2, "max_parallel": 2}
+    study_id = create(url, spec)
+    log = tmp_path / "worker.log"
+    work = tmp_path / "work"
+    with worker(url, env, log, "--allow-commands", str(EXAMPLES), "--work-dir", str(work)):
+        rows = wait_for(url, study_id, all_finished(2), [log], timeout=120)
+    assert [r["state"] for r in rows] == ["completed", "completed"], rows
+    row = rows[0]
+    # The same params by hand: the command line for the stdout script, HPO_PARAMS for the SDK.
+    params = {**spec["fixed"], **row["params"]}
+    by_hand = tmp_path / "by-hand"
+    by_hand.mkdir()
+    argv = [sys.executable, str(EXAMPLES / "digits" / f"train_{example.split('_')[1]}.py")]
+    hand_env = {k: v for k, v in env.items() if not k.startswith("HPO_")}
+    if example == "digits_stdout":
+        argv += [f"--{k}" if i % 2 == 0 else str(v) for k, v in params.items() for i in (0, 1)]
+    else:
+        hand_env["HPO_PARAMS"] = json.dumps(params)
+    out = subprocess.run(
+        argv, cwd=by_hand, env=hand_env, capture_output=True, text=True, check=True
+    )
+    if example == "digits_stdout":
+        expected = json.loads(out.stdout.splitlines()[-1])["val_accuracy"]
+    else:
+        expected = json.loads((by_hand / "hpo-run/output/result.json").read_text())["val_accuracy"]
+        kept = work / f"trial-{row['id']}" / "attempt-1"
+        assert (kept / "checkpoint" / "last.pt").is_file()
+        assert (kept / "output" / "model.pt").is_file()
+    assert row["value"] == expected
+    assert len(row["metrics"]["curve"]) == 3
 
 
 def _gone(pid: int) -> bool:

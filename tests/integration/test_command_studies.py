@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from api.app import create_app
 from hpo.service import Service
@@ -48,7 +49,9 @@ BUILTIN: dict[str, Any] = {
 
 @pytest.fixture
 def client(database_url: str) -> Iterator[TestClient]:
-    settings = Settings(database_url=database_url, api_token="admin-secret", worker_token="w")
+    settings = Settings(
+        database_url=database_url, api_token=SecretStr("admin-secret"), worker_token=SecretStr("w")
+    )
     with TestClient(create_app(settings)) as c:
         yield c
 

@@ -37,7 +37,12 @@ def test_placeholders_fill_whole_arguments_and_never_split_them() -> None:
 def test_report_lines() -> None:
     report = parse_report('{"step": 3, "acc": 0.91, "loss": 0.2, "note": "x", "ok": true}', "acc")
     assert report is not None
-    assert (report.step, report.value, report.metrics, report.final) == (3, 0.91, {"loss": 0.2}, False)
+    assert (report.step, report.value, report.metrics, report.final) == (
+        3,
+        0.91,
+        {"loss": 0.2},
+        False,
+    )
     final = parse_report('{"acc": 1, "final": true}', "acc")
     assert final is not None and final.final and final.step is None
     nan = parse_report('{"acc": NaN}', "acc")

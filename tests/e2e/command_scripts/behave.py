@@ -78,9 +78,10 @@ def sdk_bad() -> int:
 
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     assert trial.params["mode"] == "sdk_bad", trial.params
-    assert trial.checkpoint_dir.is_dir() and str(trial.checkpoint_dir) == os.environ[
-        "HPO_CHECKPOINT_DIR"
-    ]
+    assert (
+        trial.checkpoint_dir.is_dir()
+        and str(trial.checkpoint_dir) == os.environ["HPO_CHECKPOINT_DIR"]
+    )
     for step in range(1000):
         if trial.report(step, 0.0, seen=float(step)):
             with open(os.environ["PIDS_LOG"] + ".sdk", "w") as f:
