@@ -20,6 +20,7 @@ from hpo.outage import Outage
 from hpo.wire import Lease
 from hpo.worker.command import run_command
 from hpo.worker.options import WorkerOptions
+from hpo.worker.process import kill_running_scripts
 from hpo.worker.trial import LEASE_GONE, Outcome, train
 
 log = logging.getLogger("hpo.worker")
@@ -41,9 +42,11 @@ class _Stop:
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         if self.requested.is_set():
             log.warning("second signal: exiting now; the lease will expire and be requeued")
+            kill_running_scripts()  # a command trial's script must not outlive the worker
             os._exit(128 + signum)
         if self.api_unreachable():
             log.warning("API unreachable: exiting now; the lease will expire and be requeued")
+            kill_running_scripts()
             os._exit(128 + signum)
         log.warning("stopping after the current epoch (signal again to exit at once)")
         self.requested.set()

@@ -24,6 +24,19 @@ from typing import IO, Protocol
 MAX_LINE_BYTES = 1 << 20
 
 
+# The process groups of the scripts running now, for a worker that must exit at once (a second
+# signal): its scripts live in sessions of their own and would otherwise outlive it.
+_running: set[int] = set()
+_running_lock = threading.Lock()
+
+
+def kill_running_scripts() -> None:
+    """SIGKILL the process group of every script still running. Safe in a signal handler: no
+    lock taken (the main thread may hold it when the signal lands), the set copied as is."""
+    for pid in tuple(_running):
+        _signal_group(pid, signal.SIGKILL)
+
+
 class LineSink(Protocol):
     """Receives each line a script prints, without its line ending."""
 
@@ -71,6 +84,8 @@ class ScriptProcess:
             start_new_session=True,
             close_fds=True,
         )
+        with _running_lock:
+            _running.add(self._process.pid)
         assert self._process.stdout is not None and self._process.stderr is not None
         for stream, emit in (
             (self._process.stdout, self.sink.on_stdout_line),
@@ -113,6 +128,8 @@ class ScriptProcess:
         holding the pipes would keep its lines coming forever), and wait for the readers to
         hand over the last lines."""
         _signal_group(self.pid, signal.SIGKILL)
+        with _running_lock:
+            _running.discard(self.pid)
         deadline = time.monotonic() + timeout
         for reader in self._readers:
             reader.join(max(0.0, deadline - time.monotonic()))

@@ -303,3 +303,33 @@ def test_a_worker_without_allow_commands_never_claims_a_command_trial(
     with worker(url, env, log, "--exit-when-idle", "--allow-commands", str(SCRIPTS)) as w:
         assert w.wait(timeout=30) == 0, log.read_text()
     assert [r["state"] for r in trials(url, study_id)] == ["completed"]
+
+
+def test_a_worker_that_must_exit_at_once_takes_its_script_with_it(
+    sqlite_server: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    url, env = sqlite_server
+    pids_log = tmp_path / "pids.json"
+    spec = command_spec("cmd-exit-now", ["--mode", "bad"], env={"PIDS_LOG": str(pids_log)})
+    spec["space"] = {"x": {"type": "float", "low": 0.0, "high": 1.0}}
+    spec["task"]["params_in_env"] = True
+    spec["budget"] = {"n_trials": 1, "max_parallel": 1}
+    create(url, spec)
+    log = tmp_path / "worker.log"
+    with worker(url, env, log, "--allow-commands", str(SCRIPTS), "--kill-grace-s", "60") as w:
+        deadline = time.monotonic() + 30
+        while not pids_log.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pids_log.exists(), log.read_text()
+        time.sleep(0.2)  # the pids file is complete once the script reports
+        pids = json.loads(pids_log.read_text())
+        # The first signal stops the script (which ignores SIGTERM: a 60 s grace); the second
+        # exits the worker now, and the script's group goes with it.
+        w.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        w.send_signal(signal.SIGTERM)
+        assert w.wait(timeout=15) != 0
+    deadline = time.monotonic() + 5
+    while not (_gone(pids["script"]) and _gone(pids["child"])) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(pids["script"]) and _gone(pids["child"]), log.read_text()

@@ -55,15 +55,19 @@ def main() -> int:
             print(json.dumps({"step": step, metric: 1.0}))
         return 0
     if mode == "bad":
-        # A child in the same process group, and a script that ignores SIGTERM: pruning must
-        # still end both (SIGKILL after the grace period).
-        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+        # A child in the same process group, both ignoring SIGTERM, and a script that goes on
+        # when its stdout is gone: a stop must still end both (SIGKILL after the grace).
+        ignoring = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        child = subprocess.Popen([sys.executable, "-c", ignoring + "time.sleep(300)"])
         with open(os.environ["PIDS_LOG"], "w") as f:
             json.dump({"script": os.getpid(), "child": child.pid}, f)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         step = 0
         while True:
-            print(json.dumps({"step": step, metric: 0.0}), flush=True)
+            try:
+                print(json.dumps({"step": step, metric: 0.0}), flush=True)
+            except OSError:
+                pass  # the worker is gone
             step += 1
             time.sleep(0.2)
     if mode == "sdk_bad":
