@@ -21,6 +21,7 @@ i.e. the measured overhead over 30 s, since a 30 s trial reporting as often pays
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import subprocess
@@ -86,7 +87,7 @@ def through_worker(
     durations = [(_at(r.finished_at) - _at(r.started_at)).total_seconds() for r in rows]
     gaps = [
         (_at(b.started_at) - _at(a.finished_at)).total_seconds()
-        for a, b in zip(rows, rows[1:], strict=False)
+        for a, b in itertools.pairwise(rows)
     ]
     return durations, gaps
 
