@@ -100,3 +100,18 @@ def test_each_slot_runs_its_command_on_its_own_gpu() -> None:
     assert visible_devices("cuda:0", "3") == "3"  # a slot process pinned to GPU 3 by its parent
     assert visible_devices("cuda:1", "2,5") == "5"
     assert visible_devices("cuda", "0,1") == "0,1"
+
+
+def test_hpo_train_refuses_a_command_config_in_one_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from hpo.commands.train import TrainingConfigError, train
+
+    config = tmp_path / "best.yaml"
+    config.write_text("task: {kind: command, command: [x], metric: m}\nparams: {}\nseed: 0\n")
+    result = CliRunner().invoke(train, [str(config)])
+    # hpo.cli turns this error into its one line on stderr and exit 2.
+    assert isinstance(result.exception, TrainingConfigError)
+    assert "is a command trial's config: hpo train runs the built-in models only" in str(
+        result.exception
+    )
