@@ -50,7 +50,10 @@ class Report:
 def _number(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond any float (10**400): no number to report
+        return None
 
 
 def parse_report(line: str, metric: str) -> Report | None:

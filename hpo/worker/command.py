@@ -15,8 +15,9 @@ How it ends:
 Whatever the script does, the worker goes on: this returns an Outcome, never raises for it.
 
 Each attempt gets fresh HPO_CHECKPOINT_DIR and HPO_OUTPUT_DIR folders under the worker's work
-dir. The script's lines go through a `LineSink` (hpo.worker.process): `extra_sinks` is where
-log streaming or checkpoint sync hook in.
+dir. `AttemptHooks` is where log streaming and checkpoint sync hook in: `start` (the folders are
+fresh, the script not started: restore a checkpoint, return the `LineSink`s that want the
+script's lines), `reported` after each report, `ended` with the outcome.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import pydantic
 
@@ -94,6 +95,33 @@ def attempt_dirs(options: WorkerOptions, lease: Lease) -> AttemptDirs:
 
 def default_work_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"hpo-worker-{os.getuid()}"
+
+
+class AttemptHooks(Protocol):
+    """What else happens around one attempt of a command trial (log streaming, checkpoints)."""
+
+    def start(self, lease: Lease, dirs: AttemptDirs) -> Sequence[LineSink]:
+        """Before the script starts, its folders fresh; returns the sinks for its lines."""
+        ...
+
+    def reported(self, lease: Lease, dirs: AttemptDirs) -> None:
+        """After each report was handled (on the runner's thread)."""
+        ...
+
+    def ended(self, lease: Lease, dirs: AttemptDirs, outcome: Outcome) -> None:
+        """Once the script and its group are gone, before the outcome is sent."""
+        ...
+
+
+class NoHooks:
+    def start(self, lease: Lease, dirs: AttemptDirs) -> Sequence[LineSink]:
+        return ()
+
+    def reported(self, lease: Lease, dirs: AttemptDirs) -> None:
+        pass
+
+    def ended(self, lease: Lease, dirs: AttemptDirs, outcome: Outcome) -> None:
+        pass
 
 
 class WorkdirRefused(Exception):
@@ -203,9 +231,27 @@ def run_command(
     reporter: Client,
     outage: Outage,
     stop: threading.Event,
-    extra_sinks: Sequence[LineSink] = (),
+    hooks: AttemptHooks | None = None,
 ) -> Outcome:
-    """Run the leased command trial to its end (see the module's docstring)."""
+    """Run the leased command trial to its end (see the module's docstring). Never raises:
+    a failure of the runner itself is an `internal` failure of the trial."""
+    try:
+        outcome = _run(lease, device, options, reporter, outage, stop, hooks or NoHooks())
+    except Exception as e:
+        log.exception("trial %s: the command runner failed", lease.trial_id)
+        return Outcome.failed("internal", f"the worker's command runner failed: {one_line(str(e))}")
+    return outcome
+
+
+def _run(
+    lease: Lease,
+    device: str,
+    options: WorkerOptions,
+    reporter: Client,
+    outage: Outage,
+    stop: threading.Event,
+    hooks: AttemptHooks,
+) -> Outcome:
     try:
         task = CommandTaskSpec.model_validate(lease.config["task"])
     except (pydantic.ValidationError, KeyError) as e:
@@ -223,11 +269,14 @@ def run_command(
         return Outcome.failed("config", f"placeholder {{{e.args[0]}}} has no value in the trial")
     write_control(dirs.control, Control())
     reader = _Reader(task.metric)
-    process = ScriptProcess(argv, workdir, env, SinkFanout(reader, *extra_sinks))
+    sinks = hooks.start(lease, dirs)
+    process = ScriptProcess(argv, workdir, env, SinkFanout(reader, *sinks))
     try:
         process.start()
     except OSError as e:
-        return Outcome.failed("config", f"cannot start {argv[0]!r} in {workdir}: {e}")
+        outcome = Outcome.failed("config", f"cannot start {argv[0]!r} in {workdir}: {e}")
+        hooks.ended(lease, dirs, outcome)
+        return outcome
     log.info("trial %s (study %s): pid %s: %s", lease.trial_id, lease.study_id, process.pid, argv)
     heartbeat = Heartbeat(
         reporter,
@@ -237,16 +286,19 @@ def run_command(
     )
     heartbeat.start()
     try:
-        return _supervise(
-            lease, task, process, reader, dirs, options, reporter, outage, stop, heartbeat
+        outcome = _supervise(
+            lease, task, process, reader, dirs, options, reporter, outage, stop, heartbeat, hooks
         )
     except Exception as e:  # a bug on our side: the script goes, the worker stays
         process.stop(options.kill_grace_seconds)
         log.exception("trial %s: the command runner failed", lease.trial_id)
-        return Outcome.failed("internal", f"the worker's command runner failed: {one_line(str(e))}")
+        message = f"the worker's command runner failed: {one_line(str(e))}"
+        outcome = Outcome.failed("internal", message)
     finally:
         heartbeat.done.set()
         process.finish()
+    hooks.ended(lease, dirs, outcome)
+    return outcome
 
 
 def _script_env(
@@ -287,6 +339,7 @@ def _supervise(
     outage: Outage,
     stop: threading.Event,
     heartbeat: Heartbeat,
+    hooks: AttemptHooks,
 ) -> Outcome:
     trial_id, token = lease.trial_id, lease.lease_token
     results = _Results()
@@ -312,6 +365,7 @@ def _supervise(
             except HpoError as e:
                 log.warning("report failed: %s", e)
         write_control(dirs.control, Control(answered=results.count, stop=answer is not None))
+        hooks.reported(lease, dirs)
         return answer
 
     def drain() -> Ending | None:

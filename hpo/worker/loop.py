@@ -18,7 +18,7 @@ from hpo.command_spec import task_kind
 from hpo.errors import one_line
 from hpo.outage import Outage
 from hpo.wire import Lease
-from hpo.worker.command import run_command
+from hpo.worker.command import AttemptHooks, run_command
 from hpo.worker.options import WorkerOptions
 from hpo.worker.process import kill_running_scripts
 from hpo.worker.trial import LEASE_GONE, Outcome, train
@@ -71,6 +71,8 @@ class Worker:
         self.backoff = ClaimBackoff(
             options.claim_backoff_seconds, options.max_claim_backoff_seconds
         )
+        # Around each command-trial attempt (log streaming, checkpoints): none by default.
+        self.attempt_hooks: AttemptHooks | None = None
         # What this worker runs: command trials only when given folders to run them in.
         self.task_kinds = ("builtin", "command") if options.allow_commands else ("builtin",)
 
@@ -133,15 +135,25 @@ class Worker:
     def run_trial(self, lease: Lease, device: str) -> Lease | None:
         """Train one leased trial and send how it ended. Returns the next trial when the
         result went with a claim (`complete-and-claim`), else None (the loop claims)."""
-        run = run_command if task_kind(lease.config.get("task") or {}) == "command" else train
-        outcome = run(
-            lease,
-            device,
-            self.options,
-            reporter=self.reporter,
-            outage=self.outage,
-            stop=self.stop.requested,
-        )
+        if task_kind(lease.config.get("task") or {}) == "command":
+            outcome = run_command(
+                lease,
+                device,
+                self.options,
+                reporter=self.reporter,
+                outage=self.outage,
+                stop=self.stop.requested,
+                hooks=self.attempt_hooks,
+            )
+        else:
+            outcome = train(
+                lease,
+                device,
+                self.options,
+                reporter=self.reporter,
+                outage=self.outage,
+                stop=self.stop.requested,
+            )
         return self.send(lease, outcome, device)
 
     def send(self, lease: Lease, outcome: Outcome, device: str) -> Lease | None:

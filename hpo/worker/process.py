@@ -10,6 +10,7 @@ Callbacks run on the reader threads, one per stream: keep them quick.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -18,6 +19,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Protocol
+
+log = logging.getLogger("hpo.worker")
 
 # A line longer than this is handed over in pieces (a script printing megabytes without a
 # newline must not grow the worker's memory without bound).
@@ -142,9 +145,17 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 
 
 def _read_lines(stream: IO[bytes], emit: Callable[[str], None]) -> None:
+    # Reading goes on whatever a sink does: a reader that stopped would leave the script
+    # blocked on a full pipe until its timeout.
+    failed = False
     with stream:
         while True:
             raw = stream.readline(MAX_LINE_BYTES)
             if not raw:
                 return
-            emit(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+            try:
+                emit(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+            except Exception:
+                if not failed:
+                    log.exception("a line sink failed; the script's lines are still read")
+                failed = True

@@ -9,6 +9,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,11 @@ import httpx
 import pytest
 import yaml
 
+from hpo.client import Client
+from hpo.outage import Outage
+from hpo.wire import Lease
+from hpo.worker import Outcome, WorkerOptions
+from hpo.worker.command import AttemptDirs, run_command
 from tests.e2e._servers import hpo_argv, running_server
 from tests.e2e.command_scripts.behave import score
 from tests.faults.conftest import pg_url  # noqa: F401  (the PostgreSQL fixture)
@@ -333,3 +339,56 @@ def test_a_worker_that_must_exit_at_once_takes_its_script_with_it(
     while not (_gone(pids["script"]) and _gone(pids["child"])) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _gone(pids["script"]) and _gone(pids["child"]), log.read_text()
+
+
+class RecordingHooks:
+    """What log streaming and checkpoint sync will plug in: here, it records."""
+
+    def __init__(self) -> None:
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self.reports = 0
+        self.started_with: list[Path] = []
+        self.outcome: Outcome | None = None
+
+    def on_stdout_line(self, line: str) -> None:
+        self.stdout.append(line)
+
+    def on_stderr_line(self, line: str) -> None:
+        self.stderr.append(line)
+
+    def start(self, lease: Lease, dirs: AttemptDirs) -> list[RecordingHooks]:
+        assert dirs.checkpoint.is_dir() and not any(dirs.checkpoint.iterdir())
+        self.started_with.append(dirs.checkpoint)
+        return [self]
+
+    def reported(self, lease: Lease, dirs: AttemptDirs) -> None:
+        self.reports += 1
+
+    def ended(self, lease: Lease, dirs: AttemptDirs, outcome: Outcome) -> None:
+        self.outcome = outcome
+
+
+def test_the_attempt_hooks_see_every_line_each_report_and_the_outcome(
+    sqlite_server: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    url, _env = sqlite_server
+    spec = command_spec("cmd-hooks", ["--mode", "score", "--x", "{x}", "--y", "{y}"])
+    spec["space"] = {"x": {"type": "float", "low": 0.0, "high": 1.0}}
+    spec["fixed"] = {"y": 2}
+    spec["budget"] = {"n_trials": 1, "max_parallel": 1}
+    create(url, spec)
+    client = Client(url)
+    lease = client.claim("hooks", task_kinds=["command"])
+    assert lease is not None
+    options = WorkerOptions(api=url, allow_commands=(str(SCRIPTS),), work_dir=str(tmp_path))
+    hooks = RecordingHooks()
+    outcome = run_command(
+        lease, "cpu", options, reporter=client, outage=Outage(), stop=threading.Event(), hooks=hooks
+    )
+    expected = score(lease.params["x"], 2)
+    assert outcome.kind == "completed" and outcome.value == expected
+    assert hooks.outcome == outcome
+    assert hooks.reports == 5  # every report line, the final one and the one after it
+    assert len(hooks.stdout) == 5 and json.loads(hooks.stdout[3])["final"] is True
+    assert hooks.started_with == [tmp_path / f"trial-{lease.trial_id}" / "attempt-1" / "checkpoint"]
