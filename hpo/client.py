@@ -214,8 +214,8 @@ class Client:
             "worker_id": worker_id,
             "host": host,
             "devices": devices or [],
-            "task_kinds": list(task_kinds),
         }
+        _add_task_kinds(body, task_kinds)
         kwargs: dict[str, Any] = {}
         if wait_seconds > 0:
             body["wait_seconds"] = wait_seconds
@@ -263,8 +263,8 @@ class Client:
             "worker_id": worker_id,
             "host": host,
             "devices": devices or [],
-            "task_kinds": list(task_kinds),
         }
+        _add_task_kinds(body, task_kinds)
         answer = self._json("POST", f"/api/v1/trials/{trial_id}/complete-and-claim", json=body)
         following = answer.get("next")
         trial = TrialView.from_json(answer["trial"])
@@ -348,3 +348,11 @@ def _detail(response: httpx.Response) -> str:
     if isinstance(body, dict) and "detail" in body:
         return str(body["detail"])
     return str(body)[:500]
+
+
+def _add_task_kinds(body: dict[str, Any], task_kinds: Sequence[str]) -> None:
+    """Say which task kinds the worker runs only when it is more than the built-in ones (what
+    a claim without the field means), so a worker without --allow-commands still speaks to a
+    server from before command trials, which refuses fields it does not know."""
+    if list(task_kinds) != ["builtin"]:
+        body["task_kinds"] = list(task_kinds)
