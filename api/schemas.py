@@ -62,6 +62,13 @@ class EnqueueBody(_Body):
     params: BoundedJsonObject
 
 
+TaskKind = Literal["builtin", "command"]
+
+
+def _builtin_only() -> list[TaskKind]:
+    return ["builtin"]
+
+
 class _ClaimFields(_Body):
     """What a claim says of its worker, checked to the columns' limits (a 422 naming the
     field, before the claim joins another worker's batch: `hpo.service.dispatch.claim_fields`)."""
@@ -69,6 +76,9 @@ class _ClaimFields(_Body):
     worker_id: str = Field(min_length=1, max_length=LIMITS.worker_id)
     host: str = Field(default="", max_length=LIMITS.host)
     devices: list[str] = Field(default_factory=list, max_length=MAX_DEVICES)
+    # What the worker runs: a worker without --allow-commands says ["builtin"] (also what a
+    # claim that says nothing means), and is never handed a command trial.
+    task_kinds: list[TaskKind] = Field(default_factory=_builtin_only, min_length=1, max_length=2)
 
     @model_validator(mode="after")
     def _storable(self) -> Self:

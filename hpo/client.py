@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -225,11 +225,18 @@ class Client:
         host: str = "",
         devices: list[str] | None = None,
         wait_seconds: float = 0.0,
+        task_kinds: Sequence[str] = ("builtin",),
     ) -> Lease | None:
         """The next trial for `worker_id`, or None when there is no work right now. With
         `wait_seconds`, the API holds a claim that finds no work up to that long (long-poll,
-        capped by the server) and answers as soon as a trial can be served."""
-        body: dict[str, Any] = {"worker_id": worker_id, "host": host, "devices": devices or []}
+        capped by the server) and answers as soon as a trial can be served. `task_kinds`: the
+        kinds of study task this worker runs (builtin, command)."""
+        body: dict[str, Any] = {
+            "worker_id": worker_id,
+            "host": host,
+            "devices": devices or [],
+        }
+        _add_task_kinds(body, task_kinds)
         kwargs: dict[str, Any] = {}
         if wait_seconds > 0:
             body["wait_seconds"] = wait_seconds
@@ -266,6 +273,7 @@ class Client:
         worker_id: str,
         host: str = "",
         devices: list[str] | None = None,
+        task_kinds: Sequence[str] = ("builtin",),
     ) -> tuple[TrialView, Lease | None]:
         """`complete`, then `claim` for `worker_id`, in one request: (the completed trial, the
         next lease or None when there is no work right now). Safe to retry like `complete`."""
@@ -277,6 +285,7 @@ class Client:
             "host": host,
             "devices": devices or [],
         }
+        _add_task_kinds(body, task_kinds)
         answer = self._json("POST", f"/api/v1/trials/{trial_id}/complete-and-claim", json=body)
         following = answer.get("next")
         trial = TrialView.from_json(answer["trial"])
@@ -360,3 +369,11 @@ def _detail(response: httpx.Response) -> str:
     if isinstance(body, dict) and "detail" in body:
         return str(body["detail"])
     return str(body)[:500]
+
+
+def _add_task_kinds(body: dict[str, Any], task_kinds: Sequence[str]) -> None:
+    """Say which task kinds the worker runs only when it is more than the built-in ones (what
+    a claim without the field means), so a worker without --allow-commands still speaks to a
+    server from before command trials, which refuses fields it does not know."""
+    if list(task_kinds) != ["builtin"]:
+        body["task_kinds"] = list(task_kinds)

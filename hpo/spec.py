@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from hpo.command_spec import CommandTaskSpec, check_placeholders
 from hpo.errors import HpoError, ValidationError
 from hpo.jsonlimits import JSON_LIMITS, BoundedJsonObject
 from hpo.samplers import default_registry
@@ -59,8 +60,12 @@ class _Frozen(BaseModel):
 
 class TaskSpec(_Frozen):
     """What to train and how to score it. Trainers and datasets come from a registry on the
-    workers: the server never runs user code, and a user dataset is a path workers read."""
+    workers: the server never runs user code, and a user dataset is a path workers read.
+    A task that runs the user's own program is a `CommandTaskSpec` (hpo.command_spec)."""
 
+    # Not stored (exclude): a built-in task is what every spec without a kind means, and the
+    # trainers' config check refuses keys it does not know.
+    kind: Literal["builtin"] = Field(default="builtin", exclude=True)
     model: Literal["mlp", "cnn"]
     dataset: str = Field(min_length=1, max_length=1024)
     epochs: int = Field(default=10, ge=1, le=MAX_EPOCHS, strict=True)
@@ -158,7 +163,7 @@ class StudySpec(_Frozen):
     gives the typed `SearchSpace`."""
 
     name: str = Field(min_length=1, max_length=200)
-    task: TaskSpec
+    task: TaskSpec | CommandTaskSpec
     space: SpaceField
     fixed: FixedField = Field(default_factory=dict)
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
@@ -185,6 +190,19 @@ class StudySpec(_Frozen):
     def _sampler_shorthand(cls, value: object) -> object:
         return {"name": value} if isinstance(value, str) else value
 
+    @field_validator("task", mode="wrap")
+    @classmethod
+    def _task_of_its_kind(
+        cls, value: object, handler: pydantic.ValidatorFunctionWrapHandler
+    ) -> object:
+        # One model per kind, picked by `kind`: the errors then name the task's own fields
+        # (task.metric), not the members of a union.
+        if isinstance(value, Mapping):
+            if value.get("kind") == "command":
+                return CommandTaskSpec.model_validate(value)
+            return TaskSpec.model_validate(value)
+        return handler(value)
+
     @field_validator("pruner", mode="before")
     @classmethod
     def _pruner_shorthand(cls, value: object) -> object:
@@ -202,7 +220,9 @@ class StudySpec(_Frozen):
             raise ValueError(
                 f"{', '.join(both)} is both searched (space) and fixed: remove it from one"
             )
-        if self.check_config:
+        if isinstance(self.task, CommandTaskSpec):
+            check_placeholders(self.task, self.space, self.fixed)
+        elif self.check_config:
             check_trainable(self.task, self.search_space(), self.fixed, self.seed)
         if self.sampler.name == "grid":
             try:

@@ -67,7 +67,9 @@ async def claim(
     devices = tuple(body.devices)
 
     def attempt() -> Lease | None:
-        return service.dispatch.claim(body.worker_id, host=body.host, devices=devices)
+        return service.dispatch.claim(
+            body.worker_id, host=body.host, devices=devices, task_kinds=body.task_kinds
+        )
 
     lease = await claim_waiting(
         attempt,
@@ -119,6 +121,7 @@ def complete_and_claim(trial_id: int, body: CompleteAndClaimBody, service: Servi
         body.worker_id,
         host=body.host,
         devices=tuple(body.devices),
+        task_kinds=body.task_kinds,
     )
     return _json(_COMPLETE_AND_CLAIM, CompleteAndClaimOut(trial=view, next=lease))
 

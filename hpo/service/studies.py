@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
+from hpo.command_spec import task_kind
 from hpo.dataset_location import check_dataset_location
 from hpo.errors import ConflictError, ValidationError
 from hpo.pruners import make_pruner
@@ -26,7 +27,7 @@ from hpo.service.failures import common_failures, no_completed_trial
 from hpo.service.stopping import BUDGET_FIELDS, budget_use, target_already_reached
 from hpo.service.views import BestConfig, CreatedStudy, StudyView, TrialView
 from hpo.service.warm_start import warm_start
-from hpo.spec import StudySpec
+from hpo.spec import StudySpec, TaskSpec
 from hpo.storage import (
     FailureClass,
     Study,
@@ -65,6 +66,7 @@ def insert_study(
         max_parallel=spec.budget.max_parallel,
         max_attempts=spec.budget.max_attempts,
         seed=spec.seed,
+        task_kind=spec.task.kind,
         comparison_id=comparison_id,
         client_token_hash=client_token_hash,
         max_seconds=spec.budget.max_seconds,
@@ -84,7 +86,8 @@ class StudyService(CreatesStudies):
         """Store a validated spec as a new running study; with `spec.client_token`, make the
         study's client token (returned here, once; only its hash is stored)."""
         self.limits.check_trials(spec.budget.n_trials, "budget.n_trials")
-        check_dataset_location(spec.task.dataset, self.dataset_roots)
+        if isinstance(spec.task, TaskSpec):
+            check_dataset_location(spec.task.dataset, self.dataset_roots)
         token, token_hash = new_client_token() if spec.client_token else (None, None)
         with self.db.transaction() as session:
             study = insert_study(
@@ -294,7 +297,7 @@ class StudyService(CreatesStudies):
                     "before enqueueing more configurations"
                 )
             checked = study_space(study).validate(params)
-            if study.spec.get("check_config", True):
+            if study.spec.get("check_config", True) and task_kind(study.spec["task"]) == "builtin":
                 config = training_config(study.spec, checked)
                 check_config(config["task"], config["params"], config["seed"])
             existing = repo.find_trial_by_dedup_key(session, study_id, repo.params_hash(checked))

@@ -88,6 +88,8 @@ class Study(Base):
     max_trial_seconds: Mapped[float | None] = mapped_column(Float)
     target: Mapped[float | None] = mapped_column(Float)
     stop_reason: Mapped[str | None] = mapped_column(String(300))
+    # builtin | command (hpo.command_spec): a claim takes only the kinds its worker accepts.
+    task_kind: Mapped[str] = mapped_column(String(16), default="builtin", server_default="builtin")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

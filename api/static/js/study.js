@@ -27,7 +27,11 @@ function renderHeader(study) {
   document.title = `hpo · ${study.name}`;
   document.getElementById("title").replaceChildren(`${study.name} `, badge(study.state));
   const task = study.spec.task || {};
-  const parts = [`study ${study.id}`, `${task.model || "?"} on ${task.dataset || "?"}`,
+  // A command task runs the user's own program: show its command, not a model and dataset.
+  const what = task.kind === "command"
+    ? `command: ${(task.command || []).join(" ")}`
+    : `${task.model || "?"} on ${task.dataset || "?"}`;
+  const parts = [`study ${study.id}`, what,
     `${study.sampler} sampler`, `${study.pruner} pruner`,
     `${task.metric || "value"} (${study.direction})`];
   if (study.comparison_id !== null && study.comparison_id !== undefined) {

@@ -18,7 +18,7 @@ over the `Suggestions` that `Service` owns.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -32,6 +32,7 @@ from hpo.service.dispatch.waiting import WorkSignal
 from hpo.service.metrics import Metrics
 from hpo.service.views import Lease, TrialView
 from hpo.storage import Database, FailureClass, utcnow
+from hpo.storage.repositories.locks import BUILTIN_ONLY
 
 
 class Dispatcher:
@@ -62,10 +63,15 @@ class Dispatcher:
         self.work = WorkSignal()
 
     def claim(
-        self, worker_id: str, *, host: str = "", devices: tuple[str, ...] = ()
+        self,
+        worker_id: str,
+        *,
+        host: str = "",
+        devices: tuple[str, ...] = (),
+        task_kinds: Sequence[str] = BUILTIN_ONLY,
     ) -> Lease | None:
         """A trial for this worker, or None (HTTP 204): see `Claims.claim`."""
-        return self.claims.claim(worker_id, host=host, devices=devices)
+        return self.claims.claim(worker_id, host=host, devices=devices, task_kinds=task_kinds)
 
     def ask(
         self, study_id: int, *, worker_id: str = "ask-tell", lease_seconds: float | None = None
@@ -98,6 +104,7 @@ class Dispatcher:
         *,
         host: str = "",
         devices: tuple[str, ...] = (),
+        task_kinds: Sequence[str] = BUILTIN_ONLY,
     ) -> tuple[TrialView, Lease | None]:
         """`complete`, then `claim` for the same worker: one request per trial instead of two
         for a worker that goes on (its next trial, or None: no work right now).
@@ -116,7 +123,11 @@ class Dispatcher:
             if held is not None:
                 return view, held
         lease = self.claims.claim(
-            worker_id, host=host, devices=devices, completed_trial_id=trial_id
+            worker_id,
+            host=host,
+            devices=devices,
+            completed_trial_id=trial_id,
+            task_kinds=task_kinds,
         )
         return view, lease
 

@@ -37,6 +37,7 @@ from hpo.storage import (
 )
 from hpo.storage import repositories as repo
 from hpo.storage.repositories import claim_path
+from hpo.storage.repositories.locks import BUILTIN_ONLY
 
 # Claim batches one process runs at once (see `combining`): more than one, so that a batch
 # stuck in a slow ask (GP on a big study, under that study's lock) does not hold up the
@@ -54,6 +55,9 @@ class ClaimRequest:
     host: str
     devices: tuple[str, ...]
     completed_trial_id: int | None = None  # complete-and-claim: the lease is recorded there
+    # The task kinds the worker runs (builtin, command): studies of other kinds are not
+    # handed to it (a worker without --allow-commands never gets a command trial).
+    task_kinds: tuple[str, ...] = BUILTIN_ONLY
 
 
 class Claims(DispatchPart):
@@ -76,6 +80,7 @@ class Claims(DispatchPart):
         host: str = "",
         devices: tuple[str, ...] = (),
         completed_trial_id: int | None = None,
+        task_kinds: Sequence[str] = BUILTIN_ONLY,
     ) -> Lease | None:
         """A trial for this worker from the least busy runnable study, or None (HTTP 204).
 
@@ -85,10 +90,11 @@ class Claims(DispatchPart):
         in one transaction (see `combining`). The fields are checked first (`claim_fields`):
         a value the database refuses must not fail the others' claims. `completed_trial_id`
         (complete-and-claim): the lease handed out is recorded on that trial (see
-        `lease_binding`).
+        `lease_binding`). Only studies whose task kind is in `task_kinds` are considered.
         """
         check_claim_fields(worker_id, host, devices)
-        request = ClaimRequest(worker_id, host, tuple(devices), completed_trial_id)
+        kinds = tuple(sorted(set(task_kinds)))
+        request = ClaimRequest(worker_id, host, tuple(devices), completed_trial_id, kinds)
         return self._batches.submit(request)
 
     def serve_batch(self, requests: Sequence[ClaimRequest]) -> list[Lease | None]:
@@ -110,7 +116,7 @@ class Claims(DispatchPart):
                 repo.touch_worker(
                     session, worker_id, host=seen.host, devices=list(seen.devices), now=now
                 )
-            leases = self._claim_any(session, requests, now)
+            leases = self._claim_by_kinds(session, requests, now)
             for request, lease in zip(requests, leases, strict=True):
                 if request.completed_trial_id is not None:
                     bind_next_lease(session, request.completed_trial_id, lease)
@@ -121,8 +127,27 @@ class Claims(DispatchPart):
         self.metrics.inc("hpo_claim_batches_total")
         return leases
 
-    def _claim_any(
+    def _claim_by_kinds(
         self, session: Session, requests: Sequence[ClaimRequest], now: datetime
+    ) -> list[Lease | None]:
+        """`_claim_any` for each group of requests that accept the same task kinds (almost
+        always one group), in the batch's order within each."""
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for i, request in enumerate(requests):
+            groups.setdefault(request.task_kinds, []).append(i)
+        leases: list[Lease | None] = [None] * len(requests)
+        for kinds, indices in groups.items():
+            given = self._claim_any(session, [requests[i] for i in indices], now, kinds)
+            for i, lease in zip(indices, given, strict=True):
+                leases[i] = lease
+        return leases
+
+    def _claim_any(
+        self,
+        session: Session,
+        requests: Sequence[ClaimRequest],
+        now: datetime,
+        kinds: Sequence[str],
     ) -> list[Lease | None]:
         leases: list[Lease | None] = [None] * len(requests)
         served = 0
@@ -136,9 +161,9 @@ class Claims(DispatchPart):
         # The common case in one statement: lock the least busy claimable study that no other
         # claimer holds; when every one is held, wait for the least busy (a burst of workers
         # on one study would otherwise mostly get 204s and poll while there is work).
-        study = lock_least_busy_study(session, skip_locked=True)
+        study = lock_least_busy_study(session, skip_locked=True, task_kinds=kinds)
         if study is None and not self.db.is_sqlite:  # SQLite locks nothing per study
-            study = lock_least_busy_study(session, skip_locked=False)
+            study = lock_least_busy_study(session, skip_locked=False, task_kinds=kinds)
         if study is None:
             return leases  # no claimable study
         take(study)
@@ -148,7 +173,7 @@ class Claims(DispatchPart):
         # full. Try the others, least busy first, as above.
         tried = {study.id}
         skipped: list[int] = []
-        for study_id in repo.claimable_study_ids(session):
+        for study_id in repo.claimable_study_ids(session, kinds):
             if study_id in tried:
                 continue
             locked = lock_study_snapshot(session, study_id, skip_locked=True)

@@ -21,6 +21,7 @@ keep their oldest-first order; a comparison's group sits where its first study w
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -33,6 +34,9 @@ from hpo.states import StudyState, TrialState
 from hpo.storage.models import Comparison, Study, Trial
 from hpo.storage.repositories.comparisons import comparison_not_found
 from hpo.storage.transactions import write_connection
+
+# What a claim accepts when it says nothing (a worker from before command trials).
+BUILTIN_ONLY: tuple[str, ...] = ("builtin",)
 
 # --- studies -----------------------------------------------------------------------------------
 
@@ -76,7 +80,9 @@ def lock_study_snapshot(session: Session, study_id: int, *, skip_locked: bool) -
     return None if row is None else Study(**row._mapping)
 
 
-def lock_least_busy_study(session: Session, *, skip_locked: bool) -> Study | None:
+def lock_least_busy_study(
+    session: Session, *, skip_locked: bool, task_kinds: Sequence[str] = BUILTIN_ONLY
+) -> Study | None:
     """Lock and return the claimable study (running, with a free parallel slot) first in claim
     order (see the module's docstring), in one statement: what a claim takes first. With
     `skip_locked`, studies locked by another transaction are passed over (the next in order is
@@ -88,20 +94,22 @@ def lock_least_busy_study(session: Session, *, skip_locked: bool) -> Study | Non
     other studies if this one turns out to have no room."""
     connection = write_connection(session)
     statement = _LEAST_BUSY_SKIP_LOCKED if skip_locked else _LEAST_BUSY_WAIT
-    row = connection.execute(statement).one_or_none()
+    row = connection.execute(statement, {"kinds": list(task_kinds)}).one_or_none()
     return None if row is None else Study(**row._mapping)
 
 
-def claimable_study_ids(session: Session) -> list[int]:
+def claimable_study_ids(session: Session, task_kinds: Sequence[str] = BUILTIN_ONLY) -> list[int]:
     """The ids of the claimable studies in claim order, without locking any (a claim then
     locks, and so loads, only the one it takes: `lock_study_snapshot`). On every claim: a
     statement built once, run on the connection (no ORM work)."""
-    return list(session.connection().execute(_CLAIMABLE_IDS).scalars())
+    kinds = {"kinds": list(task_kinds)}
+    return list(session.connection().execute(_CLAIMABLE_IDS, kinds).scalars())
 
 
 def claimable_studies_in_claim_order(*columns: Any) -> Select[Any]:
-    """SELECT `columns` FROM studies: the running studies with a free parallel slot, in
-    claim order (see the module's docstring)."""
+    """SELECT `columns` FROM studies: the running studies with a free parallel slot whose task
+    kind is one of the bound `kinds` (what the claiming worker accepts), in claim order (see
+    the module's docstring)."""
     running = (
         select(Trial.study_id, func.count().label("n"))
         .where(Trial.state == TrialState.RUNNING)
@@ -136,7 +144,11 @@ def claimable_studies_in_claim_order(*columns: Any) -> Select[Any]:
         .outerjoin(running, running.c.study_id == Study.id)
         .outerjoin(started, started.c.study_id == Study.id)
         .outerjoin(first_of_comparison, first_of_comparison.c.comparison_id == Study.comparison_id)
-        .where(Study.state == StudyState.RUNNING, n_running < Study.max_parallel)
+        .where(
+            Study.state == StudyState.RUNNING,
+            n_running < Study.max_parallel,
+            Study.task_kind.in_(bindparam("kinds", expanding=True)),
+        )
         .order_by(n_running, group, n_started, Study.id)
     )
 

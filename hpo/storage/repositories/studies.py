@@ -31,6 +31,7 @@ def create_study(
     max_seconds: float | None = None,
     max_trial_seconds: float | None = None,
     target: float | None = None,
+    task_kind: str = "builtin",
 ) -> Study:
     """Insert a study in state `running` and return it with its id. The spec is stored as
     given: validate it before (hpo.space / the API schemas)."""
@@ -50,6 +51,7 @@ def create_study(
         max_seconds=max_seconds,
         max_trial_seconds=max_trial_seconds,
         target=target,
+        task_kind=task_kind,
     )
     session.add(study)
     session.flush()  # assigns the id
