@@ -18,8 +18,9 @@ import hpo
 from api.errors import install_error_handlers
 from api.http_edges import CompleteAllow, RequestCounter
 from api.limits import BodySizeLimit
-from api.routes import analytics, comparisons, studies, system, trials
+from api.routes import analytics, artifacts, comparisons, studies, system, trials
 from api.ui import install_ui
+from hpo.artifacts import ArtifactLimits, LocalArtifactStore
 from hpo.service import BudgetLimits, Reaper, Service
 from hpo.settings import Settings
 from hpo.storage import Database, create_engine_for, migrate
@@ -60,10 +61,14 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     app.include_router(studies.router)
     app.include_router(comparisons.router)
     app.include_router(trials.router)
+    app.include_router(artifacts.router)
     app.include_router(system.router)
     app.include_router(analytics.router)
     install_ui(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    # Artifact uploads stream to the store, which holds them to their own limits.
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_request_bytes, exempt=artifacts.UPLOAD_PATH
+    )
     app.add_middleware(CompleteAllow)
     app.add_middleware(RequestCounter)  # outermost: counts refused and failed requests too
     return app
@@ -97,4 +102,10 @@ def _build_service(settings: Settings) -> Service:
         # A server's Database opens connections per session: the background thread that
         # prepares suggestions gets its own.
         prepare_suggestions=True,
+        artifact_store=LocalArtifactStore(settings.artifacts_root),
+        artifact_limits=ArtifactLimits(
+            max_artifact_bytes=settings.max_artifact_bytes,
+            max_study_bytes=settings.max_study_artifact_bytes,
+        ),
+        max_log_bytes=settings.max_log_bytes_per_attempt,
     )

@@ -13,17 +13,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from hpo.artifacts import ArtifactLimits, ArtifactStore, LocalArtifactStore
 from hpo.samplers import SamplerRegistry, default_registry
 from hpo.service.analytics import StudyAnalytics
+from hpo.service.artifacts import TrialArtifacts
 from hpo.service.budgets import BudgetLimits
 from hpo.service.client_tokens import ClientTokens
 from hpo.service.comparison_views import ComparisonSummary, ComparisonView
 from hpo.service.comparisons import ComparisonService, FinalResult
 from hpo.service.dispatch import Dispatcher, Suggestions
 from hpo.service.dispatch.reaper import Reaper
+from hpo.service.logs import LogText, TrialLogs
 from hpo.service.metrics import Metrics
 from hpo.service.studies import StudyAction, StudyService
 from hpo.service.views import BestConfig, CreatedStudy, Lease, StudyView, TrialView
+from hpo.settings import default_data_dir
 from hpo.storage import Database, utcnow
 
 
@@ -42,6 +46,9 @@ class Service:
         budget_limits: BudgetLimits | None = None,
         dataset_roots: tuple[str, ...] = (),
         prepare_suggestions: bool = True,
+        artifact_store: ArtifactStore | None = None,
+        artifact_limits: ArtifactLimits | None = None,
+        max_log_bytes: int = 1 << 20,
     ) -> None:
         """`dataset_roots`: where a study's dataset may name an absolute path (see
         hpo.dataset_location). `prepare_suggestions`: ask model-based samplers in a background
@@ -60,13 +67,28 @@ class Service:
         self.dispatch = Dispatcher(
             db, self.suggestions, lease_seconds=lease_seconds, metrics=self.metrics, clock=clock
         )
-        # A study completed, cancelled or deleted leaves the sampler cache.
-        forget = self.suggestions.forget
+        self.artifacts = TrialArtifacts(
+            db,
+            artifact_store or LocalArtifactStore(default_data_dir() / "artifacts"),
+            artifact_limits or ArtifactLimits(1 << 30, 20 << 30),
+        )
+        self.logs = TrialLogs(db, max_bytes=max_log_bytes)
+        # A study completed, cancelled or deleted leaves the sampler cache; a deleted study's
+        # artifacts go with it.
+        forget, deleted = self.suggestions.forget, self.artifacts.delete_study
         self.studies = StudyService(
-            db, on_over=forget, limits=budget_limits, dataset_roots=dataset_roots
+            db,
+            on_over=forget,
+            on_deleted=deleted,
+            limits=budget_limits,
+            dataset_roots=dataset_roots,
         )
         self.comparisons = ComparisonService(
-            db, on_over=forget, limits=budget_limits, dataset_roots=dataset_roots
+            db,
+            on_over=forget,
+            on_deleted=deleted,
+            limits=budget_limits,
+            dataset_roots=dataset_roots,
         )
         self.client_tokens = ClientTokens(db)
         self.analytics = StudyAnalytics(db)
@@ -96,6 +118,7 @@ __all__ = [
     "Dispatcher",
     "FinalResult",
     "Lease",
+    "LogText",
     "Metrics",
     "Reaper",
     "Service",
@@ -104,5 +127,7 @@ __all__ = [
     "StudyService",
     "StudyView",
     "Suggestions",
+    "TrialArtifacts",
+    "TrialLogs",
     "TrialView",
 ]
