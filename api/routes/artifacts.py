@@ -20,7 +20,7 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import LEASE_HEADER, ReadOrLease, ServiceDep, SettingsDep, WorkerOrClient
+from api.deps import LEASE_HEADER, Read, ReadOrLease, ServiceDep, SettingsDep, WorkerOrClient
 from api.schemas import TokenBody
 from hpo.errors import TooLargeError, ValidationError
 from hpo.service.dispatch.leases import LEASE_TOKEN_PATTERN
@@ -57,7 +57,7 @@ def append_log(trial_id: int, body: LogChunk, service: ServiceDep) -> LogAppende
     return LogAppended(end=service.logs.append(trial_id, body.lease_token, body.text))
 
 
-@router.get("/{trial_id}/logs", response_class=PlainTextResponse, dependencies=[ReadOrLease])
+@router.get("/{trial_id}/logs", response_class=PlainTextResponse, dependencies=[Read])
 def read_log(
     trial_id: int,
     service: ServiceDep,
