@@ -442,3 +442,42 @@ def test_a_study_paused_by_config_errors_shows_why(
     assert tab.locator("#paused-reason").inner_text() == reason
     assert tab.locator("#top-failure").inner_text() == f"most common failure: 3 × config: {message}"
     tab.screenshot(path=str(screenshots / "study-paused.png"), full_page=True)
+
+
+def test_opening_a_trial_row_shows_its_log_live(
+    page: tuple[Any, Console], server: tuple[str, httpx.Client, Path]
+) -> None:
+    """A row of the trials table opens the trial's log (as text: markup in it never runs),
+    which grows while the trial runs, and closes again."""
+    tab, _ = page
+    url, client, _ = server
+    study = data.create_study(client, data.study_spec("logs", 3))
+    lease = data.claim(client, "gpu-0")
+    assert lease is not None
+    trial, token = lease["trial_id"], lease["lease_token"]
+
+    def log(text: str) -> None:
+        client.post(
+            f"/api/v1/trials/{trial}/logs", json={"lease_token": token, "text": text}
+        ).raise_for_status()
+
+    log("epoch 1: val_accuracy=0.5\n<img src=x onerror=window.__xss=1>\n")
+    tab.goto(f"{url}/studies/{study}")
+    tab.wait_for_selector("body[data-ready='true']")
+    tab.click(f"#trials tr[data-trial-id='{trial}']")
+    pre = tab.locator(f"#trials tr.log-row[data-log-for='{trial}'] pre")
+    pre.wait_for()
+    tab.wait_for_function(
+        "t => document.querySelector('#trials tr.log-row pre').textContent.startsWith(t)",
+        arg="epoch 1: val_accuracy=0.5\n<img",
+    )
+    log("epoch 2: val_accuracy=0.75\n")  # nothing else changes: the open log still follows
+    tab.wait_for_function(
+        "() => document.querySelector('#trials tr.log-row pre').textContent"
+        ".includes('epoch 2: val_accuracy=0.75')",
+        timeout=10_000,
+    )
+    assert pre.inner_text().splitlines()[-1] == "epoch 2: val_accuracy=0.75"
+    assert tab.evaluate("window.__xss") is None
+    tab.click(f"#trials tr[data-trial-id='{trial}']")
+    tab.wait_for_selector("#trials tr.log-row", state="detached")
