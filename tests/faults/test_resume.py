@@ -37,7 +37,7 @@ SPEC: dict[str, Any] = {
         "momentum": 0.9,
         "dropout": 0.2,
         "schedule": "cosine",
-    },  # fmt: skip
+    },
     "sampler": "grid",
     "budget": {"n_trials": 1, "max_parallel": 1, "max_attempts": 3},
     "seed": 7,

@@ -3,6 +3,7 @@ stopped (weights, optimizer and schedule, both generators, history, early-stoppi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def _numbers(result: TrainResult) -> list[dict[str, object]]:
     return rows
 
 
-def _kill_after(epoch: int):  # type: ignore[no-untyped-def]
+def _kill_after(epoch: int) -> Callable[[int, float, float], bool]:
     def on_epoch(e: int, _value: float, _loss: float) -> bool:
         if e == epoch:
             raise Killed
