@@ -86,8 +86,15 @@ def one_run(
         items = http.get(f"/api/v1/studies/{study['id']}/trials").json()["items"]
         return dict(items[0]) if items else {}
 
-    first = start_worker(url, f"first-{run}", logs / f"first-{run}.log", env)
-    wait(lambda: (trial().get("last_step") or 0) >= 1, 300, "epoch 1")
+    first_log = logs / f"first-{run}.log"
+    first = start_worker(url, f"first-{run}", first_log, env)
+    try:
+        wait(lambda: (trial().get("last_step") or 0) >= 1, 300, "epoch 1")
+    except RuntimeError:
+        first.kill()
+        raise RuntimeError(
+            f"no epoch 1; the worker said: {first_log.read_text()[-2000:]}"
+        ) from None
     t1 = time.monotonic()
     wait(lambda: (trial().get("last_step") or 0) >= 2, 300, "epoch 2")
     epoch_s = time.monotonic() - t1
