@@ -68,7 +68,7 @@ class LogStreamer(threading.Thread):
             if self._buffered >= self.chunk_bytes:
                 self._wake.notify()
 
-    def close(self, timeout: float = 30.0) -> None:
+    def close(self, timeout: float = 10.0) -> None:
         """Send what is buffered (a few tries) and stop the thread."""
         with self._wake:
             self._closing = True
