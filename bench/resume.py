@@ -135,7 +135,7 @@ def main() -> None:
         env.update(
             {
                 "HPO_DATA_DIR": str(work / "data"),
-                "HPO_LEASE_SECONDS": "3",
+                "HPO_LEASE_SECONDS": "10",
                 "HPO_REAPER_INTERVAL_SECONDS": "0.3",
                 "HPO_CACHE_DIR": str(work / "cache"),
             }

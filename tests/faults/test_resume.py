@@ -71,7 +71,7 @@ def test_a_killed_builtin_trial_resumes_where_it_stopped(
     tmp_path: Path, database_env: dict[str, str]
 ) -> None:
     admin = {"Authorization": f"Bearer {ADMIN}"}
-    env = {"HPO_API_TOKEN": ADMIN, "HPO_WORKER_TOKEN": WORKER, "HPO_LEASE_SECONDS": "3",
+    env = {"HPO_API_TOKEN": ADMIN, "HPO_WORKER_TOKEN": WORKER, "HPO_LEASE_SECONDS": "5",
            **database_env}  # fmt: skip
     with api_server(tmp_path, env) as api:
         http = httpx.Client(base_url=api.url, headers=admin, timeout=30)
