@@ -110,10 +110,16 @@ def test_a_killed_builtin_trial_resumes_where_it_stopped(
         }
         tail = http.get(f"/api/v1/trials/{trial_id}/logs", params={"tail": 3})
         config = http.get(f"/api/v1/studies/{study['id']}/best").json()["config"]
+        cli_env = {**api.env, "HPO_TOKEN": ADMIN}
+        cli_logs = subprocess.run(
+            [sys.executable, "-m", "hpo.cli", "logs", str(trial_id), "--tail", "3", "--follow",
+             "--api", api.url],
+            capture_output=True, text=True, cwd=ROOT, env=cli_env, timeout=60,
+        )  # fmt: skip
         best = subprocess.run(
             [sys.executable, "-m", "hpo.cli", "best", str(study["id"]), "--api", api.url,
              "--artifacts", str(tmp_path / "best")],
-            capture_output=True, text=True, cwd=ROOT, env={**api.env, "HPO_TOKEN": ADMIN},
+            capture_output=True, text=True, cwd=ROOT, env=cli_env,
         )  # fmt: skip
     assert done["attempt"] == 2 and done["worker_id"] == "second", done
     metrics = done["metrics"]
@@ -149,6 +155,10 @@ def test_a_killed_builtin_trial_resumes_where_it_stopped(
         f"trained {EPOCHS} epochs: val_accuracy={whole.val_accuracy:.6g} "
         f"(best epoch {whole.best_epoch})",
     ]
+
+    # `hpo logs --follow` of a trial that is over prints its tail and returns.
+    assert cli_logs.returncode == 0, cli_logs.stderr
+    assert cli_logs.stdout == tail.text
 
     # The completed trial kept the trained weights: the winner's model without retraining.
     assert best.returncode == 0, best.stderr
