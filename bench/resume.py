@@ -107,7 +107,15 @@ def one_run(
         shutil.rmtree(data_dir / "artifacts" / f"study-{study['id']}", ignore_errors=True)
     second = start_worker(url, f"second-{run}", logs / f"second-{run}.log", env)
     wait(lambda: trial().get("state") == "completed", 600, "the second attempt", poll=0.2)
-    second.wait(timeout=60)
+    try:
+        second.wait(timeout=60)  # --max-trials 1: it exits after the result
+    except subprocess.TimeoutExpired:
+        second.kill()
+        second.wait()
+        tail = (logs / f"second-{run}.log").read_text()[-1500:]
+        print(
+            f"run {run}: the second worker did not exit; killed. It said:\n{tail}", file=sys.stderr
+        )
     done = trial()
     resumed_from = int(done["metrics"]["resumed_from"])
     return {

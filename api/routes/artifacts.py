@@ -63,7 +63,7 @@ def read_log(
     service: ServiceDep,
     attempt: Annotated[int | None, Query(ge=1)] = None,
     tail: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
-    since: Annotated[int, Query(ge=0)] = 0,
+    since: Annotated[int, Query(ge=0, le=2**53)] = 0,
 ) -> PlainTextResponse:
     """The attempt's log as text (default: the latest attempt that logged). `tail`: its last
     lines only; `since`: from that byte offset on (what `X-Hpo-Log-End` said last time).
