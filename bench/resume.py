@@ -99,9 +99,13 @@ def one_run(
     wait(lambda: (trial().get("last_step") or 0) >= 2, 300, "epoch 2")
     epoch_s = time.monotonic() - t1
     # A random moment of the rest of the trial (not its last epoch: the run must be killed).
-    time.sleep(rng.uniform(0, (epochs - 3) * epoch_s))
+    time.sleep(rng.uniform(0, (epochs - 4) * epoch_s))
     first.kill()
     first.wait()
+    if trial()["state"] != "running":
+        # The trial ended before the kill (epochs sped up as the machine's load fell): no
+        # resume to measure. Counted apart, never as a run.
+        return {"checkpoints": checkpoints, "missed": True}
     finished = int(trial()["last_step"])
     if not checkpoints:
         shutil.rmtree(data_dir / "artifacts" / f"study-{study['id']}", ignore_errors=True)
@@ -158,7 +162,8 @@ def main() -> None:
                     row = one_run(http, url, work / "data", env, run=i, epochs=args.epochs,
                                   checkpoints=i % 2 == 0, rng=rng, logs=work)  # fmt: skip
                     print(json.dumps(row), flush=True)
-                    runs.append(row)
+                    if not row.get("missed"):
+                        runs.append(row)
         finally:
             stop_serve(server)
     print(json.dumps({"machine": machine_meta(), "epochs": args.epochs}))
@@ -166,6 +171,8 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for arm in (True, False):
         rows = [r for r in runs if r["checkpoints"] is arm]
+        if not rows:
+            continue
         retrained = [r["retrained"] for r in rows]
         print(
             f"| {'with checkpoints' if arm else 'without (checkpoint deleted)'} | {len(rows)} "
