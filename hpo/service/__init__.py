@@ -10,8 +10,11 @@ thin HTTP skin over these classes, and tests drive them directly on real databas
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from hpo.artifacts import ArtifactLimits, ArtifactStore, LocalArtifactStore
 from hpo.samplers import SamplerRegistry, default_registry
@@ -27,7 +30,6 @@ from hpo.service.logs import LogText, TrialLogs
 from hpo.service.metrics import Metrics
 from hpo.service.studies import StudyAction, StudyService
 from hpo.service.views import BestConfig, CreatedStudy, Lease, StudyView, TrialView
-from hpo.settings import default_data_dir
 from hpo.storage import Database, utcnow
 
 
@@ -69,7 +71,7 @@ class Service:
         )
         self.artifacts = TrialArtifacts(
             db,
-            artifact_store or LocalArtifactStore(default_data_dir() / "artifacts"),
+            artifact_store or _scratch_store(),
             artifact_limits or ArtifactLimits(1 << 30, 20 << 30),
         )
         self.logs = TrialLogs(db, max_bytes=max_log_bytes)
@@ -106,6 +108,10 @@ class Service:
         the database's kind (sqlite, postgresql)."""
         self.studies.trial_state_totals()
         return self.db.engine.dialect.name
+
+
+def _scratch_store() -> LocalArtifactStore:
+    return LocalArtifactStore(Path(tempfile.gettempdir()) / f"hpo-artifacts-{os.getpid()}")
 
 
 __all__ = [
