@@ -18,8 +18,9 @@ import hpo
 from api.errors import install_error_handlers
 from api.http_edges import CompleteAllow, GzipOffTheWorkerPath, RequestCounter
 from api.limits import BodySizeLimit
-from api.routes import analytics, comparisons, studies, system, trials
+from api.routes import analytics, artifacts, comparisons, studies, system, trials
 from api.ui import install_ui
+from hpo.artifacts import ArtifactLimits, LocalArtifactStore
 from hpo.service import BudgetLimits, Reaper, Service
 from hpo.service.tracking import TrackingSink
 from hpo.settings import Settings
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     app.include_router(studies.router)
     app.include_router(comparisons.router)
     app.include_router(trials.router)
+    app.include_router(artifacts.router)
     app.include_router(system.router)
     app.include_router(analytics.router)
     install_ui(app)
@@ -72,7 +74,10 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         # the plot payloads of big studies); the worker protocol's small answers stay as
         # they are. Level 5: most of level 9's ratio on JSON at a fraction of its CPU.
         app.add_middleware(GzipOffTheWorkerPath, minimum_size=settings.gzip_min_bytes)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    # Artifact uploads stream to the store, which holds them to their own limits.
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_request_bytes, exempt=artifacts.UPLOAD_PATH
+    )
     app.add_middleware(CompleteAllow)
     app.add_middleware(RequestCounter)  # outermost: counts refused and failed requests too
     return app
@@ -122,4 +127,10 @@ def _build_service(settings: Settings) -> Service:
         # prepares suggestions gets its own.
         prepare_suggestions=True,
         track_finished_trials=bool(settings.mlflow_tracking_uri),
+        artifact_store=LocalArtifactStore(settings.artifacts_root),
+        artifact_limits=ArtifactLimits(
+            max_artifact_bytes=settings.max_artifact_bytes,
+            max_study_bytes=settings.max_study_artifact_bytes,
+        ),
+        max_log_bytes=settings.max_log_bytes_per_attempt,
     )

@@ -22,6 +22,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "leaderboard": ("hpo.commands.study", "leaderboard", "The top trials of a study (--watch)."),
     "best": ("hpo.commands.study", "best", "The best config of a study, for --final training."),
     "trials": ("hpo.commands.trials", "trials", "A study's trials, with why each one failed."),
+    "logs": ("hpo.commands.logs", "logs", "A trial's log: what its attempts printed (--follow)."),
     "compare": ("hpo.commands.compare", "compare", "Compare samplers over seeds; rank them."),
     "demo": ("hpo.commands.demo", "demo", "Server, workers and a small sampler comparison."),
     "export": ("hpo.commands.interop", "export", "Write a study out as JSON or an Optuna study."),

@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -295,6 +297,80 @@ class Client:
         body = {"lease_token": token, "failure_class": failure_class, "message": message[:10_000]}
         return TrialView.from_json(self._json("POST", f"/api/v1/trials/{trial_id}/fail", json=body))
 
+    # -- logs and artifacts ----------------------------------------------------------------
+    def append_log(self, trial_id: int, token: str, text: str) -> int:
+        """Append whole lines to the log of the attempt holding `token`; returns its end."""
+        body = {"lease_token": token, "text": text}
+        return int(self._json("POST", f"/api/v1/trials/{trial_id}/logs", json=body)["end"])
+
+    def read_log(
+        self,
+        trial_id: int,
+        *,
+        attempt: int | None = None,
+        tail: int | None = None,
+        since: int = 0,
+    ) -> LogPage:
+        params: dict[str, Any] = {"since": since}
+        if attempt is not None:
+            params["attempt"] = attempt
+        if tail is not None:
+            params["tail"] = tail
+        response = self.request("GET", f"/api/v1/trials/{trial_id}/logs", params=params)
+        attempts = response.headers.get("x-hpo-log-attempts", "")
+        return LogPage(
+            text=response.text,
+            attempt=int(response.headers.get("x-hpo-log-attempt", "1")),
+            end=int(response.headers.get("x-hpo-log-end", "0")),
+            attempts=tuple(int(a) for a in attempts.split(",") if a),
+            state=response.headers.get("x-hpo-trial-state", ""),
+        )
+
+    def put_artifact(self, trial_id: int, token: str, name: str, path: Path) -> dict[str, Any]:
+        """Upload the file at `path` as the trial's artifact `name` (streamed, not read whole)."""
+        # The size is sent up front: a server refuses a file past its limit before any byte.
+        headers = {LEASE_HEADER: token, "Content-Length": str(path.stat().st_size)}
+        answer = self._json(
+            "PUT",
+            f"/api/v1/trials/{trial_id}/artifacts/{quote(name)}",
+            content=_FileBody(path),
+            headers=headers,
+        )
+        return dict(answer)
+
+    def list_artifacts(
+        self, trial_id: int, prefix: str = "", token: str | None = None
+    ) -> list[dict[str, Any]]:
+        headers = {LEASE_HEADER: token} if token else {}
+        rows = self._json(
+            "GET",
+            f"/api/v1/trials/{trial_id}/artifacts",
+            params={"prefix": prefix},
+            headers=headers,
+        )
+        return [dict(row) for row in rows]
+
+    def download_artifact(
+        self, trial_id: int, name: str, destination: Path, token: str | None = None
+    ) -> int:
+        """Write the artifact to `destination` (through a temporary file beside it, renamed
+        when complete); returns its size."""
+        headers = {LEASE_HEADER: token} if token else {}
+        path = f"/api/v1/trials/{trial_id}/artifacts/{quote(name)}"
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        partial = destination.with_name(destination.name + ".partial")
+        size = 0
+        with self._http.stream("GET", path, headers=headers) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise ApiError(response.status_code, _detail(response))
+            with partial.open("wb") as out:
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    out.write(chunk)
+        partial.replace(destination)
+        return size
+
     # -- ask/tell --------------------------------------------------------------------------
     def ask(self, study_id: int, lease_seconds: float | None = None) -> Lease:
         body = {"lease_seconds": lease_seconds} if lease_seconds else {}
@@ -359,6 +435,32 @@ class TrialHandle:
 
     def fail(self, message: str = "") -> TrialView:
         return self.client.tell(self.id, self.token, failed=True, message=message)
+
+
+@dataclass(frozen=True)
+class LogPage:
+    """One answer of `GET /api/v1/trials/{id}/logs`: `end` is the offset to ask `since` next."""
+
+    text: str
+    attempt: int
+    end: int
+    attempts: tuple[int, ...]
+    state: str
+
+
+LEASE_HEADER = "X-Hpo-Lease-Token"
+
+
+class _FileBody:
+    """A file as a request body that a retry can send again: each send opens it anew."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __iter__(self) -> Iterator[bytes]:
+        with self.path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                yield chunk
 
 
 def _detail(response: httpx.Response) -> str:

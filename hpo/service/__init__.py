@@ -10,20 +10,26 @@ thin HTTP skin over these classes, and tests drive them directly on real databas
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from hpo.artifacts import ArtifactLimits, ArtifactStore, LocalArtifactStore
 from hpo.samplers import SamplerRegistry, default_registry
 from hpo.service.analytics import StudyAnalytics
 from hpo.service.annotations import TrialNotes
+from hpo.service.artifacts import TrialArtifacts
 from hpo.service.budgets import BudgetLimits
 from hpo.service.client_tokens import ClientTokens
 from hpo.service.comparison_views import ComparisonSummary, ComparisonView
 from hpo.service.comparisons import ComparisonService, FinalResult
 from hpo.service.dispatch import Dispatcher, Suggestions
 from hpo.service.dispatch.reaper import Reaper
+from hpo.service.logs import LogText, TrialLogs
 from hpo.service.metrics import Metrics
 from hpo.service.studies import StudyAction, StudyService
 from hpo.service.views import BestConfig, CreatedStudy, Lease, StudyView, TrialView
@@ -47,6 +53,9 @@ class Service:
         dataset_roots: tuple[str, ...] = (),
         prepare_suggestions: bool = True,
         track_finished_trials: bool = False,
+        artifact_store: ArtifactStore | None = None,
+        artifact_limits: ArtifactLimits | None = None,
+        max_log_bytes: int = 1 << 20,
     ) -> None:
         """`dataset_roots`: where a study's dataset may name an absolute path (see
         hpo.dataset_location). `prepare_suggestions`: ask model-based samplers in a background
@@ -67,13 +76,29 @@ class Service:
         self.dispatch = Dispatcher(
             db, self.suggestions, lease_seconds=lease_seconds, metrics=self.metrics, clock=clock
         )
-        # A study completed, cancelled or deleted leaves the sampler cache.
-        forget = self.suggestions.forget
+        self.artifacts = TrialArtifacts(
+            db,
+            artifact_store or _scratch_store(),
+            artifact_limits or ArtifactLimits(1 << 30, 20 << 30),
+        )
+        self.logs = TrialLogs(db, max_bytes=max_log_bytes)
+        # A study completed, cancelled or deleted leaves the sampler cache; a deleted study's
+        # artifacts go with it.
+        forget, deleted = self.suggestions.forget, self.artifacts.delete_study
         self.studies = StudyService(
-            db, on_over=forget, limits=budget_limits, dataset_roots=dataset_roots, clock=clock
+            db,
+            on_over=forget,
+            on_deleted=deleted,
+            limits=budget_limits,
+            dataset_roots=dataset_roots,
+            clock=clock,
         )
         self.comparisons = ComparisonService(
-            db, on_over=forget, limits=budget_limits, dataset_roots=dataset_roots
+            db,
+            on_over=forget,
+            on_deleted=deleted,
+            limits=budget_limits,
+            dataset_roots=dataset_roots,
         )
         self.tracking = track_finished_trials
         if track_finished_trials:
@@ -112,6 +137,10 @@ class Service:
         return self.db.engine.dialect.name
 
 
+def _scratch_store() -> LocalArtifactStore:
+    return LocalArtifactStore(Path(tempfile.gettempdir()) / f"hpo-artifacts-{os.getpid()}")
+
+
 __all__ = [
     "BestConfig",
     "BudgetLimits",
@@ -122,6 +151,7 @@ __all__ = [
     "Dispatcher",
     "FinalResult",
     "Lease",
+    "LogText",
     "Metrics",
     "Reaper",
     "Service",
@@ -130,5 +160,7 @@ __all__ = [
     "StudyService",
     "StudyView",
     "Suggestions",
+    "TrialArtifacts",
+    "TrialLogs",
     "TrialView",
 ]

@@ -132,9 +132,10 @@ class ComparisonService(CreatesStudies):
         with self.db.transaction() as session:
             gone = [s.id for s in repo.comparison_studies(session, [comparison_id])]
             repo.delete_comparison(session, comparison_id)
-        if self.on_over is not None:
-            for study_id in gone:
+        for study_id in gone:
+            if self.on_over is not None:
                 self.on_over(study_id)
+            self._deleted(study_id)
 
     def record_final(self, comparison_id: int, sampler: str, result: FinalResult) -> ComparisonView:
         """Store (or replace) the test metric of a sampler's winner after final training."""

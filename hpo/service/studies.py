@@ -243,6 +243,7 @@ class StudyService(CreatesStudies):
         with self.db.transaction() as session:
             repo.delete_study(session, study_id)
         self._over(study_id)
+        self._deleted(study_id)
 
     def trials(
         self,

@@ -247,3 +247,34 @@ class Comparison(Base):
     final: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class TrialLog(Base):
+    """The output of one attempt of a trial (its stdout and stderr, or a built-in trainer's
+    epochs): a header row that counts what was kept and dropped, the text in `TrialLogChunk`
+    rows. Only the last `max_log_bytes_per_attempt` bytes are kept (hpo.service.logs)."""
+
+    __tablename__ = "trial_logs"
+    __table_args__ = (UniqueConstraint("trial_id", "attempt"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    # Bytes received in all (kept + dropped): the offset the next chunk starts at.
+    total_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    dropped_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    dropped_lines: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TrialLogChunk(Base):
+    """A run of whole lines of one attempt's log, starting at byte `offset` of everything the
+    attempt sent (so a follower can ask for what came after the offset it has)."""
+
+    __tablename__ = "trial_log_chunks"
+    __table_args__ = (Index("ix_trial_log_chunks_log_id_offset", "log_id", "offset"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    log_id: Mapped[int] = mapped_column(ForeignKey("trial_logs.id", ondelete="CASCADE"))
+    offset: Mapped[int] = mapped_column(Integer)
+    n_bytes: Mapped[int] = mapped_column(Integer)  # of `text` in UTF-8
+    text: Mapped[str] = mapped_column(Text)

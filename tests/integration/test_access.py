@@ -57,6 +57,14 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/trials/{trial_id}/complete"): "worker",
     ("POST", "/api/v1/trials/{trial_id}/complete-and-claim"): "worker",
     ("POST", "/api/v1/trials/{trial_id}/fail"): "worker",
+    # logs and artifacts: the attempt holding the lease writes (its lease token checked by the
+    # route); reads take the read scope, and a worker reads a trial's artifacts (restoring its
+    # checkpoint) only with that trial's lease token
+    ("POST", "/api/v1/trials/{trial_id}/logs"): "worker+client",
+    ("GET", "/api/v1/trials/{trial_id}/logs"): "read",
+    ("GET", "/api/v1/trials/{trial_id}/artifacts"): "read",
+    ("GET", "/api/v1/trials/{trial_id}/artifacts/{name}"): "read",
+    ("PUT", "/api/v1/trials/{trial_id}/artifacts/{name}"): "worker+client",
     # comparisons: creating one creates studies; changing or deleting one changes them
     ("POST", "/api/v1/comparisons"): "admin",
     ("GET", "/api/v1/comparisons"): "read",

@@ -32,6 +32,12 @@ from hpo.storage.repositories.locks import (
     lock_trial,
     next_queued_trial,
 )
+from hpo.storage.repositories.logs import (
+    KeptLog,
+    append_log,
+    log_attempts,
+    read_log,
+)
 from hpo.storage.repositories.reports import (
     StudyReports,
     record_report,
@@ -61,7 +67,9 @@ from hpo.storage.repositories.workers import touch_worker
 
 __all__ = [
     "FinishedTrial",
+    "KeptLog",
     "StudyReports",
+    "append_log",
     "best_trial",
     "claimable_study_ids",
     "comparison_studies",
@@ -87,9 +95,11 @@ __all__ = [
     "lock_study",
     "lock_study_snapshot",
     "lock_trial",
+    "log_attempts",
     "next_queued_trial",
     "next_trial_number",
     "params_hash",
+    "read_log",
     "record_report",
     "study_of_client_token",
     "study_of_trial",
