@@ -135,6 +135,14 @@ _TOKEN_ON_COMMAND_LINE = (
     help="This worker's name in the API (trial views, logs) [default: HOST-PID-RANDOM]; "
     "GPU slots add -gpuN-SLOT.",
 )
+@click.option(
+    "--pool",
+    "pools",
+    multiple=True,
+    envvar="HPO_WORKER_POOLS",
+    help="A pool this worker serves (studies with `resources: {pool: NAME}`); repeatable "
+    "[default: default; $HPO_WORKER_POOLS, space-separated].",
+)
 @click.option("-v", "--verbose", is_flag=True)
 @click.pass_context
 def worker(
@@ -187,6 +195,7 @@ def worker_options(ctx: click.Context) -> WorkerOptions:
         give_up_after_seconds=p["give_up_after"],
         claim_backoff_seconds=p["claim_backoff"],
         max_claim_backoff_seconds=p["max_claim_backoff"],
+        pools=_pools(p["pools"]),
     )
 
 
@@ -203,6 +212,16 @@ def _token(ctx: click.Context, token: str | None, token_file: Path | None) -> st
     if from_command_line:
         click.echo(_TOKEN_ON_COMMAND_LINE, err=True)
     return token
+
+
+def _pools(given: tuple[str, ...]) -> tuple[str, ...]:
+    from hpo.errors import ValidationError
+    from hpo.pools import check_pools
+
+    try:
+        return check_pools(given, field="--pool")
+    except ValidationError as e:
+        raise click.BadParameter(str(e), param_hint="--pool") from None
 
 
 def _data_roots(given: tuple[str, ...]) -> tuple[str, ...]:

@@ -32,6 +32,8 @@ class WorkerOptions:
     give_up_after_seconds: float | None = None  # exit after this long unreachable; None: never
     claim_backoff_seconds: float = 1.0  # first wait after a claim the API failed (doubles)
     max_claim_backoff_seconds: float = 60.0
+    # The pools this worker serves: its claims get trials of studies in these pools only.
+    pools: tuple[str, ...] = ("default",)
 
 
 # The `hpo worker` flag that carries each field to a slot's process.
@@ -52,6 +54,7 @@ SLOT_FLAGS: dict[str, str] = {
     "give_up_after_seconds": "--give-up-after",
     "claim_backoff_seconds": "--claim-backoff",
     "max_claim_backoff_seconds": "--max-claim-backoff",
+    "pools": "--pool",
 }
 # The fields that go another way: the token through the environment (a command line is
 # readable by every user of the machine: ps), the device is the slot's own GPU.
