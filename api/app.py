@@ -18,7 +18,7 @@ import hpo
 from api.errors import install_error_handlers
 from api.http_edges import CompleteAllow, RequestCounter
 from api.limits import BodySizeLimit
-from api.routes import analytics, comparisons, studies, system, trials
+from api.routes import analytics, comparisons, studies, system, trials, workers
 from api.ui import install_ui
 from hpo.service import BudgetLimits, Reaper, Service
 from hpo.settings import Settings
@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     app.include_router(comparisons.router)
     app.include_router(trials.router)
     app.include_router(system.router)
+    app.include_router(workers.router)
     app.include_router(analytics.router)
     install_ui(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)

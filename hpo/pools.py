@@ -38,8 +38,8 @@ def check_pools(pools: Iterable[str], *, field: str = "pools") -> tuple[str, ...
     """The pools a worker serves, checked, duplicates dropped, in the order given;
     `(DEFAULT_POOL,)` when none is given."""
     checked: list[str] = []
-    for i, name in enumerate(pools):
-        check_pool_name(name, field=f"{field}[{i}]")
+    for name in pools:
+        check_pool_name(name, field=field)
         if name not in checked:
             checked.append(name)
     if len(checked) > MAX_POOLS_PER_WORKER:

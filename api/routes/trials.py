@@ -63,10 +63,10 @@ async def claim(
     work is held until a trial can be served or the wait is over (then 204). The wait is an
     await on the event loop (hpo.service.dispatch.waiting), not a thread held; each attempt
     is the same synchronous claim, run in the thread pool."""
-    devices = tuple(body.devices)
+    devices, pools = tuple(body.devices), tuple(body.pools)
 
     def attempt() -> Lease | None:
-        return service.dispatch.claim(body.worker_id, host=body.host, devices=devices)
+        return service.dispatch.claim(body.worker_id, host=body.host, devices=devices, pools=pools)
 
     lease = await claim_waiting(
         attempt,
@@ -118,6 +118,7 @@ def complete_and_claim(trial_id: int, body: CompleteAndClaimBody, service: Servi
         body.worker_id,
         host=body.host,
         devices=tuple(body.devices),
+        pools=tuple(body.pools),
     )
     return _json(_COMPLETE_AND_CLAIM, CompleteAndClaimOut(trial=view, next=lease))
 

@@ -24,6 +24,7 @@ from hpo.service.dispatch.reaper import Reaper
 from hpo.service.metrics import Metrics
 from hpo.service.studies import StudyAction, StudyService
 from hpo.service.views import BestConfig, CreatedStudy, Lease, StudyView, TrialView
+from hpo.service.workers import WorkerFleet
 from hpo.storage import Database, utcnow
 
 
@@ -62,8 +63,13 @@ class Service:
         )
         # A study completed, cancelled or deleted leaves the sampler cache.
         forget = self.suggestions.forget
+        self.workers = WorkerFleet(db, clock=clock)
         self.studies = StudyService(
-            db, on_over=forget, limits=budget_limits, dataset_roots=dataset_roots
+            db,
+            on_over=forget,
+            limits=budget_limits,
+            dataset_roots=dataset_roots,
+            fleet=self.workers,
         )
         self.comparisons = ComparisonService(
             db, on_over=forget, limits=budget_limits, dataset_roots=dataset_roots
@@ -72,12 +78,16 @@ class Service:
         self.analytics = StudyAnalytics(db)
 
     def metrics_text(self) -> str:
-        """The Prometheus text of /metrics: the counters, and trials by state as a gauge."""
+        """The Prometheus text of /metrics: the counters; trials by state and the claimable
+        trial slots per pool (what an autoscaler scales workers on) as gauges."""
         totals = self.studies.trial_state_totals()
         series: dict[tuple[tuple[str, str], ...], float] = {
             (("state", state),): float(n) for state, n in totals.items()
         }
-        return self.metrics.render({"hpo_trials": series})
+        slots: dict[tuple[tuple[str, str], ...], float] = {
+            (("pool", pool),): float(n) for pool, n in self.workers.claimable_slots().items()
+        }
+        return self.metrics.render({"hpo_trials": series, "hpo_claimable_trial_slots": slots})
 
     def check_database(self) -> str:
         """Touch the database (a replica that lost it must fail its health check); returns
@@ -105,4 +115,5 @@ __all__ = [
     "StudyView",
     "Suggestions",
     "TrialView",
+    "WorkerFleet",
 ]

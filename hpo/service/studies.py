@@ -24,8 +24,10 @@ from hpo.service.client_tokens import new_client_token
 from hpo.service.creating import CreatesStudies
 from hpo.service.failures import common_failures, no_completed_trial
 from hpo.service.views import BestConfig, CreatedStudy, StudyView, TrialView
+from hpo.service.workers import WorkerFleet
 from hpo.spec import StudySpec
 from hpo.storage import (
+    Database,
     FailureClass,
     Study,
     StudyState,
@@ -65,11 +67,17 @@ def insert_study(
         seed=spec.seed,
         comparison_id=comparison_id,
         client_token_hash=client_token_hash,
+        pool=spec.resources.pool,
     )
 
 
 class StudyService(CreatesStudies):
-    """Everything a user does with studies. The worker protocol lives in `Dispatcher`."""
+    """Everything a user does with studies. The worker protocol lives in `Dispatcher`.
+    `fleet`: the live workers, to say when a study's pool has none (`waiting_for`)."""
+
+    def __init__(self, db: Database, *, fleet: WorkerFleet | None = None, **kwargs: Any) -> None:
+        super().__init__(db, **kwargs)
+        self.fleet = fleet
 
     def _over(self, study_id: int) -> None:
         if self.on_over is not None:
@@ -94,7 +102,9 @@ class StudyService(CreatesStudies):
             counts = repo.count_trials_by_state(session, study_id)
             best = repo.best_trial(session, study_id, study.direction)
             view = StudyView.of(study, counts, best)
-            return replace(view, failures=common_failures(session, study_id))
+            failures = common_failures(session, study_id)
+        waiting = None if self.fleet is None else self.fleet.waiting_for(view.state, view.pool)
+        return replace(view, failures=failures, waiting_for=waiting)
 
     def list_studies(
         self,

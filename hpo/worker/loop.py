@@ -84,7 +84,13 @@ class Worker:
         device = _resolve_device(self.options.device)
         if self.options.warm_up:
             _warm_up(device)
-        log.info("worker %s on %s polling %s", self.worker_id, device, self.options.api)
+        log.info(
+            "worker %s on %s polling %s for pools %s",
+            self.worker_id,
+            device,
+            self.options.api,
+            ",".join(self.options.pools),
+        )
         # Exit-when-idle asks once: a held claim would only delay the exit.
         wait = 0.0 if self.options.exit_when_idle else self.options.wait_seconds
         lease: Lease | None = None  # the next trial, handed out with a result
@@ -95,7 +101,11 @@ class Worker:
                 asked = time.monotonic()
                 try:
                     lease = self.client.claim(
-                        self.worker_id, host=self.host, devices=[device], wait_seconds=wait
+                        self.worker_id,
+                        host=self.host,
+                        devices=[device],
+                        wait_seconds=wait,
+                        pools=self.options.pools,
                     )
                 except ApiError as e:
                     if not claim_answer_is_retried(e):
@@ -155,7 +165,14 @@ class Worker:
         def complete_and_claim() -> None:
             try:
                 _, following[0] = self.client.complete_and_claim(
-                    trial_id, token, value, metrics, self.worker_id, self.host, [device]
+                    trial_id,
+                    token,
+                    value,
+                    metrics,
+                    self.worker_id,
+                    self.host,
+                    [device],
+                    pools=self.options.pools,
                 )
             except ApiError as e:
                 if not claim_answer_is_retried(e):

@@ -442,3 +442,17 @@ def test_a_study_paused_by_config_errors_shows_why(
     assert tab.locator("#paused-reason").inner_text() == reason
     assert tab.locator("#top-failure").inner_text() == f"most common failure: 3 × config: {message}"
     tab.screenshot(path=str(screenshots / "study-paused.png"), full_page=True)
+
+
+def test_a_study_whose_pool_has_no_live_worker_says_so_on_its_page(
+    page: tuple[Any, Console], server: tuple[str, httpx.Client, Path]
+) -> None:
+    tab, _ = page
+    url, client, _ = server
+    spec = {**data.study_spec("on-a100", 4), "resources": {"pool": "a100", "gpus_per_trial": 1}}
+    study = data.create_study(client, spec)
+    tab.goto(f"{url}/studies/{study}")
+    tab.wait_for_selector("body[data-ready='true']")
+    expected = "waiting: no live worker in pool a100 (start one: hpo worker --pool a100)"
+    assert tab.locator("#waiting-for").inner_text() == expected
+    assert "pool a100" in tab.locator("#subtitle").inner_text()

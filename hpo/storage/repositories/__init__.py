@@ -57,11 +57,12 @@ from hpo.storage.repositories.trials import (
     next_trial_number,
     params_hash,
 )
-from hpo.storage.repositories.workers import touch_worker
+from hpo.storage.repositories.workers import active_study_counts, live_workers, touch_worker
 
 __all__ = [
     "FinishedTrial",
     "StudyReports",
+    "active_study_counts",
     "best_trial",
     "claimable_study_ids",
     "comparison_studies",
@@ -82,6 +83,7 @@ __all__ = [
     "list_comparisons",
     "list_studies",
     "list_trials",
+    "live_workers",
     "lock_comparison",
     "lock_least_busy_study",
     "lock_study",

@@ -28,6 +28,7 @@ def create_study(
     pruner: str = "none",
     comparison_id: int | None = None,
     client_token_hash: str | None = None,
+    pool: str = "default",
 ) -> Study:
     """Insert a study in state `running` and return it with its id. The spec is stored as
     given: validate it before (hpo.space / the API schemas)."""
@@ -44,6 +45,7 @@ def create_study(
         seed=seed,
         comparison_id=comparison_id,
         client_token_hash=client_token_hash,
+        pool=pool,
     )
     session.add(study)
     session.flush()  # assigns the id
