@@ -1,8 +1,8 @@
 """HAProxy on loopback in front of `hpo serve` replicas, for the replica tests and
 bench/replicas.py: Debian's package, our own generated config, one process per use.
 
-HAProxy checks each replica's /healthz every 200 ms and takes a dead one out after one failed
-check; a request whose connection to a dead replica fails is sent to another (`retries`,
+HAProxy checks each replica's /healthz every 300 ms and takes a dead one out after two failed
+checks; a request whose connection to a dead replica fails is sent to another (`retries`,
 `option redispatch`). What it cannot save is a request a replica accepted and then died
 holding: the worker's client retries that one (hpo.client), and the API treats a repeated
 complete as a no-op.
@@ -17,6 +17,7 @@ import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -47,7 +48,7 @@ def require_haproxy() -> str:
 def haproxy_config(port: int, backends: Sequence[int]) -> str:
     """A config for `port` on loopback, round-robin over the replicas on `backends`."""
     servers = "\n".join(
-        f"    server api{i} 127.0.0.1:{p} check inter 200ms fall 1 rise 1"
+        f"    server api{i} 127.0.0.1:{p} check inter 300ms fall 2 rise 1"
         for i, p in enumerate(backends)
     )
     return f"""global
@@ -56,6 +57,9 @@ def haproxy_config(port: int, backends: Sequence[int]) -> str:
 defaults
     mode http
     timeout connect 1s
+    # A busy replica may take a while to answer /healthz (2 cores, 64 workers): a slow
+    # answer is not a dead replica. A dead one refuses the connection, and is out at once.
+    timeout check 5s
     timeout client 60s
     timeout server 60s
     retries 3
@@ -73,9 +77,15 @@ backend replicas
 """
 
 
+@dataclass(frozen=True)
+class Haproxy:
+    url: str
+    pid: int
+
+
 @contextmanager
-def haproxy(workdir: Path, backends: Sequence[int], binary: str) -> Iterator[str]:
-    """HAProxy in front of `backends` (ports); yields its URL once it answers."""
+def haproxy(workdir: Path, backends: Sequence[int], binary: str) -> Iterator[Haproxy]:
+    """HAProxy in front of `backends` (ports); yields its URL and pid once it answers."""
     port = free_port()
     config = workdir / "haproxy.cfg"
     config.write_text(haproxy_config(port, backends))
@@ -97,7 +107,7 @@ def haproxy(workdir: Path, backends: Sequence[int], binary: str) -> Iterator[str
             if time.monotonic() > deadline:
                 raise RuntimeError("haproxy did not answer /healthz within 30 s")
             time.sleep(0.1)
-        yield url
+        yield Haproxy(url, process.pid)
     finally:
         process.send_signal(signal.SIGTERM)
         try:

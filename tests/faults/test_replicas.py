@@ -93,7 +93,7 @@ def test_three_replicas_behind_haproxy_lose_nothing_when_one_is_killed_twice(
     servers[0].start()  # migrates the database; the others find it at head
     started.callback(servers[0].stop)
     _start(servers[1:], started)
-    url = started.enter_context(haproxy(tmp_path, [s.port for s in servers], binary))
+    url = started.enter_context(haproxy(tmp_path, [s.port for s in servers], binary)).url
     grid = httpx.post(f"{url}/api/v1/studies", json={
         **grid_spec("grid", GRID_POINTS), "budget": {
             "n_trials": GRID_POINTS, "max_parallel": 8, "max_attempts": MAX_ATTEMPTS}},
