@@ -203,3 +203,23 @@ def test_the_api_routes_pools_and_lists_workers(client: TestClient) -> None:
 
     text = client.get("/metrics", headers=admin).text
     assert 'hpo_claimable_trial_slots{pool="a100"} 1' in text  # max_parallel 2, one running
+
+
+def test_the_health_check_reads_one_row_not_the_trials(db: Database) -> None:
+    """A load balancer checks each replica several times a second: /healthz must not count
+    the trials table (it did: a full scan per check, growing with every trial)."""
+    from sqlalchemy import event
+
+    service = Service(db, prepare_suggestions=False)
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        assert service.check_database() in ("sqlite", "postgresql")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    queries = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
+    assert queries and not any("trials" in s for s in queries), seen
