@@ -89,7 +89,7 @@ class Service:
         slots: dict[tuple[tuple[str, str], ...], float] = {
             (("pool", pool),): float(n) for pool, n in self.workers.claimable_slots().items()
         }
-        return self.metrics.render({"hpo_trials": series, "hpo_claimable_trial_slots": slots})
+        return self.metrics.render({"hpo_trials": series, "hpo_claimable_slots": slots})
 
     def check_database(self) -> str:
         """Touch the database (a replica that lost it must fail its health check); returns

@@ -202,7 +202,7 @@ def test_the_api_routes_pools_and_lists_workers(client: TestClient) -> None:
     assert listed["cpu-box"]["pools"] == ["default"] and listed["cpu-box"]["current_trials"] == []
 
     text = client.get("/metrics", headers=admin).text
-    assert 'hpo_claimable_trial_slots{pool="a100"} 1' in text  # max_parallel 2, one running
+    assert 'hpo_claimable_slots{pool="a100"} 1' in text  # max_parallel 2, one running
 
 
 def test_the_health_check_reads_one_row_not_the_trials(db: Database) -> None:
