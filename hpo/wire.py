@@ -83,6 +83,8 @@ class StudyRecord(Protocol):
     @property
     def max_attempts(self) -> int: ...
     @property
+    def imported_trials(self) -> int: ...
+    @property
     def seed(self) -> int | None: ...
     @property
     def spec(self) -> Mapping[str, Any]: ...
@@ -213,6 +215,8 @@ class StudyView(_Wire):
     # Why a running study gets no trials trained, when the service can tell ("no live worker
     # in pool a100"): filled in when one study is read, None otherwise.
     waiting_for: str | None = None
+    # Trials imported (an Optuna import, a warm start): in `counts`, but not in the budget.
+    imported_trials: int = 0
 
     @classmethod
     def of(
@@ -241,6 +245,7 @@ class StudyView(_Wire):
             best=TrialView.of(best) if best is not None else None,
             paused_reason=study.paused_reason,
             pool=study.pool,
+            imported_trials=study.imported_trials or 0,
         )
 
     @property

@@ -32,6 +32,7 @@ STUDY: dict[str, Any] = {
     "best": TRIAL, "paused_reason": None,
     "failures": [{"failure_class": "config", "message": "unknown dataset", "count": 2}],
     "pool": "a100", "waiting_for": "no live worker in pool a100",
+    "imported_trials": 0,
 }  # fmt: skip
 LEASE: dict[str, Any] = {
     "trial_id": 7, "study_id": 2, "number": 3, "attempt": 1, "params": {"lr": 0.01},

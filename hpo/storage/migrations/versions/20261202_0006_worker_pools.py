@@ -1,7 +1,7 @@
 """Worker pools: studies.pool, workers.pools.
 
 Revision ID: 20261202_0006
-Revises: 20261202_0005
+Revises: 20261202_0009 (re-chained after main's 0009 at the merge of main)
 Create Date: 2026-12-02
 
 A study is trained by the workers of one pool (its spec's `resources.pool`); claims filter on
@@ -18,7 +18,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "20261202_0006"
-down_revision: str | None = "20261202_0005"
+down_revision: str | None = "20261202_0009"
 branch_labels: str | None = None
 depends_on: str | None = None
 
