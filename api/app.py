@@ -18,7 +18,7 @@ import hpo
 from api.errors import install_error_handlers
 from api.http_edges import CompleteAllow, GzipOffTheWorkerPath, RequestCounter
 from api.limits import BodySizeLimit
-from api.routes import analytics, artifacts, comparisons, studies, system, trials
+from api.routes import analytics, artifacts, comparisons, studies, system, trials, workers
 from api.ui import install_ui
 from hpo.artifacts import ArtifactLimits, LocalArtifactStore
 from hpo.service import BudgetLimits, Reaper, Service
@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     app.include_router(trials.router)
     app.include_router(artifacts.router)
     app.include_router(system.router)
+    app.include_router(workers.router)
     app.include_router(analytics.router)
     install_ui(app)
     if settings.gzip_min_bytes > 0:

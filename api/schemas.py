@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hpo.errors import ValidationError
 from hpo.jsonlimits import BoundedJsonObject
+from hpo.pools import DEFAULT_POOL, MAX_POOLS_PER_WORKER, check_pools
 from hpo.service.annotations import MAX_TAGS, Note, Tag
 from hpo.service.dispatch.claim_fields import LIMITS, MAX_DEVICES, check_claim_fields
 from hpo.service.dispatch.leases import LEASE_TOKEN_PATTERN
@@ -79,11 +80,16 @@ class _ClaimFields(_Body):
     # What the worker runs: a worker without --allow-commands says ["builtin"] (also what a
     # claim that says nothing means), and is never handed a command trial.
     task_kinds: list[TaskKind] = Field(default_factory=_builtin_only, min_length=1, max_length=2)
+    # The pools the worker serves (`hpo worker --pool`): only studies in these are served.
+    pools: list[str] = Field(
+        default_factory=lambda: [DEFAULT_POOL], max_length=MAX_POOLS_PER_WORKER
+    )
 
     @model_validator(mode="after")
     def _storable(self) -> Self:
         try:
             check_claim_fields(self.worker_id, self.host, self.devices)
+            self.pools = list(check_pools(self.pools))
         except ValidationError as e:
             raise ValueError(str(e)) from e
         return self

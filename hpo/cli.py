@@ -18,6 +18,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("hpo.commands.serve", "serve", "Start the API server (SQLite by default)."),
     "migrate": ("hpo.commands.serve", "migrate", "Upgrade the database schema."),
     "worker": ("hpo.commands.worker", "worker", "Pull trials from the API and train them."),
+    "workers": ("hpo.commands.workers", "workers", "The live workers: pools, devices, trials."),
     "study": ("hpo.commands.study", "study", "Create, list, show, pause, resume, cancel studies."),
     "leaderboard": ("hpo.commands.study", "leaderboard", "The top trials of a study (--watch)."),
     "best": ("hpo.commands.study", "best", "The best config of a study, for --final training."),

@@ -21,6 +21,12 @@ Answers come back as the frozen values of hpo.wire (`Lease`, `TrialView`, `Study
 Network errors and 502/503/504 are retried with exponential backoff (the API may be
 restarting), `retries` times or, with `retries=None` (the worker), until the API answers;
 every other error raises `ApiError` carrying the server's message and status.
+
+Several API replicas: `Client("http://api-1:8000,http://api-2:8000")` (`--api URL1,URL2`,
+`HPO_API_URL` with commas) sends to one replica until it stops answering, then moves to the
+next at once, without waiting; only when every replica failed in a row does it back off (and
+an outage begins: hpo.outage). A 4xx is an answer, never a reason to move: another replica
+would give the same one. So a replica's death costs a retry, not a trial.
 """
 
 from __future__ import annotations
@@ -38,7 +44,15 @@ import httpx
 
 from hpo.errors import HpoError
 from hpo.outage import Outage
-from hpo.wire import BestConfig, CreatedStudy, Lease, StudyView, TrialPage, TrialView
+from hpo.wire import (
+    BestConfig,
+    CreatedStudy,
+    Lease,
+    StudyView,
+    TrialPage,
+    TrialView,
+    WorkerView,
+)
 
 _RETRY_STATUS = frozenset({502, 503, 504})
 
@@ -55,11 +69,21 @@ class ApiUnreachable(HpoError):
     """The API did not answer after every retry."""
 
 
+def api_urls(url: str) -> list[str]:
+    """The replicas' base URLs in `url` (comma-separated, as `--api` takes them)."""
+    urls = [part.strip().rstrip("/") for part in url.split(",") if part.strip()]
+    if not urls:
+        raise ValueError(f"no API URL in {url!r}: give --api http://HOST:PORT[,http://...]")
+    return urls
+
+
 @dataclass
 class Client:
-    """One connection pool to one API. `retries` bounds the attempts of every request; None
-    retries until the API answers (a worker: see hpo.outage), with `outage` (shared by the
-    threads of one worker) saying so once a minute and giving up when told to."""
+    """One connection pool per API replica (`url`: one URL, or several comma-separated; see
+    the module's docstring for the failover). `retries` bounds the rounds of attempts of
+    every request; None retries until an API answers (a worker: see hpo.outage), with
+    `outage` (shared by the threads of one worker) saying so once a minute and giving up
+    when told to."""
 
     url: str
     token: str | None = None
@@ -68,16 +92,25 @@ class Client:
     backoff_seconds: float = 0.5
     max_backoff_seconds: float = 15.0
     outage: Outage | None = None
-    _http: httpx.Client = field(init=False, repr=False)
+    urls: list[str] = field(init=False)
+    _pools: list[httpx.Client] = field(init=False, repr=False)
+    _current: int = field(init=False, repr=False, default=0)
 
     def __post_init__(self) -> None:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        self._http = httpx.Client(
-            base_url=self.url.rstrip("/"), headers=headers, timeout=self.timeout
-        )
+        self.urls = api_urls(self.url)
+        self._pools = [
+            httpx.Client(base_url=url, headers=headers, timeout=self.timeout) for url in self.urls
+        ]
+
+    @property
+    def current_url(self) -> str:
+        """The replica the next request goes to."""
+        return self.urls[self._current]
 
     def close(self) -> None:
-        self._http.close()
+        for pool in self._pools:
+            pool.close()
 
     def __enter__(self) -> Client:
         return self
@@ -87,17 +120,20 @@ class Client:
 
     # -- transport -------------------------------------------------------------------------
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """Send with retries on connection errors, timeouts and 502/503/504. Raises ApiError
-        for any other 4xx/5xx. Retrying a complete/report is safe: the API treats a repeat
-        that already landed as a no-op."""
+        """Send with retries on connection errors, timeouts and 502/503/504, moving to the
+        next replica at once when there are several (a wait only after every one failed in
+        a row). Raises ApiError for any other 4xx/5xx. Retrying a complete/report is safe:
+        the API treats a repeat that already landed as a no-op."""
         delay = min(self.backoff_seconds, self.max_backoff_seconds)
         last: str = ""
         attempt = 0
+        failed_in_a_row = 0
         while True:
+            index = self._current
             try:
-                response = self._http.request(method, path, **kwargs)
+                response = self._pools[index].request(method, path, **kwargs)
             except httpx.TransportError as e:
-                last = f"{type(e).__name__}: {e}"
+                last = f"{self.urls[index]}: {type(e).__name__}: {e}"
             else:
                 if response.status_code not in _RETRY_STATUS:
                     if self.outage is not None:
@@ -105,7 +141,14 @@ class Client:
                     if response.status_code >= 400:
                         raise ApiError(response.status_code, _detail(response))
                     return response
-                last = f"HTTP {response.status_code}: {_detail(response)}"
+                last = f"{self.urls[index]}: HTTP {response.status_code}: {_detail(response)}"
+            failed_in_a_row += 1
+            # The next replica (threads share the client: move only from the one that failed).
+            if self._current == index:
+                self._current = (index + 1) % len(self.urls)
+            if failed_in_a_row < len(self.urls):
+                continue  # another replica has not been tried since the last answer
+            failed_in_a_row = 0
             if self.outage is not None:
                 self.outage.failed(self.url, f"{method} {path}: {last}")  # may give up
             if self.retries is not None and attempt >= self.retries:
@@ -114,7 +157,7 @@ class Client:
             time.sleep(delay * (0.5 + random.random()))  # jitter: workers don't stampede
             delay = min(delay * 2, self.max_backoff_seconds)
         raise ApiUnreachable(
-            f"{method} {self.url}{path} failed after {attempt + 1} attempts ({last}); "
+            f"{method} {self.url} {path} failed after {attempt + 1} attempts ({last}); "
             "check that `hpo serve` is running and the URL is right"
         )
 
@@ -227,16 +270,19 @@ class Client:
         host: str = "",
         devices: list[str] | None = None,
         wait_seconds: float = 0.0,
+        pools: tuple[str, ...] | list[str] = ("default",),
         task_kinds: Sequence[str] = ("builtin",),
     ) -> Lease | None:
         """The next trial for `worker_id`, or None when there is no work right now. With
         `wait_seconds`, the API holds a claim that finds no work up to that long (long-poll,
-        capped by the server) and answers as soon as a trial can be served. `task_kinds`: the
-        kinds of study task this worker runs (builtin, command)."""
+        capped by the server) and answers as soon as a trial can be served. Only studies in
+        one of `pools` are served; `task_kinds`: the kinds of study task this worker runs
+        (builtin, command)."""
         body: dict[str, Any] = {
             "worker_id": worker_id,
             "host": host,
             "devices": devices or [],
+            "pools": list(pools),
         }
         _add_task_kinds(body, task_kinds)
         kwargs: dict[str, Any] = {}
@@ -275,6 +321,7 @@ class Client:
         worker_id: str,
         host: str = "",
         devices: list[str] | None = None,
+        pools: tuple[str, ...] | list[str] = ("default",),
         task_kinds: Sequence[str] = ("builtin",),
     ) -> tuple[TrialView, Lease | None]:
         """`complete`, then `claim` for `worker_id`, in one request: (the completed trial, the
@@ -286,6 +333,7 @@ class Client:
             "worker_id": worker_id,
             "host": host,
             "devices": devices or [],
+            "pools": list(pools),
         }
         _add_task_kinds(body, task_kinds)
         answer = self._json("POST", f"/api/v1/trials/{trial_id}/complete-and-claim", json=body)
@@ -360,7 +408,8 @@ class Client:
         destination.parent.mkdir(parents=True, exist_ok=True)
         partial = destination.with_name(destination.name + ".partial")
         size = 0
-        with self._http.stream("GET", path, headers=headers) as response:
+        # Streamed from the current replica (no failover mid-file: the caller retries).
+        with self._pools[self._current].stream("GET", path, headers=headers) as response:
             if response.status_code >= 400:
                 response.read()
                 raise ApiError(response.status_code, _detail(response))
@@ -392,6 +441,10 @@ class Client:
         else:
             body["value"] = value
         return TrialView.from_json(self._json("POST", f"/api/v1/trials/{trial_id}/tell", json=body))
+
+    def list_workers(self) -> list[WorkerView]:
+        """The live workers (admin token): pools, devices, slots, current trials."""
+        return [WorkerView.from_json(w) for w in self._json("GET", "/api/v1/workers")]
 
     def health(self) -> dict[str, Any]:
         return dict(self._json("GET", "/healthz"))

@@ -10,7 +10,9 @@ reject the same mistakes with the same messages. Shape (see shared/DESIGN.md)::
     sampler: {name: tpe, options: {}}     # or just `sampler: tpe`
     pruner: {name: asha, options: {}}     # or `pruner: none`
     budget: {n_trials: 50, max_parallel: 8, max_attempts: 3}   # also max_seconds,
-    seed: 0                                 # max_trial_seconds, target (see BudgetSpec)
+                                            # max_trial_seconds, target (see BudgetSpec)
+    resources: {pool: a100, gpus_per_trial: 1}   # optional; pool `default` by default
+    seed: 0
 
 `parse_study_spec(mapping)` validates and returns a frozen `StudySpec`, or raises
 `hpo.errors.ValidationError` whose message names every bad field and what is allowed.
@@ -29,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from hpo.command_spec import CommandTaskSpec, check_placeholders
 from hpo.errors import HpoError, ValidationError
 from hpo.jsonlimits import JSON_LIMITS, BoundedJsonObject
+from hpo.pools import DEFAULT_POOL, POOL_NAME_MAX, check_pool_name
 from hpo.samplers import default_registry
 from hpo.space import DEFAULT_GRID_CAP, SearchSpace, space_from_dict
 from hpo.trainable import check_spec
@@ -42,6 +45,7 @@ MAX_TRIALS = 1_000_000
 MAX_PARALLEL = 4_096
 MAX_ATTEMPTS = 20
 MAX_CONFIG_ERRORS = 1_000
+MAX_GPUS_PER_TRIAL = 64
 MAX_WARM_START_STUDIES = 100
 # A year of summed training time, and a week for one trial: larger is a typo.
 MAX_BUDGET_SECONDS = 365 * 24 * 3600.0
@@ -117,6 +121,23 @@ class BudgetSpec(_Frozen):
     target: float | None = Field(default=None, strict=True)
 
 
+class ResourcesSpec(_Frozen):
+    """Where a study's trials train: the worker pool (`hpo worker --pool NAME`, hpo.pools)
+    and the GPUs one trial needs (what a deployment requests per worker; each worker slot
+    trains on one device)."""
+
+    pool: str = Field(default=DEFAULT_POOL, max_length=POOL_NAME_MAX)
+    gpus_per_trial: int = Field(default=1, ge=0, le=MAX_GPUS_PER_TRIAL, strict=True)
+
+    @field_validator("pool")
+    @classmethod
+    def _pool_name(cls, pool: str) -> str:
+        try:
+            return check_pool_name(pool, field="resources.pool")
+        except HpoError as e:
+            raise ValueError(str(e)) from e
+
+
 def check_trainable(
     task: TaskSpec, space: SearchSpace, fixed: Mapping[str, Any], seed: int = 0
 ) -> None:
@@ -169,6 +190,7 @@ class StudySpec(_Frozen):
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
     pruner: PrunerSpec = Field(default_factory=PrunerSpec)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     seed: int = Field(default=0, ge=0, le=2**31 - 1, strict=True)
     # Ask for a per-study client token (ask, tell, report, heartbeat for this study only): an
     # instruction to the creation, answered once with the token, not part of the stored spec.

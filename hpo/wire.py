@@ -102,6 +102,8 @@ class StudyRecord(Protocol):
     def paused_reason(self) -> str | None: ...
     @property
     def stop_reason(self) -> str | None: ...
+    @property
+    def pool(self) -> str: ...
 
 
 _ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
@@ -237,6 +239,10 @@ class StudyView(_Wire):
     # The most common failures (class, message, count), most frequent first: filled in when
     # one study is read (GET /studies/{id}), None in lists.
     failures: list[FailureCount] | None = None
+    pool: str = "default"  # the worker pool that trains it (spec resources.pool)
+    # Why a running study gets no trials trained, when the service can tell ("no live worker
+    # in pool a100"): filled in when one study is read, None otherwise.
+    waiting_for: str | None = None
     # Trials imported (an Optuna import, a warm start): in `counts`, but not in the budget.
     imported_trials: int = 0
     # What the budgets used and have left: filled in when one study is read, None in lists.
@@ -270,6 +276,7 @@ class StudyView(_Wire):
             counts={str(state): n for state, n in (counts or {}).items()},
             best=TrialView.of(best) if best is not None else None,
             paused_reason=study.paused_reason,
+            pool=study.pool,
             imported_trials=study.imported_trials or 0,
             stop_reason=study.stop_reason,
         )
@@ -310,6 +317,22 @@ class Lease(_Wire):
     config: dict[str, Any]
     lease_token: str
     lease_expires_at: datetime
+
+
+@dataclass(frozen=True)
+class WorkerView(_Wire):
+    """A live worker (`GET /api/v1/workers`): one `hpo worker` process or GPU slot. `slots`
+    is how many trials it trains at once (one per process: a GPU machine runs one process per
+    slot), `current_trials` the ids of those it holds a live lease on."""
+
+    id: str
+    host: str
+    pools: list[str]
+    devices: list[str]
+    slots: int
+    current_trials: list[int]
+    first_seen: datetime
+    last_seen: datetime
 
 
 @dataclass(frozen=True)

@@ -64,11 +64,11 @@ async def claim(
     work is held until a trial can be served or the wait is over (then 204). The wait is an
     await on the event loop (hpo.service.dispatch.waiting), not a thread held; each attempt
     is the same synchronous claim, run in the thread pool."""
-    devices = tuple(body.devices)
+    devices, pools = tuple(body.devices), tuple(body.pools)
 
     def attempt() -> Lease | None:
         return service.dispatch.claim(
-            body.worker_id, host=body.host, devices=devices, task_kinds=body.task_kinds
+            body.worker_id, host=body.host, devices=devices, pools=pools, task_kinds=body.task_kinds
         )
 
     lease = await claim_waiting(
@@ -121,6 +121,7 @@ def complete_and_claim(trial_id: int, body: CompleteAndClaimBody, service: Servi
         body.worker_id,
         host=body.host,
         devices=tuple(body.devices),
+        pools=tuple(body.pools),
         task_kinds=body.task_kinds,
     )
     return _json(_COMPLETE_AND_CLAIM, CompleteAndClaimOut(trial=view, next=lease))

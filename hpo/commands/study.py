@@ -25,7 +25,8 @@ api_option = click.option(
     envvar="HPO_API_URL",
     default="http://127.0.0.1:8000",
     show_default=True,
-    help="The API's URL; default $HPO_API_URL.",
+    help="The API's URL, or several comma-separated (replicas: a request moves to the next "
+    "when one does not answer); default $HPO_API_URL.",
 )
 token_option = click.option(
     "--token",

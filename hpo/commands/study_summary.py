@@ -27,6 +27,8 @@ def summary_lines(info: StudyView) -> list[str]:
         lines.append(str(info.paused_reason))
     if info.stop_reason:
         lines.append(f"stopped: {info.stop_reason}")
+    if info.waiting_for:
+        lines.append(f"waiting: {info.waiting_for} (start one: hpo worker --pool {info.pool})")
     by_state = ", ".join(f"{counts.get(s, 0)} {s}" for s in STATES)
     lines.append(f"trials: {info.n_finished}/{info.n_trials} finished; {by_state}")
     if info.budget is not None:
@@ -63,9 +65,11 @@ def budget_line(use: BudgetUse) -> str:
 
 def why_not_running(info: StudyView) -> str | None:
     """A line under the leaderboard when it may look wrong: the study is paused (and why),
-    or trials failed (the most common reason)."""
+    no live worker serves its pool, or trials failed (the most common reason)."""
     if info.state == "paused" and info.paused_reason:
         return str(info.paused_reason)
+    if info.waiting_for:  # nobody to train it: more telling than its past failures
+        return f"waiting: {info.waiting_for}"
     if info.failures:
         return f"most common failure: {info.failures[0].count} x {info.failures[0].describe()}"
     return None

@@ -28,7 +28,8 @@ _TOKEN_ON_COMMAND_LINE = (
     envvar="HPO_API_URL",
     default="http://127.0.0.1:8000",
     show_default=True,
-    help="The API's URL; default $HPO_API_URL.",
+    help="The API's URL, or several comma-separated (replicas: a request moves to the next "
+    "when one does not answer); default $HPO_API_URL.",
 )
 @click.option(
     "--token",
@@ -159,6 +160,14 @@ _TOKEN_ON_COMMAND_LINE = (
     help="Where each command-trial attempt gets its checkpoint and output folders "
     "[default: $HPO_WORKER_DIR, else a folder under the system's temp dir].",
 )
+@click.option(
+    "--pool",
+    "pools",
+    multiple=True,
+    envvar="HPO_WORKER_POOLS",
+    help="A pool this worker serves (studies with `resources: {pool: NAME}`); repeatable "
+    "[default: default; $HPO_WORKER_POOLS, space-separated].",
+)
 @click.option("-v", "--verbose", is_flag=True)
 @click.pass_context
 def worker(
@@ -214,6 +223,7 @@ def worker_options(ctx: click.Context) -> WorkerOptions:
         allow_commands=_command_roots(p["allow_commands"]),
         kill_grace_seconds=p["kill_grace_s"],
         work_dir=_work_dir(p["work_dir"]),
+        pools=_pools(p["pools"]),
     )
 
 
@@ -247,6 +257,16 @@ def _command_roots(given: tuple[str, ...]) -> tuple[str, ...]:
 def _work_dir(given: str | None) -> str | None:
     chosen = given or os.environ.get("HPO_WORKER_DIR")
     return None if not chosen else str(Path(chosen).expanduser().resolve())
+
+
+def _pools(given: tuple[str, ...]) -> tuple[str, ...]:
+    from hpo.errors import ValidationError
+    from hpo.pools import check_pools
+
+    try:
+        return check_pools(given, field="--pool")
+    except ValidationError as e:
+        raise click.BadParameter(str(e), param_hint="--pool") from None
 
 
 def _data_roots(given: tuple[str, ...]) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from hpo.artifacts import ArtifactLimits, ArtifactStore, LocalArtifactStore
@@ -33,6 +34,7 @@ from hpo.service.logs import LogText, TrialLogs
 from hpo.service.metrics import Metrics
 from hpo.service.studies import StudyAction, StudyService
 from hpo.service.views import BestConfig, CreatedStudy, Lease, StudyView, TrialView
+from hpo.service.workers import WorkerFleet
 from hpo.storage import Database, utcnow
 from hpo.storage.repositories import tracking as tracking_outbox
 
@@ -85,6 +87,7 @@ class Service:
         # A study completed, cancelled or deleted leaves the sampler cache; a deleted study's
         # artifacts go with it.
         forget, deleted = self.suggestions.forget, self.artifacts.delete_study
+        self.workers = WorkerFleet(db, clock=clock)
         self.studies = StudyService(
             db,
             on_over=forget,
@@ -92,6 +95,7 @@ class Service:
             limits=budget_limits,
             dataset_roots=dataset_roots,
             clock=clock,
+            fleet=self.workers,
         )
         self.comparisons = ComparisonService(
             db,
@@ -118,12 +122,16 @@ class Service:
         self.analytics = StudyAnalytics(db)
 
     def metrics_text(self) -> str:
-        """The Prometheus text of /metrics: the counters, and trials by state as a gauge."""
+        """The Prometheus text of /metrics: the counters; trials by state and the claimable
+        trial slots per pool (what an autoscaler scales workers on) as gauges."""
         totals = self.studies.trial_state_totals()
         series: dict[tuple[tuple[str, str], ...], float] = {
             (("state", state),): float(n) for state, n in totals.items()
         }
-        gauges = {"hpo_trials": series}
+        slots: dict[tuple[tuple[str, str], ...], float] = {
+            (("pool", pool),): float(n) for pool, n in self.workers.claimable_slots().items()
+        }
+        gauges = {"hpo_trials": series, "hpo_claimable_slots": slots}
         if self.tracking:
             with self.db.transaction(write=False) as session:
                 waiting = tracking_outbox.backlog(session)
@@ -132,8 +140,12 @@ class Service:
 
     def check_database(self) -> str:
         """Touch the database (a replica that lost it must fail its health check); returns
-        the database's kind (sqlite, postgresql)."""
-        self.studies.trial_state_totals()
+        the database's kind (sqlite, postgresql). One row of one table (the file and the
+        schema are read, not only the connection) in a read transaction: a load balancer
+        asks several times a second per replica, so this must not grow with the trials
+        table (a count of trials by state did: bench/fragments/pools.md)."""
+        with self.db.transaction(write=False) as session:
+            session.execute(text("SELECT 1 FROM studies LIMIT 1"))
         return self.db.engine.dialect.name
 
 
@@ -163,4 +175,5 @@ __all__ = [
     "TrialArtifacts",
     "TrialLogs",
     "TrialView",
+    "WorkerFleet",
 ]

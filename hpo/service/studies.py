@@ -27,8 +27,10 @@ from hpo.service.failures import common_failures, no_completed_trial
 from hpo.service.stopping import BUDGET_FIELDS, budget_use, target_already_reached
 from hpo.service.views import BestConfig, CreatedStudy, StudyView, TrialView
 from hpo.service.warm_start import warm_start
+from hpo.service.workers import WorkerFleet
 from hpo.spec import StudySpec, TaskSpec
 from hpo.storage import (
+    Database,
     FailureClass,
     Study,
     StudyState,
@@ -72,11 +74,17 @@ def insert_study(
         max_seconds=spec.budget.max_seconds,
         max_trial_seconds=spec.budget.max_trial_seconds,
         target=spec.budget.target,
+        pool=spec.resources.pool,
     )
 
 
 class StudyService(CreatesStudies):
-    """Everything a user does with studies. The worker protocol lives in `Dispatcher`."""
+    """Everything a user does with studies. The worker protocol lives in `Dispatcher`.
+    `fleet`: the live workers, to say when a study's pool has none (`waiting_for`)."""
+
+    def __init__(self, db: Database, *, fleet: WorkerFleet | None = None, **kwargs: Any) -> None:
+        super().__init__(db, **kwargs)
+        self.fleet = fleet
 
     def _over(self, study_id: int) -> None:
         if self.on_over is not None:
@@ -109,11 +117,10 @@ class StudyService(CreatesStudies):
             counts = repo.count_trials_by_state(session, study_id)
             best = repo.best_trial(session, study_id, study.direction)
             view = StudyView.of(study, counts, best)
-            return replace(
-                view,
-                failures=common_failures(session, study_id),
-                budget=budget_use(session, study, counts, self.clock()),
-            )
+            failures = common_failures(session, study_id)
+            budget = budget_use(session, study, counts, self.clock())
+        waiting = None if self.fleet is None else self.fleet.waiting_for(view.state, view.pool)
+        return replace(view, failures=failures, budget=budget, waiting_for=waiting)
 
     def list_studies(
         self,

@@ -79,6 +79,8 @@ class Study(Base):
     client_token_hash: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
     # Set whenever the study is paused (by a user or by the service), cleared on resume.
     paused_reason: Mapped[str | None] = mapped_column(String(1000))
+    # The worker pool that trains it (spec `resources.pool`, hpo.pools): claims filter on it.
+    pool: Mapped[str] = mapped_column(String(63), default="default", server_default="default")
     # How many of its trials were imported (`Trial.imported`): they are history for the
     # samplers but not part of the budget, so the budget checks add this to n_trials.
     imported_trials: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -226,6 +228,8 @@ class Worker(Base):
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     host: Mapped[str] = mapped_column(String(255))
     devices: Mapped[list[str]] = mapped_column(JsonDocument)
+    # The pools it serves, as its last claim said; None for rows older than pools (default).
+    pools: Mapped[list[str] | None] = mapped_column(JsonDocument, nullable=True)
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -93,7 +93,13 @@ class Worker:
         device = _resolve_device(self.options.device)
         if self.options.warm_up:
             _warm_up(device)
-        log.info("worker %s on %s polling %s", self.worker_id, device, self.options.api)
+        log.info(
+            "worker %s on %s polling %s for pools %s",
+            self.worker_id,
+            device,
+            self.options.api,
+            ",".join(self.options.pools),
+        )
         # Exit-when-idle asks once: a held claim would only delay the exit.
         wait = 0.0 if self.options.exit_when_idle else self.options.wait_seconds
         lease: Lease | None = None  # the next trial, handed out with a result
@@ -108,6 +114,7 @@ class Worker:
                         host=self.host,
                         devices=[device],
                         wait_seconds=wait,
+                        pools=self.options.pools,
                         task_kinds=self.task_kinds,
                     )
                 except ApiError as e:
@@ -186,6 +193,7 @@ class Worker:
                     self.worker_id,
                     self.host,
                     [device],
+                    pools=self.options.pools,
                     task_kinds=self.task_kinds,
                 )
             except ApiError as e:

@@ -37,6 +37,8 @@ class WorkerOptions:
     allow_commands: tuple[str, ...] = ()
     kill_grace_seconds: float = 30.0  # SIGTERM, then this long, then SIGKILL
     work_dir: str | None = None  # each attempt's checkpoint and output folders go under it
+    # The pools this worker serves: its claims get trials of studies in these pools only.
+    pools: tuple[str, ...] = ("default",)
 
 
 # The `hpo worker` flag that carries each field to a slot's process.
@@ -60,6 +62,7 @@ SLOT_FLAGS: dict[str, str] = {
     "allow_commands": "--allow-commands",
     "kill_grace_seconds": "--kill-grace-s",
     "work_dir": "--work-dir",
+    "pools": "--pool",
 }
 # The fields that go another way: the token through the environment (a command line is
 # readable by every user of the machine: ps), the device is the slot's own GPU.

@@ -507,3 +507,17 @@ def test_opening_a_trial_row_shows_its_log_live(
     assert tab.evaluate("window.__xss") is None
     tab.click(f"#trials tr[data-trial-id='{trial}']")
     tab.wait_for_selector("#trials tr.log-row", state="detached")
+
+
+def test_a_study_whose_pool_has_no_live_worker_says_so_on_its_page(
+    page: tuple[Any, Console], server: tuple[str, httpx.Client, Path]
+) -> None:
+    tab, _ = page
+    url, client, _ = server
+    spec = {**data.study_spec("on-a100", 4), "resources": {"pool": "a100", "gpus_per_trial": 1}}
+    study = data.create_study(client, spec)
+    tab.goto(f"{url}/studies/{study}")
+    tab.wait_for_selector("body[data-ready='true']")
+    expected = "waiting: no live worker in pool a100 (start one: hpo worker --pool a100)"
+    assert tab.locator("#waiting-for").inner_text() == expected
+    assert "pool a100" in tab.locator("#subtitle").inner_text()

@@ -52,6 +52,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/trials/{trial_id}/tell"): "admin+client",
     # the worker protocol; heartbeat and reports also serve an asked trial's client
     ("POST", "/api/v1/workers/claim"): "worker",
+    ("GET", "/api/v1/workers"): "admin",
     ("POST", "/api/v1/trials/{trial_id}/heartbeat"): "worker+client",
     ("POST", "/api/v1/trials/{trial_id}/reports"): "worker+client",
     ("POST", "/api/v1/trials/{trial_id}/complete"): "worker",

@@ -31,6 +31,7 @@ STUDY: dict[str, Any] = {
     "updated_at": "2026-01-02T03:04:05Z", "counts": {"completed": 1, "running": 2},
     "best": TRIAL, "paused_reason": None,
     "failures": [{"failure_class": "config", "message": "unknown dataset", "count": 2}],
+    "pool": "a100", "waiting_for": "no live worker in pool a100",
     "imported_trials": 0,
     "budget": {"n_trials": 20, "trials_used": 3, "trials_left": 17, "max_seconds": 7200.0,
                "seconds_used": 812.5, "seconds_left": 6387.5, "max_trial_seconds": None,

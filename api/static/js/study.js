@@ -34,7 +34,7 @@ function renderHeader(study) {
     ? `command: ${(task.command || []).join(" ")}`
     : `${task.model || "?"} on ${task.dataset || "?"}`;
   const parts = [`study ${study.id}`, what,
-    `${study.sampler} sampler`, `${study.pruner} pruner`,
+    `${study.sampler} sampler`, `${study.pruner} pruner`, `pool ${study.pool || "default"}`,
     `${task.metric || "value"} (${study.direction})`];
   if (study.comparison_id !== null && study.comparison_id !== undefined) {
     parts.push(el("a", { href: `/comparisons/${study.comparison_id}` },
@@ -45,6 +45,11 @@ function renderHeader(study) {
   const reason = document.getElementById("paused-reason");
   reason.textContent = study.state === "paused" && study.paused_reason ? study.paused_reason : "";
   reason.classList.toggle("hidden", !reason.textContent);
+  // A running study nobody can train: no live worker serves its pool.
+  const waiting = document.getElementById("waiting-for");
+  waiting.textContent = study.waiting_for
+    ? `waiting: ${study.waiting_for} (start one: hpo worker --pool ${study.pool})` : "";
+  waiting.classList.toggle("hidden", !study.waiting_for);
   const top = (study.failures || [])[0];
   const failure = document.getElementById("top-failure");
   failure.textContent = top ? `most common failure: ${top.count} × ${top.failure_class}` +

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from hpo.errors import ValidationError
+from hpo.pools import DEFAULT_POOL, check_pools
 from hpo.service.dispatch.claim_fields import check_claim_fields
 from hpo.service.dispatch.claims import Claims
 from hpo.service.dispatch.lease_binding import bound_next_lease
@@ -68,10 +69,14 @@ class Dispatcher:
         *,
         host: str = "",
         devices: tuple[str, ...] = (),
+        pools: tuple[str, ...] = (DEFAULT_POOL,),
         task_kinds: Sequence[str] = BUILTIN_ONLY,
     ) -> Lease | None:
-        """A trial for this worker, or None (HTTP 204): see `Claims.claim`."""
-        return self.claims.claim(worker_id, host=host, devices=devices, task_kinds=task_kinds)
+        """A trial for this worker from a study in one of its `pools` and of one of its
+        `task_kinds`, or None (HTTP 204): see `Claims.claim`."""
+        return self.claims.claim(
+            worker_id, host=host, devices=devices, pools=pools, task_kinds=task_kinds
+        )
 
     def ask(
         self, study_id: int, *, worker_id: str = "ask-tell", lease_seconds: float | None = None
@@ -104,6 +109,7 @@ class Dispatcher:
         *,
         host: str = "",
         devices: tuple[str, ...] = (),
+        pools: tuple[str, ...] = (DEFAULT_POOL,),
         task_kinds: Sequence[str] = BUILTIN_ONLY,
     ) -> tuple[TrialView, Lease | None]:
         """`complete`, then `claim` for the same worker: one request per trial instead of two
@@ -115,6 +121,7 @@ class Dispatcher:
         until it expired. That lease is found through the completed trial (whose token the
         retry proves it holds), never by `worker_id` (see `lease_binding`)."""
         check_claim_fields(worker_id, host, devices)  # before the complete lands
+        pools = check_pools(pools)
         view, retried = self.results.complete(trial_id, token, value, metrics)
         self.work.notify()
         if retried:
@@ -127,6 +134,7 @@ class Dispatcher:
             host=host,
             devices=devices,
             completed_trial_id=trial_id,
+            pools=pools,
             task_kinds=task_kinds,
         )
         return view, lease

@@ -63,12 +63,13 @@ from hpo.storage.repositories.trials import (
     next_trial_number,
     params_hash,
 )
-from hpo.storage.repositories.workers import touch_worker
+from hpo.storage.repositories.workers import active_study_counts, live_workers, touch_worker
 
 __all__ = [
     "FinishedTrial",
     "KeptLog",
     "StudyReports",
+    "active_study_counts",
     "append_log",
     "best_trial",
     "claimable_study_ids",
@@ -90,6 +91,7 @@ __all__ = [
     "list_comparisons",
     "list_studies",
     "list_trials",
+    "live_workers",
     "lock_comparison",
     "lock_least_busy_study",
     "lock_study",

@@ -32,6 +32,7 @@ def create_study(
     max_trial_seconds: float | None = None,
     target: float | None = None,
     task_kind: str = "builtin",
+    pool: str = "default",
 ) -> Study:
     """Insert a study in state `running` and return it with its id. The spec is stored as
     given: validate it before (hpo.space / the API schemas)."""
@@ -52,6 +53,7 @@ def create_study(
         max_trial_seconds=max_trial_seconds,
         target=target,
         task_kind=task_kind,
+        pool=pool,
     )
     session.add(study)
     session.flush()  # assigns the id
