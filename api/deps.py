@@ -244,12 +244,25 @@ async def require_teller(request: Request, settings: SettingsDep) -> None:
     await _refuse_non_admin(request, settings, given)
 
 
+LEASE_HEADER = "x-hpo-lease-token"
+
+
+async def require_read_or_lease(request: Request, settings: SettingsDep) -> None:
+    """Artifact reads: the read or admin token, or a worker with the trial's lease token in
+    `X-Hpo-Lease-Token` (a requeued attempt restoring its checkpoint; the route checks the
+    lease)."""
+    if _kind(_bearer(request), settings) == "worker" and request.headers.get(LEASE_HEADER):
+        return
+    await require_read(request, settings)
+
+
 Admin = Depends(require_admin)
 WorkerAuth = Depends(require_worker)
 Read = Depends(require_read)
 WorkerOrClient = Depends(require_worker_or_client)
 Asker = Depends(require_asker)
 Teller = Depends(require_teller)
+ReadOrLease = Depends(require_read_or_lease)
 
 TOKEN_CHECKS = frozenset(
     {
@@ -259,5 +272,6 @@ TOKEN_CHECKS = frozenset(
         require_worker_or_client,
         require_asker,
         require_teller,
+        require_read_or_lease,
     }
 )

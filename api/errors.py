@@ -18,6 +18,7 @@ from hpo.errors import (
     NotFoundError,
     SpecRejected,
     StorageError,
+    TooLargeError,
     UntrainableError,
     ValidationError,
 )
@@ -26,6 +27,7 @@ log = logging.getLogger("hpo.api")
 
 _STATUS: list[tuple[type[HpoError], int]] = [
     (NotFoundError, 404),
+    (TooLargeError, 413),
     (ConflictError, 409),  # LeaseError and AlreadyExistsError included
     (UntrainableError, 422),  # before its parent, ValidationError
     (LimitError, 422),  # before ValidationError, its base

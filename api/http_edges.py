@@ -1,5 +1,6 @@
-"""Two ASGI middlewares on the edge of every request: the request counter behind
-`hpo_http_requests_total`, and complete `Allow` answers (OPTIONS, 405).
+"""ASGI middlewares on the edge of every request: the request counter behind
+`hpo_http_requests_total`, complete `Allow` answers (OPTIONS, 405), and gzip for large
+answers off the worker protocol (`GzipOffTheWorkerPath`).
 
 Plain ASGI rather than `BaseHTTPMiddleware`: they see the same scope the router fills in
 (`scope["route"]`, the matched route, whose path is the template, e.g.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from fastapi.routing import iter_route_contexts
 from starlette._utils import get_route_path
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Requests no route matched share one label, so scanners cannot grow the series without bound.
@@ -104,3 +106,24 @@ async def _answer_options(send: Send, methods: list[str]) -> None:
     headers = [(b"allow", ", ".join(methods).encode()), (b"content-length", b"0")]
     await send({"type": "http.response.start", "status": 204, "headers": headers})
     await send({"type": "http.response.body", "body": b""})
+
+
+# The worker protocol: small JSON answers on the hottest path, never worth compressing.
+# Starlette's gzip responder sets up a compressor for every request that accepts gzip, so
+# these skip it altogether (measured: bench/dispatch_throughput.py --compare-gzip).
+_UNCOMPRESSED_PREFIXES = ("/api/v1/workers/", "/api/v1/trials/")
+
+
+class GzipOffTheWorkerPath:
+    """Starlette's `GZipMiddleware` (bodies from `minimum_size` bytes, to clients that accept
+    gzip) for everything but the worker protocol's routes."""
+
+    def __init__(self, app: ASGIApp, minimum_size: int, compresslevel: int = 5) -> None:
+        self.app = app
+        self.gzip = GZipMiddleware(app, minimum_size=minimum_size, compresslevel=compresslevel)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not get_route_path(scope).startswith(_UNCOMPRESSED_PREFIXES):
+            await self.gzip(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

@@ -4,18 +4,22 @@ parsed, whether the client sent Content-Length or streamed chunks."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, exempt: re.Pattern[str] | None = None) -> None:
+        """`exempt`: paths whose bodies the route streams and limits itself (artifacts)."""
         self.app = app
         self.max_bytes = max_bytes
+        self.exempt = exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        exempt = self.exempt is not None and self.exempt.match(scope.get("path", ""))
+        if scope["type"] != "http" or exempt:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])

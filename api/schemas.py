@@ -9,9 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hpo.errors import ValidationError
 from hpo.jsonlimits import BoundedJsonObject
+from hpo.pools import DEFAULT_POOL, MAX_POOLS_PER_WORKER, check_pools
+from hpo.service.annotations import MAX_TAGS, Note, Tag
 from hpo.service.dispatch.claim_fields import LIMITS, MAX_DEVICES, check_claim_fields
 from hpo.service.dispatch.leases import LEASE_TOKEN_PATTERN
+from hpo.service.stopping import BUDGET_FIELDS
 from hpo.service.views import Lease, TrialView
+from hpo.spec import MAX_BUDGET_SECONDS, MAX_TRIAL_SECONDS
 from hpo.states import FailureClass
 
 # Free-form metrics a worker attaches to a result: any JSON within the limits of
@@ -24,8 +28,28 @@ class _Body(BaseModel):
 
 
 class StudyPatch(_Body):
+    """Change a study: an action, a higher trial budget, or the time and quality budgets
+    (a number sets one; null turns it off; a field left out is unchanged)."""
+
     action: Literal["pause", "resume", "cancel"] | None = None
     n_trials: int | None = Field(default=None, ge=1, le=1_000_000)
+    max_seconds: float | None = Field(default=None, gt=0, le=MAX_BUDGET_SECONDS)
+    max_trial_seconds: float | None = Field(default=None, gt=0, le=MAX_TRIAL_SECONDS)
+    target: float | None = None
+
+    def budget_changes(self) -> dict[str, float | None]:
+        """The time and quality budgets this PATCH names (None: turn that one off)."""
+        return {
+            name: getattr(self, name) for name in BUDGET_FIELDS if name in self.model_fields_set
+        }
+
+
+class TrialPatch(_Body):
+    """A user's annotations on a trial; a field left out is unchanged (null or "" clears
+    the note, [] the tags)."""
+
+    note: Note = None
+    tags: list[Tag] | None = Field(default=None, max_length=MAX_TAGS)
 
 
 class TrialPage(BaseModel):
@@ -39,6 +63,13 @@ class EnqueueBody(_Body):
     params: BoundedJsonObject
 
 
+TaskKind = Literal["builtin", "command"]
+
+
+def _builtin_only() -> list[TaskKind]:
+    return ["builtin"]
+
+
 class _ClaimFields(_Body):
     """What a claim says of its worker, checked to the columns' limits (a 422 naming the
     field, before the claim joins another worker's batch: `hpo.service.dispatch.claim_fields`)."""
@@ -46,11 +77,19 @@ class _ClaimFields(_Body):
     worker_id: str = Field(min_length=1, max_length=LIMITS.worker_id)
     host: str = Field(default="", max_length=LIMITS.host)
     devices: list[str] = Field(default_factory=list, max_length=MAX_DEVICES)
+    # What the worker runs: a worker without --allow-commands says ["builtin"] (also what a
+    # claim that says nothing means), and is never handed a command trial.
+    task_kinds: list[TaskKind] = Field(default_factory=_builtin_only, min_length=1, max_length=2)
+    # The pools the worker serves (`hpo worker --pool`): only studies in these are served.
+    pools: list[str] = Field(
+        default_factory=lambda: [DEFAULT_POOL], max_length=MAX_POOLS_PER_WORKER
+    )
 
     @model_validator(mode="after")
     def _storable(self) -> Self:
         try:
             check_claim_fields(self.worker_id, self.host, self.devices)
+            self.pools = list(check_pools(self.pools))
         except ValidationError as e:
             raise ValueError(str(e)) from e
         return self

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 from pydantic import BaseModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -266,11 +267,20 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=32)
     parser.add_argument("--segments", type=int, default=2, help="alternating slices per side")
     parser.add_argument("--out", type=Path, default=Path("bench/out/dispatch_throughput"))
+    parser.add_argument(
+        "--compare-gzip",
+        action="store_true",
+        help="instead: ours with gzip on (HPO_GZIP_MIN_BYTES=1024) against ours with it off "
+        "(0), alternating slices, clients sending Accept-Encoding: gzip (httpx's default)",
+    )
     parser.add_argument("--serve-baseline", metavar="DATABASE_URL", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_baseline:
         serve_baseline(args.serve_baseline, args.port)
+        return
+    if args.compare_gzip:
+        compare_gzip(args)
         return
 
     ours, separate, base = Tally(), Tally(), Tally()
@@ -350,6 +360,80 @@ def main() -> None:
     print(report)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "dispatch_throughput.md").write_text(report + "\n")
+
+
+def compare_gzip(args: argparse.Namespace) -> None:
+    """Two `hpo serve`s, identical but for HPO_GZIP_MIN_BYTES, on fresh databases of the same
+    PostgreSQL; complete-and-claim workers on each in alternating slices."""
+    on, off = Tally(), Tally()
+    per_segment: list[str] = []
+    slice_s = args.seconds / args.segments
+    with (
+        postgres_database("gzip_on") as on_url,
+        postgres_database("gzip_off") as off_url,
+        hpo_serve(
+            on_url, log=args.out / "serve_gzip_on.log", env={"HPO_GZIP_MIN_BYTES": "1024"}
+        ) as (on_http, on_process),
+        hpo_serve(
+            off_url, log=args.out / "serve_gzip_off.log", env={"HPO_GZIP_MIN_BYTES": "0"}
+        ) as (off_http, off_process),
+    ):
+        sizes = {}
+        for url in (on_http, off_http):
+            create_study(url, args.workers)
+            load(ours_worker, url, args.workers, 2.0, Tally(), "warm")
+        for name, url in (("on", on_http), ("off", off_http)):
+            r = httpx.post(f"{url}/api/v1/workers/claim", json={"worker_id": "size"}, timeout=30)
+            sizes[name] = (len(r.content), r.headers.get("content-encoding", "identity"))
+        ratios: list[float] = []
+        for segment in range(args.segments):
+            # Which goes first alternates too, so neither always follows the other.
+            order = [("on", on_http, on, on_process.pid), ("off", off_http, off, off_process.pid)]
+            rates: dict[str, float] = {}
+            for name, url, tally, pid in order if segment % 2 == 0 else order[::-1]:
+                before_done, before_s = tally.done, tally.seconds
+                load(ours_worker, url, args.workers, slice_s, tally, f"{name}{segment}", pid)
+                rates[name] = (tally.done - before_done) / (tally.seconds - before_s)
+            ratios.append(rates["on"] / max(rates["off"], 1e-9))
+            line = (
+                f"segment {segment + 1}: gzip on {rates['on']:.1f}, off {rates['off']:.1f} "
+                f"trials/s (on/off {ratios[-1]:.3f})"
+            )
+            per_segment.append(line)
+            print(line, flush=True)
+
+    def row(label: str, t: Tally) -> str:
+        return (
+            f"| {label} | {t.done / t.seconds:.1f} | {pct(t.latencies_ms, 50):.1f} | "
+            f"{pct(t.latencies_ms, 99):.1f} | {t.errors} | "
+            f"{t.server_cpu_s * 1e3 / max(t.requests, 1):.2f} |"
+        )
+
+    lines = [
+        machine_line(),
+        f"{args.workers} worker threads (complete-and-claim), {args.seconds:.0f} s per side in "
+        f"{args.segments} alternating slices; loopback; PostgreSQL 127.0.0.1; random sampler",
+        f"a claim's answer: gzip on {sizes['on'][0]} bytes ({sizes['on'][1]}), "
+        f"gzip off {sizes['off'][0]} bytes ({sizes['off'][1]})",
+        "",
+        "| server | trials/s | p50 ms | p99 ms | errors | server CPU ms/request |",
+        "|---|---:|---:|---:|---:|---:|",
+        row("gzip on (HPO_GZIP_MIN_BYTES=1024)", on),
+        row("gzip off (HPO_GZIP_MIN_BYTES=0)", off),
+        "",
+        f"trials/s with gzip / without: {(on.done / on.seconds) / (off.done / off.seconds):.3f} "
+        f"overall; median of the {len(ratios)} back-to-back pairs: {float(np.median(ratios)):.3f} "
+        f"(quartiles {float(np.percentile(ratios, 25)):.3f} .. "
+        f"{float(np.percentile(ratios, 75)):.3f})",
+        "",
+        *per_segment,
+    ]
+    if on.first_errors + off.first_errors:
+        lines += ["", "first errors:", *on.first_errors, *off.first_errors]
+    report = "\n".join(lines)
+    print(report)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "gzip_compare.md").write_text(report + "\n")
 
 
 if __name__ == "__main__":

@@ -39,6 +39,10 @@ class UnknownPrunerError(ValidationError):
     """A pruner name that is not in the registry."""
 
 
+class TooLargeError(HpoError):
+    """An upload beyond a size limit (one artifact, a study's artifacts). Maps to HTTP 413."""
+
+
 class NotFoundError(HpoError):
     """A study, trial or comparison that does not exist. Maps to HTTP 404."""
 

@@ -108,6 +108,27 @@ class Settings(BaseSettings):
     # for the claims it holds to answer.
     claim_max_wait_seconds: float = Field(default=30.0, ge=0, le=3600)
     claim_recheck_seconds: float = Field(default=1.0, gt=0)
+    # Responses of at least this many bytes are gzipped for clients that send
+    # `Accept-Encoding: gzip` (api/app.py); smaller ones, most of the worker protocol, are
+    # not worth it. 0 turns compression off.
+    gzip_min_bytes: int = Field(default=1024, ge=0)
+    # Log every finished trial as an MLflow run (the `mlflow` extra): a tracking URI MLflow
+    # accepts (file:, http(s)://, sqlite:...); unset: no tracking. A background sink drains
+    # an outbox in the database (hpo/service/tracking/), so MLflow being down blocks nothing;
+    # it retries every `mlflow_poll_seconds` at most.
+    mlflow_tracking_uri: str | None = None
+    mlflow_poll_seconds: float = Field(default=2.0, gt=0)
+
+    # Artifacts (checkpoints, outputs, trained weights): kept under `artifacts_dir` (default
+    # `<data_dir>/artifacts`). An upload past either limit is refused with a 413 that names it.
+    # A checkpoint is rewritten in place, so a study's total grows with its trials' outputs,
+    # not with its epochs.
+    artifacts_dir: Path | None = None
+    max_artifact_bytes: int = Field(default=1 << 30, ge=1)  # 1 GiB: a large model's weights
+    max_study_artifact_bytes: int = Field(default=20 << 30, ge=1)  # 20 GiB
+    # The log of each attempt keeps its last this many bytes; older lines are dropped and a
+    # marker line says how many.
+    max_log_bytes_per_attempt: int = Field(default=1 << 20, ge=1024)
 
     @field_validator("read_token", mode="before")
     @classmethod
@@ -122,6 +143,11 @@ class Settings(BaseSettings):
             if not root.startswith("/"):
                 raise ValueError(f"HPO_DATASET_ROOTS: {root!r} is not an absolute path")
         return value
+
+    @property
+    def artifacts_root(self) -> Path:
+        """Where the local artifact store keeps its files."""
+        return self.artifacts_dir or self.data_dir / "artifacts"
 
     @property
     def dataset_root_list(self) -> tuple[str, ...]:

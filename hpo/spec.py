@@ -9,7 +9,9 @@ reject the same mistakes with the same messages. Shape (see shared/DESIGN.md)::
     fixed: {optimizer: adam}
     sampler: {name: tpe, options: {}}     # or just `sampler: tpe`
     pruner: {name: asha, options: {}}     # or `pruner: none`
-    budget: {n_trials: 50, max_parallel: 8, max_attempts: 3}
+    budget: {n_trials: 50, max_parallel: 8, max_attempts: 3}   # also max_seconds,
+                                            # max_trial_seconds, target (see BudgetSpec)
+    resources: {pool: a100, gpus_per_trial: 1}   # optional; pool `default` by default
     seed: 0
 
 `parse_study_spec(mapping)` validates and returns a frozen `StudySpec`, or raises
@@ -26,8 +28,10 @@ from typing import Annotated, Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from hpo.command_spec import CommandTaskSpec, check_placeholders
 from hpo.errors import HpoError, ValidationError
 from hpo.jsonlimits import JSON_LIMITS, BoundedJsonObject
+from hpo.pools import DEFAULT_POOL, POOL_NAME_MAX, check_pool_name
 from hpo.samplers import default_registry
 from hpo.space import DEFAULT_GRID_CAP, SearchSpace, space_from_dict
 from hpo.trainable import check_spec
@@ -41,7 +45,11 @@ MAX_TRIALS = 1_000_000
 MAX_PARALLEL = 4_096
 MAX_ATTEMPTS = 20
 MAX_CONFIG_ERRORS = 1_000
+MAX_GPUS_PER_TRIAL = 64
 MAX_WARM_START_STUDIES = 100
+# A year of summed training time, and a week for one trial: larger is a typo.
+MAX_BUDGET_SECONDS = 365 * 24 * 3600.0
+MAX_TRIAL_SECONDS = 7 * 24 * 3600.0
 
 Scalar = str | int | float | bool
 # The free parts of a spec, each bounded by hpo.jsonlimits before its own validation.
@@ -56,8 +64,12 @@ class _Frozen(BaseModel):
 
 class TaskSpec(_Frozen):
     """What to train and how to score it. Trainers and datasets come from a registry on the
-    workers: the server never runs user code, and a user dataset is a path workers read."""
+    workers: the server never runs user code, and a user dataset is a path workers read.
+    A task that runs the user's own program is a `CommandTaskSpec` (hpo.command_spec)."""
 
+    # Not stored (exclude): a built-in task is what every spec without a kind means, and the
+    # trainers' config check refuses keys it does not know.
+    kind: Literal["builtin"] = Field(default="builtin", exclude=True)
     model: Literal["mlp", "cnn"]
     dataset: str = Field(min_length=1, max_length=1024)
     epochs: int = Field(default=10, ge=1, le=MAX_EPOCHS, strict=True)
@@ -99,6 +111,31 @@ class BudgetSpec(_Frozen):
     # Pause the study after this many trials in a row fail as config errors (hpo/service/
     # failures.py): the rest would most likely fail the same way.
     max_config_errors: int = Field(default=3, ge=1, le=MAX_CONFIG_ERRORS, strict=True)
+    # Budgets in time and quality (hpo/service/stopping.py), each off when null:
+    # `max_seconds` of summed training time (finished trials' durations plus the running
+    # ones'), after which no trial starts and the study completes once the running ones end;
+    # `max_trial_seconds` for one trial, past which it fails as `timeout`; `target` completes
+    # the study when a completed trial reaches it (>= when maximizing, <= when minimizing).
+    max_seconds: float | None = Field(default=None, gt=0, le=MAX_BUDGET_SECONDS, strict=True)
+    max_trial_seconds: float | None = Field(default=None, gt=0, le=MAX_TRIAL_SECONDS, strict=True)
+    target: float | None = Field(default=None, strict=True)
+
+
+class ResourcesSpec(_Frozen):
+    """Where a study's trials train: the worker pool (`hpo worker --pool NAME`, hpo.pools)
+    and the GPUs one trial needs (what a deployment requests per worker; each worker slot
+    trains on one device)."""
+
+    pool: str = Field(default=DEFAULT_POOL, max_length=POOL_NAME_MAX)
+    gpus_per_trial: int = Field(default=1, ge=0, le=MAX_GPUS_PER_TRIAL, strict=True)
+
+    @field_validator("pool")
+    @classmethod
+    def _pool_name(cls, pool: str) -> str:
+        try:
+            return check_pool_name(pool, field="resources.pool")
+        except HpoError as e:
+            raise ValueError(str(e)) from e
 
 
 def check_trainable(
@@ -147,12 +184,13 @@ class StudySpec(_Frozen):
     gives the typed `SearchSpace`."""
 
     name: str = Field(min_length=1, max_length=200)
-    task: TaskSpec
+    task: TaskSpec | CommandTaskSpec
     space: SpaceField
     fixed: FixedField = Field(default_factory=dict)
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
     pruner: PrunerSpec = Field(default_factory=PrunerSpec)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     seed: int = Field(default=0, ge=0, le=2**31 - 1, strict=True)
     # Ask for a per-study client token (ask, tell, report, heartbeat for this study only): an
     # instruction to the creation, answered once with the token, not part of the stored spec.
@@ -174,6 +212,19 @@ class StudySpec(_Frozen):
     def _sampler_shorthand(cls, value: object) -> object:
         return {"name": value} if isinstance(value, str) else value
 
+    @field_validator("task", mode="wrap")
+    @classmethod
+    def _task_of_its_kind(
+        cls, value: object, handler: pydantic.ValidatorFunctionWrapHandler
+    ) -> object:
+        # One model per kind, picked by `kind`: the errors then name the task's own fields
+        # (task.metric), not the members of a union.
+        if isinstance(value, Mapping):
+            if value.get("kind") == "command":
+                return CommandTaskSpec.model_validate(value)
+            return TaskSpec.model_validate(value)
+        return handler(value)
+
     @field_validator("pruner", mode="before")
     @classmethod
     def _pruner_shorthand(cls, value: object) -> object:
@@ -191,7 +242,9 @@ class StudySpec(_Frozen):
             raise ValueError(
                 f"{', '.join(both)} is both searched (space) and fixed: remove it from one"
             )
-        if self.check_config:
+        if isinstance(self.task, CommandTaskSpec):
+            check_placeholders(self.task, self.space, self.fixed)
+        elif self.check_config:
             check_trainable(self.task, self.search_space(), self.fixed, self.seed)
         if self.sampler.name == "grid":
             try:

@@ -54,3 +54,4 @@ class FailureClass(enum.StrEnum):
     USER = "user"  # the user's own objective raised (ask/tell): not retried
     CANCELLED = "cancelled"  # the study was cancelled while the trial ran
     INTERNAL = "internal"  # a bug on our side: reported, not retried
+    TIMEOUT = "timeout"  # past budget.max_trial_seconds, or a command past its timeout_s

@@ -59,6 +59,10 @@ class TrialRecord(Protocol):
     def last_step(self) -> int | None: ...
     @property
     def last_report_value(self) -> float | None: ...
+    @property
+    def note(self) -> str | None: ...
+    @property
+    def tags(self) -> list[str] | None: ...
 
 
 class StudyRecord(Protocol):
@@ -96,6 +100,10 @@ class StudyRecord(Protocol):
     def updated_at(self) -> datetime: ...
     @property
     def paused_reason(self) -> str | None: ...
+    @property
+    def stop_reason(self) -> str | None: ...
+    @property
+    def pool(self) -> str: ...
 
 
 _ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
@@ -145,6 +153,9 @@ class TrialView(_Wire):
     last_step: int | None
     last_report_value: float | None
     duration_s: float | None
+    # A user's note and tags (PATCH /api/v1/trials/{id}).
+    note: str | None = None
+    tags: list[str] = field(default_factory=list)
 
     @classmethod
     def of(cls, trial: TrialRecord) -> TrialView:
@@ -172,6 +183,8 @@ class TrialView(_Wire):
                 if trial.started_at is not None and trial.finished_at is not None
                 else None
             ),
+            note=trial.note,
+            tags=list(trial.tags or ()),
         )
 
 
@@ -185,6 +198,23 @@ class FailureCount(_Wire):
 
     def describe(self) -> str:
         return f"{self.failure_class}: {self.message}" if self.message else self.failure_class
+
+
+@dataclass(frozen=True)
+class BudgetUse(_Wire):
+    """What a study's budgets have used and have left (GET /studies/{id}): trials created
+    of n_trials, seconds of summed training time (finished trials plus running ones) of
+    max_seconds; null limits are off. `stop_reason` says which budget stopped the study."""
+
+    n_trials: int
+    trials_used: int
+    trials_left: int
+    max_seconds: float | None
+    seconds_used: float
+    seconds_left: float | None
+    max_trial_seconds: float | None
+    target: float | None
+    stop_reason: str | None
 
 
 @dataclass(frozen=True)
@@ -209,8 +239,16 @@ class StudyView(_Wire):
     # The most common failures (class, message, count), most frequent first: filled in when
     # one study is read (GET /studies/{id}), None in lists.
     failures: list[FailureCount] | None = None
+    pool: str = "default"  # the worker pool that trains it (spec resources.pool)
+    # Why a running study gets no trials trained, when the service can tell ("no live worker
+    # in pool a100"): filled in when one study is read, None otherwise.
+    waiting_for: str | None = None
     # Trials imported (an Optuna import, a warm start): in `counts`, but not in the budget.
     imported_trials: int = 0
+    # What the budgets used and have left: filled in when one study is read, None in lists.
+    budget: BudgetUse | None = None
+    # Which budget stopped the study (time, target), when one did.
+    stop_reason: str | None = None
 
     @classmethod
     def of(
@@ -238,7 +276,9 @@ class StudyView(_Wire):
             counts={str(state): n for state, n in (counts or {}).items()},
             best=TrialView.of(best) if best is not None else None,
             paused_reason=study.paused_reason,
+            pool=study.pool,
             imported_trials=study.imported_trials or 0,
+            stop_reason=study.stop_reason,
         )
 
     @property
@@ -277,6 +317,22 @@ class Lease(_Wire):
     config: dict[str, Any]
     lease_token: str
     lease_expires_at: datetime
+
+
+@dataclass(frozen=True)
+class WorkerView(_Wire):
+    """A live worker (`GET /api/v1/workers`): one `hpo worker` process or GPU slot. `slots`
+    is how many trials it trains at once (one per process: a GPU machine runs one process per
+    slot), `current_trials` the ids of those it holds a live lease on."""
+
+    id: str
+    host: str
+    pools: list[str]
+    devices: list[str]
+    slots: int
+    current_trials: list[int]
+    first_seen: datetime
+    last_seen: datetime
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ def run_training(
     keep_weights: bool = False,
     cache_dir: Path | None = None,
     data_roots: Sequence[Path] | None = None,
+    checkpoint_dir: Path | None = None,
 ) -> TrainResult:
     """Load the data for `cfg.seed` and train.
 
@@ -57,6 +58,7 @@ def run_training(
     `final=True` trains on train + validation for the configured epochs and scores test.
     `evaluate_test=True` without `final` also scores the best-validation weights on test.
     `data_roots`: the folders a user dataset may be read from (a worker's); None reads any path.
+    `checkpoint_dir`: checkpoint each epoch there, and resume from what is there (trainers.loop).
     """
     data = load_dataset(
         cfg.data,
@@ -67,5 +69,11 @@ def run_training(
     )
     test = final if evaluate_test is None else evaluate_test
     return train(
-        cfg.model, data, cfg.train, on_epoch, evaluate_test=test, keep_weights=keep_weights
+        cfg.model,
+        data,
+        cfg.train,
+        on_epoch,
+        evaluate_test=test,
+        keep_weights=keep_weights,
+        checkpoint_dir=checkpoint_dir,
     )

@@ -13,10 +13,12 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from trainers.checkpoint import TrainingState, fingerprint, load_state, save_state
 from trainers.data import Dataset
 from trainers.models import ModelConfig, build_model, count_parameters
 from trainers.optim import Schedule, is_constant, make_optimizer, make_schedule
@@ -38,15 +40,21 @@ def train(
     *,
     evaluate_test: bool = False,
     keep_weights: bool = False,
+    checkpoint_dir: Path | None = None,
 ) -> TrainResult:
     """Train a fresh model on `data.x_train`, validating each epoch when `data` has a validation
     split. `evaluate_test` also scores the returned weights on the test split: only final
     training should ask, so a search never sees test. Never raises for NaN loss or out of memory.
+
+    `checkpoint_dir`: the run's state is saved there after each epoch (trainers.checkpoint),
+    before `on_epoch` is called; a checkpoint of this same run found there at the start is
+    resumed from (its epochs are not trained, nor passed to `on_epoch`, again).
     """
     device = resolve_device(cfg.device)
     threads = cfg.threads if device.type == "cpu" and cfg.threads else None
     with _cpu_threads(threads), _deterministic_cudnn(device.type == "cuda"):
-        return _Run(model_cfg, data, cfg, device).run(on_epoch, evaluate_test, keep_weights)
+        run = _Run(model_cfg, data, cfg, device, checkpoint_dir)
+        return run.run(on_epoch, evaluate_test, keep_weights)
 
 
 @contextlib.contextmanager
@@ -89,9 +97,16 @@ class _Run:
     """One training run's state. Separate from `train` only to keep each method short."""
 
     def __init__(
-        self, model_cfg: ModelConfig, data: Dataset, cfg: TrainConfig, device: torch.device
+        self,
+        model_cfg: ModelConfig,
+        data: Dataset,
+        cfg: TrainConfig,
+        device: torch.device,
+        checkpoint_dir: Path | None = None,
     ):
         self.cfg, self.data, self.device = cfg, data, device
+        self.checkpoint_dir = checkpoint_dir
+        self.resumed_from = 0  # epochs restored from a checkpoint
         self.config = {
             "model": asdict(model_cfg),
             "train": asdict(cfg),
@@ -176,7 +191,17 @@ class _Run:
         generator = torch.Generator(device=self.device).manual_seed(cfg.seed)
         sign = 1.0 if cfg.metric == "val_accuracy" else -1.0
         best, best_state, stale = -math.inf, None, 0
-        for epoch in range(1, cfg.epochs + 1):
+        run_id = fingerprint(self.config)
+        restored = self._restore(run_id, optimizer, generator, history)
+        if restored is not None:
+            best, best_state, stale = restored.best, restored.best_state, restored.stale
+            if not keep_best:
+                best_state = None
+            if has_val and cfg.patience and stale >= cfg.patience:
+                # The checkpointed epoch was the one that stopped the run early.
+                message = f"early stop: no improvement for {stale} epochs"
+                return "completed", message, best_state, True
+        for epoch in range(len(history) + 1, cfg.epochs + 1):
             t0 = time.perf_counter()
             train_loss, lr = self._train_epoch(epoch, x, y, optimizer, schedule, loss_fn, generator)
             val_loss, val_acc = self._evaluate(*val) if has_val else (None, None)
@@ -195,12 +220,67 @@ class _Run:
                         best_state = {
                             k: v.detach().clone() for k, v in self.model.state_dict().items()
                         }
+            if self.checkpoint_dir is not None:
+                self._checkpoint(
+                    run_id, epoch, optimizer, generator, history, best, best_state, stale
+                )
             if on_epoch is not None and on_epoch(epoch, value, train_loss):
                 return "stopped", f"stopped by the callback after epoch {epoch}", best_state, False
             if has_val and cfg.patience and stale >= cfg.patience:
                 message = f"early stop: no improvement for {stale} epochs"
                 return "completed", message, best_state, True
         return "completed", f"trained {cfg.epochs} epochs", best_state, False
+
+    def _restore(
+        self,
+        run_id: str,
+        optimizer: torch.optim.Optimizer,
+        generator: torch.Generator,
+        history: list[EpochRecord],
+    ) -> TrainingState | None:
+        """Load this run's checkpoint, if there is one: the weights, the optimizer, both
+        generators and the history, as they were after its last epoch."""
+        if self.checkpoint_dir is None:
+            return None
+        state = load_state(self.checkpoint_dir, run_id, self.device)
+        if state is None or state.epoch >= self.cfg.epochs + 1:
+            return None
+        self.model.load_state_dict(state.model)
+        optimizer.load_state_dict(state.optimizer)
+        generator.set_state(state.shuffle_rng)
+        torch.set_rng_state(state.global_rng)
+        if state.cuda_rng is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(state.cuda_rng)
+        history.extend(state.history)
+        self.resumed_from = state.epoch
+        return state
+
+    def _checkpoint(
+        self,
+        run_id: str,
+        epoch: int,
+        optimizer: torch.optim.Optimizer,
+        generator: torch.Generator,
+        history: list[EpochRecord],
+        best: float,
+        best_state: dict[str, torch.Tensor] | None,
+        stale: int,
+    ) -> None:
+        assert self.checkpoint_dir is not None
+        cuda = torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None
+        state = TrainingState(
+            epoch=epoch,
+            model=self.model.state_dict(),
+            optimizer=optimizer.state_dict(),
+            shuffle_rng=generator.get_state(),
+            global_rng=torch.get_rng_state(),
+            cuda_rng=cuda,
+            history=list(history),
+            best=best,
+            best_state=best_state,
+            stale=stale,
+        )
+        save_state(self.checkpoint_dir, state, run_id)
 
     def _train_epoch(
         self,
@@ -300,4 +380,5 @@ class _Run:
             early_stopped=early_stopped,
             config=self.config,
             weights=weights,
+            resumed_from=self.resumed_from,
         )

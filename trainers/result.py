@@ -43,6 +43,8 @@ class TrainResult:
     config: dict[str, Any] = field(default_factory=dict)  # resolved model and training config
     # The best epoch's weights (the last epoch's without validation), on the CPU, when asked.
     weights: dict[str, torch.Tensor] | None = None
+    # Epochs restored from a checkpoint rather than trained by this run (0: a fresh run).
+    resumed_from: int = 0
 
     @property
     def ok(self) -> bool:

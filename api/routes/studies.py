@@ -51,8 +51,12 @@ def get_study(study_id: int, service: ServiceDep) -> StudyView:
 
 @router.patch("/{study_id}", dependencies=[Admin])
 def update_study(study_id: int, body: StudyPatch, service: ServiceDep) -> StudyView:
-    view = service.studies.update(study_id, action=body.action, n_trials=body.n_trials)
-    service.dispatch.work.notify()  # a resume or more trials: waiting claims try again
+    """An action (pause, resume, cancel), a higher n_trials, or the time and quality budgets
+    (max_seconds, max_trial_seconds, target: a number sets one, null turns it off)."""
+    view = service.studies.update(
+        study_id, action=body.action, n_trials=body.n_trials, budget=body.budget_changes()
+    )
+    service.dispatch.work.notify()  # a resume or more budget: waiting claims try again
     return view
 
 

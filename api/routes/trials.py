@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request, Response, status
 from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import Asker, ServiceDep, SettingsDep, Teller, WorkerAuth, WorkerOrClient
+from api.deps import Admin, Asker, ServiceDep, SettingsDep, Teller, WorkerAuth, WorkerOrClient
 from api.schemas import (
     AskBody,
     ClaimBody,
@@ -30,6 +30,7 @@ from api.schemas import (
     ReportOut,
     TellBody,
     TokenBody,
+    TrialPatch,
 )
 from hpo.service import Lease, TrialView
 from hpo.service.dispatch.waiting import claim_waiting
@@ -63,10 +64,12 @@ async def claim(
     work is held until a trial can be served or the wait is over (then 204). The wait is an
     await on the event loop (hpo.service.dispatch.waiting), not a thread held; each attempt
     is the same synchronous claim, run in the thread pool."""
-    devices = tuple(body.devices)
+    devices, pools = tuple(body.devices), tuple(body.pools)
 
     def attempt() -> Lease | None:
-        return service.dispatch.claim(body.worker_id, host=body.host, devices=devices)
+        return service.dispatch.claim(
+            body.worker_id, host=body.host, devices=devices, pools=pools, task_kinds=body.task_kinds
+        )
 
     lease = await claim_waiting(
         attempt,
@@ -118,6 +121,8 @@ def complete_and_claim(trial_id: int, body: CompleteAndClaimBody, service: Servi
         body.worker_id,
         host=body.host,
         devices=tuple(body.devices),
+        pools=tuple(body.pools),
+        task_kinds=body.task_kinds,
     )
     return _json(_COMPLETE_AND_CLAIM, CompleteAndClaimOut(trial=view, next=lease))
 
@@ -144,4 +149,13 @@ def tell(trial_id: int, body: TellBody, service: ServiceDep) -> TrialView:
         metrics=body.metrics,
         failure_class=body.failure_class,
         message=body.message,
+    )
+
+
+@router.patch("/trials/{trial_id}", dependencies=[Admin])
+def annotate_trial(trial_id: int, body: TrialPatch, service: ServiceDep) -> TrialView:
+    """Set a trial's note and tags (a field left out is unchanged; null or "" clears the
+    note, [] the tags)."""
+    return service.notes.annotate(
+        trial_id, note=body.note, tags=body.tags, set_note="note" in body.model_fields_set
     )

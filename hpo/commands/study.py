@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -24,7 +25,8 @@ api_option = click.option(
     envvar="HPO_API_URL",
     default="http://127.0.0.1:8000",
     show_default=True,
-    help="The API's URL; default $HPO_API_URL.",
+    help="The API's URL, or several comma-separated (replicas: a request moves to the next "
+    "when one does not answer); default $HPO_API_URL.",
 )
 token_option = click.option(
     "--token",
@@ -238,13 +240,37 @@ def leaderboard(
 @click.option(
     "--format", "fmt", type=click.Choice(["json", "yaml"]), default="yaml", show_default=True
 )
+@click.option(
+    "--artifacts",
+    "artifacts_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also download the best trial's artifacts (its outputs, the trained weights) here.",
+)
 @api_option
 @read_token_option
-def best(study: str, fmt: str, api: str, token: str | None) -> None:
+def best(study: str, fmt: str, artifacts_dir: Path | None, api: str, token: str | None) -> None:
     """The best trial's training config (YAML, ready for `hpo train --final`) or JSON."""
     client = _client(api, token)
     study_id = resolve_study(client, study)
+    if artifacts_dir is not None:
+        _download_artifacts(client, client.best(study_id).trial_id, artifacts_dir)
     if fmt == "yaml":
         click.echo(client.best_yaml(study_id), nl=False)
     else:
         click.echo(json.dumps(client.best(study_id).to_json(), indent=2))
+
+
+def _download_artifacts(client: Client, trial_id: int, directory: Path) -> None:
+    """Every artifact of the trial but its checkpoint (what a completed trial kept), each to
+    `directory/<name>`; one line per file on stderr, so stdout stays the config."""
+    from hpo.artifacts import CHECKPOINT_PREFIX, validate_name
+
+    rows = [
+        r for r in client.list_artifacts(trial_id) if not r["name"].startswith(CHECKPOINT_PREFIX)
+    ]
+    if not rows:
+        click.echo(f"trial {trial_id} kept no artifacts", err=True)
+    for row in rows:
+        name = validate_name(str(row["name"]))  # the server's names, checked again: no escape
+        size = client.download_artifact(trial_id, name, directory / name)
+        click.echo(f"{directory / name} ({size} bytes)", err=True)

@@ -125,6 +125,12 @@ def _read_config(path: Path) -> dict[str, Any]:
         raise TrainingConfigError(str(e)) from None
     if not isinstance(loaded, dict):
         raise TrainingConfigError(f"{path} must hold a mapping with keys task, params, seed")
+    task = loaded.get("task")
+    if isinstance(task, dict) and task.get("kind") == "command":
+        raise TrainingConfigError(
+            f"{path} is a command trial's config: hpo train runs the built-in models only; run "
+            "your script with these params (HPO_PARAMS or its placeholders) instead"
+        )
     return loaded
 
 

@@ -32,13 +32,16 @@ def trials_sheet(study_id: int, trials: list[TrialView], state: str | None) -> S
         title=f"study {study_id}: {len(trials)} {which}",
         columns=[Column("trial", "right", key=True), Column("state", key=True),
                  Column("value", "right", key=True), Column("attempt", "right"),
-                 Column("failure", key=True), Column("message")],
+                 Column("failure", key=True), Column("message"), Column("tags"),
+                 Column("note")],
     )  # fmt: skip
     for t in trials:
         value = "-" if t.value is None else _fmt(t.value)
         message = one_line(t.failure_message or "")
+        note = one_line(t.note or "")
         sheet.add(
             str(t.number), t.state, value, str(t.attempt), t.failure_class or "", message,
+            ",".join(t.tags), note,
         )  # fmt: skip
     return sheet
 

@@ -28,7 +28,8 @@ _TOKEN_ON_COMMAND_LINE = (
     envvar="HPO_API_URL",
     default="http://127.0.0.1:8000",
     show_default=True,
-    help="The API's URL; default $HPO_API_URL.",
+    help="The API's URL, or several comma-separated (replicas: a request moves to the next "
+    "when one does not answer); default $HPO_API_URL.",
 )
 @click.option(
     "--token",
@@ -135,6 +136,38 @@ _TOKEN_ON_COMMAND_LINE = (
     help="This worker's name in the API (trial views, logs) [default: HOST-PID-RANDOM]; "
     "GPU slots add -gpuN-SLOT.",
 )
+@click.option(
+    "--allow-commands",
+    "allow_commands",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="Run command trials (your own scripts) whose workdir resolves inside this folder, "
+    "symlinks followed; repeatable. Without it the worker runs built-in trials only and never "
+    "claims a command trial.",
+)
+@click.option(
+    "--kill-grace-s",
+    "kill_grace_s",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0.0, 3600.0),
+    help="A command trial that is stopped (pruned, timed out, worker stopping) gets SIGTERM, "
+    "then SIGKILL after this many seconds.",
+)
+@click.option(
+    "--work-dir",
+    type=click.Path(file_okay=False),
+    help="Where each command-trial attempt gets its checkpoint and output folders "
+    "[default: $HPO_WORKER_DIR, else a folder under the system's temp dir].",
+)
+@click.option(
+    "--pool",
+    "pools",
+    multiple=True,
+    envvar="HPO_WORKER_POOLS",
+    help="A pool this worker serves (studies with `resources: {pool: NAME}`); repeatable "
+    "[default: default; $HPO_WORKER_POOLS, space-separated].",
+)
 @click.option("-v", "--verbose", is_flag=True)
 @click.pass_context
 def worker(
@@ -187,6 +220,10 @@ def worker_options(ctx: click.Context) -> WorkerOptions:
         give_up_after_seconds=p["give_up_after"],
         claim_backoff_seconds=p["claim_backoff"],
         max_claim_backoff_seconds=p["max_claim_backoff"],
+        allow_commands=_command_roots(p["allow_commands"]),
+        kill_grace_seconds=p["kill_grace_s"],
+        work_dir=_work_dir(p["work_dir"]),
+        pools=_pools(p["pools"]),
     )
 
 
@@ -203,6 +240,33 @@ def _token(ctx: click.Context, token: str | None, token_file: Path | None) -> st
     if from_command_line:
         click.echo(_TOKEN_ON_COMMAND_LINE, err=True)
     return token
+
+
+def _command_roots(given: tuple[str, ...]) -> tuple[str, ...]:
+    """The --allow-commands folders, resolved (symlinks followed: a workdir is compared with
+    where a root really is); one that does not exist is a usage error, not a silent no."""
+    roots = []
+    for root in given:
+        path = Path(root).expanduser()
+        if not path.is_dir():
+            raise click.BadParameter(f"{root} is not a folder", param_hint="--allow-commands")
+        roots.append(str(path.resolve()))
+    return tuple(roots)
+
+
+def _work_dir(given: str | None) -> str | None:
+    chosen = given or os.environ.get("HPO_WORKER_DIR")
+    return None if not chosen else str(Path(chosen).expanduser().resolve())
+
+
+def _pools(given: tuple[str, ...]) -> tuple[str, ...]:
+    from hpo.errors import ValidationError
+    from hpo.pools import check_pools
+
+    try:
+        return check_pools(given, field="--pool")
+    except ValidationError as e:
+        raise click.BadParameter(str(e), param_hint="--pool") from None
 
 
 def _data_roots(given: tuple[str, ...]) -> tuple[str, ...]:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from hpo.errors import ConflictError
 from hpo.samplers import Observation, ObservationState
+from hpo.service.stopping import complete_if_time_spent
 from hpo.space import SearchSpace, space_from_dict
-from hpo.storage import FailureClass, Study, StudyState, Trial, TrialState
+from hpo.storage import FailureClass, Study, StudyState, Trial, TrialState, utcnow
 from hpo.storage import repositories as repo
 from hpo.storage.repositories.claim_path import TrialRow
 
@@ -61,9 +63,10 @@ def to_observation(trial: Trial | TrialRow) -> Observation:
     return Observation(trial.params, None, ObservationState.FAILED)
 
 
-def finish_study_if_done(session: Session, study: Study) -> None:
+def finish_study_if_done(session: Session, study: Study, now: datetime | None = None) -> None:
     """Mark a running study completed once its target of finished trials is reached and
-    nothing is left running or queued."""
+    nothing is left running or queued, or once its time budget is spent and nothing is left
+    running (`hpo.service.stopping`; `now` is the dispatcher's clock)."""
     if study.state is not StudyState.RUNNING:
         return
     counts = repo.studies.count_trials_by_state(session, study.id)
@@ -71,6 +74,9 @@ def finish_study_if_done(session: Session, study: Study) -> None:
     active = sum(counts[s] for s in ACTIVE)
     if active == 0 and finished >= target_trials(study):
         study.state = StudyState.COMPLETED
+        return
+    running = counts[TrialState.RUNNING]
+    complete_if_time_spent(session, study, now or utcnow(), running)
 
 
 def require_state(trial: Trial, allowed: Sequence[TrialState], action: str) -> None:

@@ -117,7 +117,9 @@ class ComparisonService(CreatesStudies):
                     f"none of its studies can {action}"
                 )
             for study in targets:  # in id order, as every locker does: no deadlock
-                StudyService.apply_action(session, lock_study(session, study.id), action)
+                StudyService.apply_action(
+                    session, lock_study(session, study.id), action, self.outbox
+                )
             session.flush()
             view = self._view(session, comparison)
         if action == "cancel" and self.on_over is not None:
@@ -130,9 +132,10 @@ class ComparisonService(CreatesStudies):
         with self.db.transaction() as session:
             gone = [s.id for s in repo.comparison_studies(session, [comparison_id])]
             repo.delete_comparison(session, comparison_id)
-        if self.on_over is not None:
-            for study_id in gone:
+        for study_id in gone:
+            if self.on_over is not None:
                 self.on_over(study_id)
+            self._deleted(study_id)
 
     def record_final(self, comparison_id: int, sampler: str, result: FinalResult) -> ComparisonView:
         """Store (or replace) the test metric of a sampler's winner after final training."""

@@ -32,6 +32,8 @@ _HELP = {
     ),
     "hpo_suggestion_prepare_cpu_seconds_total": "CPU seconds of background preparation.",
     "hpo_http_requests_total": "HTTP requests served, by method, route template and status.",
+    "hpo_tracking_runs_logged_total": "Finished trials logged to the tracking server (MLflow).",
+    "hpo_tracking_errors_total": "Attempts to log a trial that the tracking server failed.",
 }
 
 Labels = tuple[tuple[str, str], ...]
@@ -97,7 +99,8 @@ class Metrics:
         for name, series in sorted((gauges or {}).items()):
             lines.append(f"# TYPE {name} gauge")
             for labels, value in sorted(series.items()):
-                lines.append(f"{name}{{{_label_text(labels)}}} {value:g}")
+                text = f"{{{_label_text(labels)}}}" if labels else ""
+                lines.append(f"{name}{text} {value:g}")
         return "\n".join(lines) + "\n"
 
 

@@ -3,12 +3,13 @@ enqueued configurations. Every method is one transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
+from hpo.command_spec import task_kind
 from hpo.dataset_location import check_dataset_location
 from hpo.errors import ConflictError, ValidationError
 from hpo.pruners import make_pruner
@@ -23,10 +24,13 @@ from hpo.service._common import (
 from hpo.service.client_tokens import new_client_token
 from hpo.service.creating import CreatesStudies
 from hpo.service.failures import common_failures, no_completed_trial
+from hpo.service.stopping import BUDGET_FIELDS, budget_use, target_already_reached
 from hpo.service.views import BestConfig, CreatedStudy, StudyView, TrialView
 from hpo.service.warm_start import warm_start
-from hpo.spec import StudySpec
+from hpo.service.workers import WorkerFleet
+from hpo.spec import StudySpec, TaskSpec
 from hpo.storage import (
+    Database,
     FailureClass,
     Study,
     StudyState,
@@ -64,13 +68,23 @@ def insert_study(
         max_parallel=spec.budget.max_parallel,
         max_attempts=spec.budget.max_attempts,
         seed=spec.seed,
+        task_kind=spec.task.kind,
         comparison_id=comparison_id,
         client_token_hash=client_token_hash,
+        max_seconds=spec.budget.max_seconds,
+        max_trial_seconds=spec.budget.max_trial_seconds,
+        target=spec.budget.target,
+        pool=spec.resources.pool,
     )
 
 
 class StudyService(CreatesStudies):
-    """Everything a user does with studies. The worker protocol lives in `Dispatcher`."""
+    """Everything a user does with studies. The worker protocol lives in `Dispatcher`.
+    `fleet`: the live workers, to say when a study's pool has none (`waiting_for`)."""
+
+    def __init__(self, db: Database, *, fleet: WorkerFleet | None = None, **kwargs: Any) -> None:
+        super().__init__(db, **kwargs)
+        self.fleet = fleet
 
     def _over(self, study_id: int) -> None:
         if self.on_over is not None:
@@ -80,7 +94,8 @@ class StudyService(CreatesStudies):
         """Store a validated spec as a new running study; with `spec.client_token`, make the
         study's client token (returned here, once; only its hash is stored)."""
         self.limits.check_trials(spec.budget.n_trials, "budget.n_trials")
-        check_dataset_location(spec.task.dataset, self.dataset_roots)
+        if isinstance(spec.task, TaskSpec):
+            check_dataset_location(spec.task.dataset, self.dataset_roots)
         token, token_hash = new_client_token() if spec.client_token else (None, None)
         with self.db.transaction() as session:
             study = insert_study(
@@ -96,12 +111,16 @@ class StudyService(CreatesStudies):
         return CreatedStudy(**vars(view), client_token=token)
 
     def get(self, study_id: int) -> StudyView:
+        """One study with its most common failures and what its budget has used and left."""
         with self.db.transaction(write=False) as session:
             study = repo.get_study(session, study_id)
             counts = repo.count_trials_by_state(session, study_id)
             best = repo.best_trial(session, study_id, study.direction)
             view = StudyView.of(study, counts, best)
-            return replace(view, failures=common_failures(session, study_id))
+            failures = common_failures(session, study_id)
+            budget = budget_use(session, study, counts, self.clock())
+        waiting = None if self.fleet is None else self.fleet.waiting_for(view.state, view.pool)
+        return replace(view, failures=failures, budget=budget, waiting_for=waiting)
 
     def list_studies(
         self,
@@ -134,12 +153,26 @@ class StudyService(CreatesStudies):
             ]
 
     def update(
-        self, study_id: int, *, action: StudyAction | None = None, n_trials: int | None = None
+        self,
+        study_id: int,
+        *,
+        action: StudyAction | None = None,
+        n_trials: int | None = None,
+        budget: Mapping[str, float | None] | None = None,
     ) -> StudyView:
         """Pause (no new claims; running trials finish), resume, cancel (running and queued
-        trials are failed as cancelled; their late reports get 409), or raise the budget."""
+        trials are failed as cancelled; their late reports get 409), raise the trial budget,
+        or set or clear (None) the time and quality budgets named in `budget`
+        (max_seconds, max_trial_seconds, target). A completed study whose changed budget
+        leaves room runs again."""
         if n_trials is not None:
             self.limits.check_trials(n_trials)
+        budget = dict(budget or {})
+        unknown = sorted(set(budget) - set(BUDGET_FIELDS))
+        if unknown:
+            raise ValidationError(
+                f"unknown budget field {', '.join(unknown)}: use {', '.join(BUDGET_FIELDS)}"
+            )
         with self.db.transaction() as session:
             study = lock_study(session, study_id)
             if n_trials is not None:
@@ -151,23 +184,38 @@ class StudyService(CreatesStudies):
                         "the budget can only be raised"
                     )
                 study.n_trials = n_trials
+                budget["n_trials"] = n_trials
+            if budget:
+                for name in BUDGET_FIELDS:
+                    if name in budget:
+                        setattr(study, name, budget[name])
                 spec = dict(study.spec)
-                spec["budget"] = {**spec["budget"], "n_trials": n_trials}
+                spec["budget"] = {**spec["budget"], **budget}
                 study.spec = spec
                 if study.state is StudyState.COMPLETED:
-                    study.state = StudyState.RUNNING
+                    study.state = StudyState.RUNNING  # checked again just below
+                    study.stop_reason = None
             if action is not None:
-                self.apply_action(session, study, action)
-            finish_study_if_done(session, study)
+                self.apply_action(session, study, action, self.outbox)
+            if "target" in budget:
+                target_already_reached(session, study)
+            finish_study_if_done(session, study, self.clock())
             counts = repo.count_trials_by_state(session, study_id)
             view = StudyView.of(study, counts, repo.best_trial(session, study_id, study.direction))
+            view = replace(view, budget=budget_use(session, study, counts, self.clock()))
         if study.state in (StudyState.COMPLETED, StudyState.CANCELLED):
             self._over(study_id)
         return view
 
     @staticmethod
-    def apply_action(session: Session, study: Study, action: StudyAction) -> None:
-        """Change one locked study's state (comparisons apply it to each of their studies)."""
+    def apply_action(
+        session: Session,
+        study: Study,
+        action: StudyAction,
+        outbox: Callable[[Session, int], None] | None = None,
+    ) -> None:
+        """Change one locked study's state (comparisons apply it to each of their studies).
+        `outbox`: told of each trial a cancel fails (the tracking sink's queue)."""
         state = study.state
         if action == "pause":
             if state is not StudyState.RUNNING:
@@ -187,6 +235,8 @@ class StudyService(CreatesStudies):
                 trial.failure_message = "the study was cancelled"
                 trial.finished_at = utcnow()
                 trial.lease_expires_at = None
+                if outbox is not None:
+                    outbox(session, trial.id)
             study.state = StudyState.CANCELLED
         else:
             raise ValidationError(f"unknown action {action!r}: use pause, resume or cancel")
@@ -200,6 +250,7 @@ class StudyService(CreatesStudies):
         with self.db.transaction() as session:
             repo.delete_study(session, study_id)
         self._over(study_id)
+        self._deleted(study_id)
 
     def trials(
         self,
@@ -254,7 +305,7 @@ class StudyService(CreatesStudies):
                     "before enqueueing more configurations"
                 )
             checked = study_space(study).validate(params)
-            if study.spec.get("check_config", True):
+            if study.spec.get("check_config", True) and task_kind(study.spec["task"]) == "builtin":
                 config = training_config(study.spec, checked)
                 check_config(config["task"], config["params"], config["seed"])
             existing = repo.find_trial_by_dedup_key(session, study_id, repo.params_hash(checked))

@@ -14,6 +14,7 @@ from hpo.wire import (
     StudyView,
     TrialPage,
     TrialView,
+    WorkerView,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "StudyView",
     "TrialPage",
     "TrialView",
+    "WorkerView",
 ]

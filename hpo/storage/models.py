@@ -79,9 +79,19 @@ class Study(Base):
     client_token_hash: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
     # Set whenever the study is paused (by a user or by the service), cleared on resume.
     paused_reason: Mapped[str | None] = mapped_column(String(1000))
+    # The worker pool that trains it (spec `resources.pool`, hpo.pools): claims filter on it.
+    pool: Mapped[str] = mapped_column(String(63), default="default", server_default="default")
     # How many of its trials were imported (`Trial.imported`): they are history for the
     # samplers but not part of the budget, so the budget checks add this to n_trials.
     imported_trials: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The time and quality budgets (copies of spec["budget"], null when off; see
+    # hpo/service/stopping.py), and why the study stopped when one of them stopped it.
+    max_seconds: Mapped[float | None] = mapped_column(Float)
+    max_trial_seconds: Mapped[float | None] = mapped_column(Float)
+    target: Mapped[float | None] = mapped_column(Float)
+    stop_reason: Mapped[str | None] = mapped_column(String(300))
+    # builtin | command (hpo.command_spec): a claim takes only the kinds its worker accepts.
+    task_kind: Mapped[str] = mapped_column(String(16), default="builtin", server_default="builtin")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -140,6 +150,9 @@ class Trial(Base):
     # Brought in finished from elsewhere (an Optuna study, a JSON export, a warm start's
     # source studies), never run here: history for the samplers, outside the trial budget.
     imported: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    # A user's note and tags on the trial (PATCH /api/v1/trials/{id}; bounded in api/schemas.py).
+    note: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[str] | None] = mapped_column(JsonDocument)
 
     study: Mapped[Study] = relationship(back_populates="trials")
 
@@ -174,6 +187,39 @@ class Report(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class TrackingOutbox(Base):
+    """Finished trials waiting to be logged to the tracking server (MLflow), written in the
+    transaction that finished the trial, deleted once logged (hpo/service/tracking/): a
+    restart or a tracking server that is down loses nothing."""
+
+    __tablename__ = "tracking_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(
+        ForeignKey("trials.id", ondelete="CASCADE"), index=True, unique=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Not before this time (a backoff after a failed attempt); null: at once.
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(1000))
+    # The run an earlier attempt created: deleted and made again, so a run is never logged
+    # twice when an attempt failed half-way.
+    run_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class TrackingRun(Base):
+    """The tracking server's ids of what hpo made there once: an experiment per study or
+    comparison, a comparison's parent run and its studies' child runs (key: "study:7",
+    "comparison:3", "comparison-study:7")."""
+
+    __tablename__ = "tracking_runs"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    experiment_id: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[str | None] = mapped_column(String(64))
+
+
 class Worker(Base):
     """A worker process (or slot) seen by the API; its id is chosen by the worker."""
 
@@ -182,6 +228,8 @@ class Worker(Base):
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     host: Mapped[str] = mapped_column(String(255))
     devices: Mapped[list[str]] = mapped_column(JsonDocument)
+    # The pools it serves, as its last claim said; None for rows older than pools (default).
+    pools: Mapped[list[str] | None] = mapped_column(JsonDocument, nullable=True)
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -203,3 +251,34 @@ class Comparison(Base):
     final: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class TrialLog(Base):
+    """The output of one attempt of a trial (its stdout and stderr, or a built-in trainer's
+    epochs): a header row that counts what was kept and dropped, the text in `TrialLogChunk`
+    rows. Only the last `max_log_bytes_per_attempt` bytes are kept (hpo.service.logs)."""
+
+    __tablename__ = "trial_logs"
+    __table_args__ = (UniqueConstraint("trial_id", "attempt"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    # Bytes received in all (kept + dropped): the offset the next chunk starts at.
+    total_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    dropped_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    dropped_lines: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TrialLogChunk(Base):
+    """A run of whole lines of one attempt's log, starting at byte `offset` of everything the
+    attempt sent (so a follower can ask for what came after the offset it has)."""
+
+    __tablename__ = "trial_log_chunks"
+    __table_args__ = (Index("ix_trial_log_chunks_log_id_offset", "log_id", "offset"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    log_id: Mapped[int] = mapped_column(ForeignKey("trial_logs.id", ondelete="CASCADE"))
+    offset: Mapped[int] = mapped_column(Integer)
+    n_bytes: Mapped[int] = mapped_column(Integer)  # of `text` in UTF-8
+    text: Mapped[str] = mapped_column(Text)

@@ -8,6 +8,9 @@ given every option of the parent (hpo.worker.options).
 - `trial`: training one leased trial into an `Outcome` (heartbeat, reports, failures).
 - `options`: `WorkerOptions`, and the command line that carries them to a slot's process.
 - `slots`: one child process per GPU slot (`supervise`).
+- `command`: one command trial (`kind: command`, the user's own script) into an `Outcome`;
+  only with `--allow-commands ROOT` (the workdir must resolve inside one).
+- `process`: the script as a process group of its own, its lines to `LineSink`s.
 
 Signals: the first SIGTERM/SIGINT lets the current epoch finish, fails the trial as `lost`
 (the API requeues it at once, same params) and exits; a second one exits at once (the lease

@@ -14,10 +14,13 @@ from types import FrameType
 
 from hpo.claim_backoff import ClaimBackoff, claim_answer_is_retried
 from hpo.client import ApiError, Client
+from hpo.command_spec import task_kind
 from hpo.errors import one_line
 from hpo.outage import Outage
 from hpo.wire import Lease
+from hpo.worker.command import AttemptHooks, run_command
 from hpo.worker.options import WorkerOptions
+from hpo.worker.process import kill_running_scripts
 from hpo.worker.trial import LEASE_GONE, Outcome, train
 
 log = logging.getLogger("hpo.worker")
@@ -39,9 +42,11 @@ class _Stop:
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         if self.requested.is_set():
             log.warning("second signal: exiting now; the lease will expire and be requeued")
+            kill_running_scripts()  # a command trial's script must not outlive the worker
             os._exit(128 + signum)
         if self.api_unreachable():
             log.warning("API unreachable: exiting now; the lease will expire and be requeued")
+            kill_running_scripts()
             os._exit(128 + signum)
         log.warning("stopping after the current epoch (signal again to exit at once)")
         self.requested.set()
@@ -66,6 +71,10 @@ class Worker:
         self.backoff = ClaimBackoff(
             options.claim_backoff_seconds, options.max_claim_backoff_seconds
         )
+        # Around each command-trial attempt (log streaming, checkpoints): none by default.
+        self.attempt_hooks: AttemptHooks | None = None
+        # What this worker runs: command trials only when given folders to run them in.
+        self.task_kinds = ("builtin", "command") if options.allow_commands else ("builtin",)
 
     def _client(self, retries: int | None) -> Client:
         options = self.options
@@ -84,7 +93,13 @@ class Worker:
         device = _resolve_device(self.options.device)
         if self.options.warm_up:
             _warm_up(device)
-        log.info("worker %s on %s polling %s", self.worker_id, device, self.options.api)
+        log.info(
+            "worker %s on %s polling %s for pools %s",
+            self.worker_id,
+            device,
+            self.options.api,
+            ",".join(self.options.pools),
+        )
         # Exit-when-idle asks once: a held claim would only delay the exit.
         wait = 0.0 if self.options.exit_when_idle else self.options.wait_seconds
         lease: Lease | None = None  # the next trial, handed out with a result
@@ -95,7 +110,12 @@ class Worker:
                 asked = time.monotonic()
                 try:
                     lease = self.client.claim(
-                        self.worker_id, host=self.host, devices=[device], wait_seconds=wait
+                        self.worker_id,
+                        host=self.host,
+                        devices=[device],
+                        wait_seconds=wait,
+                        pools=self.options.pools,
+                        task_kinds=self.task_kinds,
                     )
                 except ApiError as e:
                     if not claim_answer_is_retried(e):
@@ -122,14 +142,25 @@ class Worker:
     def run_trial(self, lease: Lease, device: str) -> Lease | None:
         """Train one leased trial and send how it ended. Returns the next trial when the
         result went with a claim (`complete-and-claim`), else None (the loop claims)."""
-        outcome = train(
-            lease,
-            device,
-            self.options,
-            reporter=self.reporter,
-            outage=self.outage,
-            stop=self.stop.requested,
-        )
+        if task_kind(lease.config.get("task") or {}) == "command":
+            outcome = run_command(
+                lease,
+                device,
+                self.options,
+                reporter=self.reporter,
+                outage=self.outage,
+                stop=self.stop.requested,
+                hooks=self.attempt_hooks,
+            )
+        else:
+            outcome = train(
+                lease,
+                device,
+                self.options,
+                reporter=self.reporter,
+                outage=self.outage,
+                stop=self.stop.requested,
+            )
         return self.send(lease, outcome, device)
 
     def send(self, lease: Lease, outcome: Outcome, device: str) -> Lease | None:
@@ -155,7 +186,15 @@ class Worker:
         def complete_and_claim() -> None:
             try:
                 _, following[0] = self.client.complete_and_claim(
-                    trial_id, token, value, metrics, self.worker_id, self.host, [device]
+                    trial_id,
+                    token,
+                    value,
+                    metrics,
+                    self.worker_id,
+                    self.host,
+                    [device],
+                    pools=self.options.pools,
+                    task_kinds=self.task_kinds,
                 )
             except ApiError as e:
                 if not claim_answer_is_retried(e):

@@ -32,6 +32,13 @@ class WorkerOptions:
     give_up_after_seconds: float | None = None  # exit after this long unreachable; None: never
     claim_backoff_seconds: float = 1.0  # first wait after a claim the API failed (doubles)
     max_claim_backoff_seconds: float = 60.0
+    # Command trials (hpo.worker.command): run only with at least one root, the folders a
+    # task's workdir must resolve inside; without, the worker claims built-in trials only.
+    allow_commands: tuple[str, ...] = ()
+    kill_grace_seconds: float = 30.0  # SIGTERM, then this long, then SIGKILL
+    work_dir: str | None = None  # each attempt's checkpoint and output folders go under it
+    # The pools this worker serves: its claims get trials of studies in these pools only.
+    pools: tuple[str, ...] = ("default",)
 
 
 # The `hpo worker` flag that carries each field to a slot's process.
@@ -52,6 +59,10 @@ SLOT_FLAGS: dict[str, str] = {
     "give_up_after_seconds": "--give-up-after",
     "claim_backoff_seconds": "--claim-backoff",
     "max_claim_backoff_seconds": "--max-claim-backoff",
+    "allow_commands": "--allow-commands",
+    "kill_grace_seconds": "--kill-grace-s",
+    "work_dir": "--work-dir",
+    "pools": "--pool",
 }
 # The fields that go another way: the token through the environment (a command line is
 # readable by every user of the machine: ps), the device is the slot's own GPU.

@@ -6,6 +6,7 @@ read, and tested, apart."""
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 import traceback
 from collections.abc import Mapping
@@ -18,6 +19,8 @@ from hpo.client import ApiError, ApiUnreachable, Client
 from hpo.errors import HpoError, one_line
 from hpo.outage import Outage
 from hpo.wire import Lease
+from hpo.worker.checkpoints import CheckpointSync, restore_checkpoint, upload_outputs
+from hpo.worker.logs import LogStreamer
 from hpo.worker.options import WorkerOptions
 
 log = logging.getLogger("hpo.worker")
@@ -87,8 +90,84 @@ def train(
     """Train the leased trial, reporting each epoch through `reporter` (a few tries each:
     training goes on without them), until it ends, is pruned, loses its lease or `stop` is
     set (then the epoch finishes and the trial is handed back as `lost`)."""
-    trial_id, token = lease.trial_id, lease.lease_token
+    trial_id = lease.trial_id
     log.info("trial %s (study %s): %s", trial_id, lease.study_id, lease.params)
+    with tempfile.TemporaryDirectory(prefix=f"hpo-trial-{trial_id}-") as scratch:
+        attempt = AttemptFiles(reporter, lease, Path(scratch), outage)
+        try:
+            return _train(lease, device, options, reporter, outage, stop, attempt)
+        finally:
+            attempt.close()
+
+
+class AttemptFiles:
+    """What one attempt has besides its reports: its log stream, its checkpoint directory
+    (restored from the store when the trial was requeued, uploaded as it changes) and its
+    output directory (kept by a completed trial)."""
+
+    def __init__(self, client: Client, lease: Lease, scratch: Path, outage: Outage) -> None:
+        self.client, self.lease, self.outage = client, lease, outage
+        self.checkpoint_dir = scratch / "checkpoint"
+        self.output_dir = scratch / "output"
+        self.checkpoint_dir.mkdir()
+        self.output_dir.mkdir()
+        token = lease.lease_token
+        self.logs = LogStreamer(client, lease.trial_id, token)
+        self.logs.start()
+        self.checkpoints = CheckpointSync(client, lease.trial_id, token, self.checkpoint_dir)
+        if lease.attempt > 1:
+            self._restore()
+        self.checkpoints.start()
+
+    def _restore(self) -> None:
+        trial_id = self.lease.trial_id
+        try:
+            restored = restore_checkpoint(
+                self.client, trial_id, self.lease.lease_token, self.checkpoint_dir
+            )
+        except HpoError as e:
+            # No checkpoint is a slower trial, not a failed one: start from the beginning.
+            log.warning("trial %s: checkpoint not restored (%s); starting over", trial_id, e)
+            self.logs.line(f"[hpo] attempt {self.lease.attempt}: no checkpoint restored ({e})")
+            return
+        self.checkpoints.mark_restored()
+        if restored:
+            log.info("trial %s: restored %d checkpoint files", trial_id, restored)
+            self.logs.line(
+                f"[hpo] attempt {self.lease.attempt}: restored the checkpoint of an earlier attempt"
+            )
+
+    def after_report(self) -> None:
+        """Upload what changed in the checkpoint directory (skipped during an outage: the
+        next report or the timer tries again)."""
+        if self.outage.seconds <= 0:
+            self.checkpoints.sync()
+
+    def keep_outputs(self) -> int:
+        """Upload the output directory (before the result: the lease must be this one's)."""
+        try:
+            return upload_outputs(
+                self.client, self.lease.trial_id, self.lease.lease_token, self.output_dir
+            )
+        except HpoError as e:
+            log.warning("trial %s: outputs not kept: %s", self.lease.trial_id, e)
+            return 0
+
+    def close(self) -> None:
+        self.checkpoints.close()
+        self.logs.close()
+
+
+def _train(
+    lease: Lease,
+    device: str,
+    options: WorkerOptions,
+    reporter: Client,
+    outage: Outage,
+    stop: threading.Event,
+    attempt: AttemptFiles,
+) -> Outcome:
+    trial_id, token = lease.trial_id, lease.lease_token
     heartbeat = Heartbeat(
         reporter, trial_id, token, heartbeat_every(lease, options.heartbeat_seconds)
     )
@@ -96,7 +175,7 @@ def train(
     pruned = False
     abandoned = False
 
-    def on_epoch(epoch: int, value: float, _train_loss: float) -> bool:
+    def report(epoch: int, value: float) -> bool:
         nonlocal pruned, abandoned
         if heartbeat.lease_lost.is_set():
             abandoned = True
@@ -119,6 +198,14 @@ def train(
             log.warning("report failed: %s", e)
         return pruned or stop.is_set()
 
+    def on_epoch(epoch: int, value: float, train_loss: float) -> bool:
+        attempt.logs.line(f"epoch {epoch}: train_loss={train_loss:.6g} {metric}={value:.6g}")
+        stop_now = report(epoch, value)
+        if not abandoned:
+            attempt.after_report()  # the checkpoint saved before this epoch's report
+        return stop_now
+
+    metric = str((lease.config.get("task") or {}).get("metric", "value"))
     try:
         # Loaded here: torch is imported by the first trial, not by `hpo worker --help`.
         from trainers.config import build_run_config, run_training
@@ -128,7 +215,14 @@ def train(
             cfg = build_run_config(lease.config, device=device, threads=options.threads)
             cache = None if options.cache_dir is None else Path(options.cache_dir)
             roots = [Path(root) for root in options.data_roots]
-            result = run_training(cfg, on_epoch, cache_dir=cache, data_roots=roots)
+            result = run_training(
+                cfg,
+                on_epoch,
+                cache_dir=cache,
+                data_roots=roots,
+                keep_weights=True,
+                checkpoint_dir=attempt.checkpoint_dir,
+            )
         except ConfigError as e:
             # Our own messages: they say what failed, never what a user file holds.
             reason = str(e)
@@ -155,5 +249,12 @@ def train(
         return Outcome.failed("internal", "no validation metric")
     metrics = {k: v for k, v in result.to_dict().items() if k not in ("config", "history")}
     metrics["curve"] = [r.val_accuracy for r in result.history]
+    attempt.logs.line(f"{result.message}: {metric}={value:.6g} (best epoch {result.best_epoch})")
+    if result.weights is not None:
+        import torch
+
+        torch.save(result.weights, attempt.output_dir / "model.pt")
+    kept = attempt.keep_outputs()
+    log.debug("trial %s: %d output files kept", trial_id, kept)
     log.info("trial %s completed: %s=%.4f", trial_id, metric, value)
     return Outcome("completed", value=float(value), metrics=metrics)

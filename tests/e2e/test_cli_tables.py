@@ -177,3 +177,24 @@ def test_serve_on_a_busy_port_says_so_before_announcing(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr == f"error: port {port} is in use (another hpo serve?): pass --port N\n"
     assert proc.stdout == ""
+
+
+def test_workers_lists_the_live_workers_through_a_dead_replica_first(
+    server: tuple[str, dict[str, str]],
+) -> None:
+    url, env = server
+    client = Client(url, retries=0)
+    # Pool a100 has no study here: the claim finds nothing, but the worker is seen.
+    assert client.claim("gpu-box-0", host="gpu-box", devices=["cuda:0"], pools=["a100"]) is None
+    dead = f"http://127.0.0.1:{free_port()}"
+    proc = subprocess.run(hpo_argv("workers", "--api", f"{dead},{url}"), env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split("\t") == [
+        "worker", "host", "pools", "devices", "slots", "trials", "last seen"
+    ]  # fmt: skip
+    row = next(line.split("\t") for line in lines[1:] if line.startswith("gpu-box-0\t"))
+    assert row[:6] == ["gpu-box-0", "gpu-box", "a100", "cuda:0", "1", "idle"]
+    listed = json.loads(piped(url, env, "workers", "--json"))
+    assert any(w["id"] == "gpu-box-0" and w["pools"] == ["a100"] for w in listed), listed

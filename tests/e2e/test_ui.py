@@ -442,3 +442,82 @@ def test_a_study_paused_by_config_errors_shows_why(
     assert tab.locator("#paused-reason").inner_text() == reason
     assert tab.locator("#top-failure").inner_text() == f"most common failure: 3 × config: {message}"
     tab.screenshot(path=str(screenshots / "study-paused.png"), full_page=True)
+
+
+def test_the_study_page_shows_the_budget_used_and_a_trials_note_and_tags(
+    page: tuple[Any, Console], server: tuple[str, httpx.Client, Path], screenshots: Path
+) -> None:
+    tab, _ = page
+    url, client, _ = server
+    spec = data.study_spec("budgeted", 3)
+    spec["budget"] = {**spec.get("budget", {}), "max_seconds": 7200, "target": 0.999}
+    study = data.create_study(client, spec)
+    lease = data.claim(client, "w0")
+    assert lease is not None
+    data.run_trial(client, lease)
+    client.patch(
+        f"/api/v1/trials/{lease['trial_id']}",
+        json={"note": "lr too high <b>really</b>", "tags": ["baseline", "gpu-a"]},
+    ).raise_for_status()
+    tab.goto(f"{url}/studies/{study}")
+    tab.wait_for_selector("body[data-ready='true']")
+    budget = tab.locator("#budget-use").inner_text()
+    assert budget.startswith("budget: 1 of 3 trials used, 2 left; ")
+    assert "of 2 h 0 m training used" in budget and "target 0.999" in budget
+    row = tab.locator("#trials tbody tr").first
+    assert row.locator("td.tags").inner_text() == "baseline, gpu-a"
+    assert row.locator("td.trial-note").inner_text() == "lr too high <b>really</b>"  # as text
+    tab.screenshot(path=str(screenshots / "study-budget.png"), full_page=True)
+
+
+def test_opening_a_trial_row_shows_its_log_live(
+    page: tuple[Any, Console], server: tuple[str, httpx.Client, Path]
+) -> None:
+    """A row of the trials table opens the trial's log (as text: markup in it never runs),
+    which grows while the trial runs, and closes again."""
+    tab, _ = page
+    url, client, _ = server
+    study = data.create_study(client, data.study_spec("logs", 3))
+    lease = data.claim(client, "gpu-0")
+    assert lease is not None
+    trial, token = lease["trial_id"], lease["lease_token"]
+
+    def log(text: str) -> None:
+        client.post(
+            f"/api/v1/trials/{trial}/logs", json={"lease_token": token, "text": text}
+        ).raise_for_status()
+
+    log("epoch 1: val_accuracy=0.5\n<img src=x onerror=window.__xss=1>\n")
+    tab.goto(f"{url}/studies/{study}")
+    tab.wait_for_selector("body[data-ready='true']")
+    tab.click(f"#trials tr[data-trial-id='{trial}']")
+    pre = tab.locator(f"#trials tr.log-row[data-log-for='{trial}'] pre")
+    pre.wait_for()
+    tab.wait_for_function(
+        "t => document.querySelector('#trials tr.log-row pre').textContent.startsWith(t)",
+        arg="epoch 1: val_accuracy=0.5\n<img",
+    )
+    log("epoch 2: val_accuracy=0.75\n")  # nothing else changes: the open log still follows
+    tab.wait_for_function(
+        "() => document.querySelector('#trials tr.log-row pre').textContent"
+        ".includes('epoch 2: val_accuracy=0.75')",
+        timeout=10_000,
+    )
+    assert pre.inner_text().splitlines()[-1] == "epoch 2: val_accuracy=0.75"
+    assert tab.evaluate("window.__xss") is None
+    tab.click(f"#trials tr[data-trial-id='{trial}']")
+    tab.wait_for_selector("#trials tr.log-row", state="detached")
+
+
+def test_a_study_whose_pool_has_no_live_worker_says_so_on_its_page(
+    page: tuple[Any, Console], server: tuple[str, httpx.Client, Path]
+) -> None:
+    tab, _ = page
+    url, client, _ = server
+    spec = {**data.study_spec("on-a100", 4), "resources": {"pool": "a100", "gpus_per_trial": 1}}
+    study = data.create_study(client, spec)
+    tab.goto(f"{url}/studies/{study}")
+    tab.wait_for_selector("body[data-ready='true']")
+    expected = "waiting: no live worker in pool a100 (start one: hpo worker --pool a100)"
+    assert tab.locator("#waiting-for").inner_text() == expected
+    assert "pool a100" in tab.locator("#subtitle").inner_text()

@@ -101,12 +101,14 @@ def start_sim_worker(
     steps: int = 3,
     step_seconds: float = 0.01,
     log: Path | None = None,
+    pools: tuple[str, ...] = (),
 ) -> subprocess.Popen[bytes]:
     argv = [
         sys.executable, "-m", "tests.faults.sim_worker", "--api", url, "--journal", str(journal),
         "--name", name, "--kill-rate", str(kill_rate), "--seed", str(seed),
         "--steps", str(steps), "--step-seconds", str(step_seconds),
     ]  # fmt: skip
+    argv += [arg for pool in pools for arg in ("--pool", pool)]
     env = {**os.environ}
     if token:
         env["HPO_WORKER_TOKEN"] = token

@@ -51,6 +51,7 @@ def work(
     seed: int = 0,
     stop: threading.Event | None = None,
     combined: bool = True,
+    pools: tuple[str, ...] = ("default",),
 ) -> int:
     """The worker loop until `stop`, or `max_seconds`; returns how many trials it completed."""
     rng = random.Random(f"{seed}-{os.getpid()}-{name}")
@@ -69,7 +70,7 @@ def work(
     while time.monotonic() < deadline and not stop.is_set():
         if lease is None:
             maybe_kill("claim")
-            lease = client.claim(name, host="sim", devices=["cpu"])
+            lease = client.claim(name, host="sim", devices=["cpu"], pools=pools)
             if lease is None:
                 stop.wait(poll_seconds)
                 continue
@@ -86,7 +87,7 @@ def work(
             maybe_kill("complete")
             if combined:
                 _, lease = client.complete_and_claim(
-                    trial_id, token, value, {"sim": True}, name, "sim", ["cpu"]
+                    trial_id, token, value, {"sim": True}, name, "sim", ["cpu"], pools=pools
                 )
             else:
                 client.complete(trial_id, token, value, {"sim": True})
@@ -114,6 +115,7 @@ def run(args: argparse.Namespace) -> None:
         kill_rate=args.kill_rate,
         seed=args.seed,
         combined=not args.separate,
+        pools=tuple(args.pool or ["default"]),
     )
 
 
@@ -128,6 +130,7 @@ def main() -> None:
     parser.add_argument("--step-seconds", type=float, default=0.01)
     parser.add_argument("--poll-seconds", type=float, default=0.1)
     parser.add_argument("--max-seconds", type=float, default=600.0)
+    parser.add_argument("--pool", action="append", help="a pool it serves (repeatable)")
     parser.add_argument(
         "--separate", action="store_true", help="claim and complete as two requests"
     )

@@ -37,6 +37,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/studies/{study_id}"): "read",
     ("PATCH", "/api/v1/studies/{study_id}"): "admin",
     ("DELETE", "/api/v1/studies/{study_id}"): "admin",
+    ("PATCH", "/api/v1/trials/{trial_id}"): "admin",
     ("GET", "/api/v1/studies/{study_id}/trials"): "read",
     ("POST", "/api/v1/studies/{study_id}/trials"): "admin",
     ("GET", "/api/v1/studies/{study_id}/leaderboard"): "read",
@@ -51,11 +52,20 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/trials/{trial_id}/tell"): "admin+client",
     # the worker protocol; heartbeat and reports also serve an asked trial's client
     ("POST", "/api/v1/workers/claim"): "worker",
+    ("GET", "/api/v1/workers"): "admin",
     ("POST", "/api/v1/trials/{trial_id}/heartbeat"): "worker+client",
     ("POST", "/api/v1/trials/{trial_id}/reports"): "worker+client",
     ("POST", "/api/v1/trials/{trial_id}/complete"): "worker",
     ("POST", "/api/v1/trials/{trial_id}/complete-and-claim"): "worker",
     ("POST", "/api/v1/trials/{trial_id}/fail"): "worker",
+    # logs and artifacts: the attempt holding the lease writes (its lease token checked by the
+    # route); reads take the read scope, and a worker reads a trial's artifacts (restoring its
+    # checkpoint) only with that trial's lease token
+    ("POST", "/api/v1/trials/{trial_id}/logs"): "worker+client",
+    ("GET", "/api/v1/trials/{trial_id}/logs"): "read",
+    ("GET", "/api/v1/trials/{trial_id}/artifacts"): "read",
+    ("GET", "/api/v1/trials/{trial_id}/artifacts/{name}"): "read",
+    ("PUT", "/api/v1/trials/{trial_id}/artifacts/{name}"): "worker+client",
     # comparisons: creating one creates studies; changing or deleting one changes them
     ("POST", "/api/v1/comparisons"): "admin",
     ("GET", "/api/v1/comparisons"): "read",

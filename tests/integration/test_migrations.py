@@ -14,7 +14,10 @@ from tests.integration.conftest import run_together
 
 pytestmark = pytest.mark.integration
 
-TABLES = {"alembic_version", "comparisons", "reports", "studies", "trials", "workers"}
+TABLES = {
+    "alembic_version", "comparisons", "reports", "studies", "trials", "workers",
+    "tracking_outbox", "tracking_runs", "trial_logs", "trial_log_chunks",
+}  # fmt: skip
 
 
 def test_empty_database_upgrades_to_head_and_matches_the_models(empty_database_url: str) -> None:

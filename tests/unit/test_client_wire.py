@@ -21,7 +21,7 @@ TRIAL: dict[str, Any] = {
     "device": "cpu", "created_at": "2026-01-02T03:04:05.123456Z",
     "started_at": "2026-01-02T03:04:06Z", "finished_at": "2026-01-02T03:04:16Z",
     "failure_class": None, "failure_message": None, "last_step": 2,
-    "last_report_value": 0.91, "duration_s": 10.0,
+    "last_report_value": 0.91, "duration_s": 10.0, "note": "lr too high", "tags": ["a", "b"],
 }  # fmt: skip
 STUDY: dict[str, Any] = {
     "id": 2, "name": "s", "state": "running", "direction": "maximize", "sampler": "tpe",
@@ -31,7 +31,12 @@ STUDY: dict[str, Any] = {
     "updated_at": "2026-01-02T03:04:05Z", "counts": {"completed": 1, "running": 2},
     "best": TRIAL, "paused_reason": None,
     "failures": [{"failure_class": "config", "message": "unknown dataset", "count": 2}],
+    "pool": "a100", "waiting_for": "no live worker in pool a100",
     "imported_trials": 0,
+    "budget": {"n_trials": 20, "trials_used": 3, "trials_left": 17, "max_seconds": 7200.0,
+               "seconds_used": 812.5, "seconds_left": 6387.5, "max_trial_seconds": None,
+               "target": 0.98, "stop_reason": None},
+    "stop_reason": None,
 }  # fmt: skip
 LEASE: dict[str, Any] = {
     "trial_id": 7, "study_id": 2, "number": 3, "attempt": 1, "params": {"lr": 0.01},

@@ -40,6 +40,10 @@ def non_default_options(tmp_path: Path) -> WorkerOptions:
         "give_up_after_seconds": 600.0,
         "claim_backoff_seconds": 0.5,
         "max_claim_backoff_seconds": 9.0,
+        "allow_commands": (str(roots[0].resolve()),),
+        "kill_grace_seconds": 2.5,
+        "work_dir": str((tmp_path / "work").resolve()),
+        "pools": ("a100", "h100"),
     }
     assert set(values) == {f.name for f in fields(WorkerOptions)}, "a field without a value here"
     for f in fields(WorkerOptions):

@@ -24,6 +24,7 @@ export const paths = {
   plots: (id) => `${BASE}/studies/${id}/plots`,
   curves: (id) => `${BASE}/studies/${id}/curves`,
   importance: (id) => `${BASE}/studies/${id}/importance`,
+  trialLog: (id, params) => `${BASE}/trials/${id}/logs${query(params)}`,
   bestConfigYaml: (id) => `${BASE}/studies/${id}/best${query({ format: "yaml" })}`,
   comparisons: (params) => `${BASE}/comparisons${query(params)}`,
   comparison: (id) => `${BASE}/comparisons/${id}`,
@@ -67,6 +68,10 @@ async function fetchApi(path) {
 
 export async function getJson(path) {
   return (await fetchApi(path)).json();
+}
+
+export async function getText(path) {
+  return (await fetchApi(path)).text();
 }
 
 // Saves what `path` answers as a file (the best config): a plain link would not carry the

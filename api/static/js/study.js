@@ -4,7 +4,7 @@
 // the best trial, one indexed query); only when its fingerprint changes are the leaderboard,
 // the table page and (at most every few seconds) the plots fetched again.
 
-import { download, getJson, paths } from "./api.js";
+import { download, getJson, getText, paths } from "./api.js";
 import { el, showError } from "./dom.js";
 import { duration, num } from "./format.js";
 import "./header.js";
@@ -15,6 +15,7 @@ const studyId = Number(window.location.pathname.split("/").filter(Boolean).pop()
 const PAGE = 25;
 const POLL_MS = 1000;
 const PLOTS_EVERY_MS = 4000;
+const LOG_LINES = 500; // the last lines of a trial's log shown under its row
 
 const page = { offset: 0, state: "" };
 let fingerprint = null;
@@ -22,13 +23,18 @@ let leaderIds = null;
 let plotsAt = 0;
 let plotsTimer = null;
 let completedAtImportance = -1;
+let openTrial = null; // the trial whose log is shown under its row (its id), if any
 
 function renderHeader(study) {
   document.title = `hpo · ${study.name}`;
   document.getElementById("title").replaceChildren(`${study.name} `, badge(study.state));
   const task = study.spec.task || {};
-  const parts = [`study ${study.id}`, `${task.model || "?"} on ${task.dataset || "?"}`,
-    `${study.sampler} sampler`, `${study.pruner} pruner`,
+  // A command task runs the user's own program: show its command, not a model and dataset.
+  const what = task.kind === "command"
+    ? `command: ${(task.command || []).join(" ")}`
+    : `${task.model || "?"} on ${task.dataset || "?"}`;
+  const parts = [`study ${study.id}`, what,
+    `${study.sampler} sampler`, `${study.pruner} pruner`, `pool ${study.pool || "default"}`,
     `${task.metric || "value"} (${study.direction})`];
   if (study.comparison_id !== null && study.comparison_id !== undefined) {
     parts.push(el("a", { href: `/comparisons/${study.comparison_id}` },
@@ -39,6 +45,11 @@ function renderHeader(study) {
   const reason = document.getElementById("paused-reason");
   reason.textContent = study.state === "paused" && study.paused_reason ? study.paused_reason : "";
   reason.classList.toggle("hidden", !reason.textContent);
+  // A running study nobody can train: no live worker serves its pool.
+  const waiting = document.getElementById("waiting-for");
+  waiting.textContent = study.waiting_for
+    ? `waiting: ${study.waiting_for} (start one: hpo worker --pool ${study.pool})` : "";
+  waiting.classList.toggle("hidden", !study.waiting_for);
   const top = (study.failures || [])[0];
   const failure = document.getElementById("top-failure");
   failure.textContent = top ? `most common failure: ${top.count} × ${top.failure_class}` +
@@ -58,6 +69,27 @@ function renderHeader(study) {
   link.classList.toggle("hidden", !study.best);
   link.setAttribute("href", paths.bestConfigYaml(study.id));
   link.setAttribute("download", `study-${study.id}-best.yaml`);
+}
+
+// What the budgets used and have left (GET /studies/{id} `budget`), redrawn on every poll:
+// the training time grows while trials run, without the counts changing.
+function renderBudget(study) {
+  const use = study.budget;
+  const line = document.getElementById("budget-use");
+  if (!use) {
+    line.classList.add("hidden");
+    return;
+  }
+  const parts = [`${use.trials_used} of ${use.n_trials} trials used, ${use.trials_left} left`];
+  parts.push(use.max_seconds === null
+    ? `${duration(use.seconds_used)} training used (no time budget)`
+    : `${duration(use.seconds_used)} of ${duration(use.max_seconds)} training used, ` +
+      `${duration(use.seconds_left)} left`);
+  if (use.max_trial_seconds !== null) parts.push(`at most ${duration(use.max_trial_seconds)} a trial`);
+  if (use.target !== null) parts.push(`target ${num(use.target)}`);
+  if (use.stop_reason) parts.push(`stopped: ${use.stop_reason}`);
+  line.textContent = `budget: ${parts.join("; ")}`;
+  line.classList.remove("hidden");
 }
 
 async function renderLeaderboard() {
@@ -81,8 +113,10 @@ async function renderTrials() {
     page.offset = Math.floor((data.total - 1) / PAGE) * PAGE;
     return renderTrials();
   }
-  document.querySelector("#trials tbody").replaceChildren(...data.items.map((t) =>
-    el("tr", { dataset: { trialNumber: t.number } },
+  const rows = [];
+  for (const t of data.items) {
+    const row = el("tr", { dataset: { trialNumber: t.number, trialId: t.id }, class: "opens",
+      title: "show this trial's log", "aria-expanded": t.id === openTrial ? "true" : "false" },
       el("td", { class: "num" }, `#${t.number}`),
       el("td", { title: t.failure_message || "" }, badge(t.state)),
       el("td", { class: "num" }, num(t.value, 6)),
@@ -90,12 +124,40 @@ async function renderTrials() {
       paramsCell(t.params),
       el("td", { class: "worker", title: t.worker_id || "" }, t.worker_id || "–"),
       el("td", { class: "num" }, t.attempt),
-      el("td", { class: "num" }, duration(t.duration_s)))));
+      el("td", { class: "num" }, duration(t.duration_s)),
+      el("td", { class: "tags" }, (t.tags || []).join(", ")),
+      el("td", { class: "trial-note", title: t.note || "" }, t.note || ""));
+    row.addEventListener("click", () => toggleLog(t.id));
+    rows.push(row);
+    if (t.id === openTrial) rows.push(logRow(t));
+  }
+  document.querySelector("#trials tbody").replaceChildren(...rows);
+  if (openTrial !== null) await fillLog(openTrial);
   const last = Math.min(data.total, page.offset + data.items.length);
   document.getElementById("page-info").textContent =
     data.total ? `${page.offset + 1}–${last} of ${data.total}` : "no trial";
   document.getElementById("page-prev").disabled = page.offset === 0;
   document.getElementById("page-next").disabled = last >= data.total;
+}
+
+// A trial's log, under its row: the last LOG_LINES lines of its latest attempt, as text.
+function logRow(trial) {
+  return el("tr", { class: "log-row", dataset: { logFor: trial.id } },
+    el("td", { colspan: 10 },
+      el("div", { class: "note" }, `trial #${trial.number}: the last ${LOG_LINES} lines of its log`),
+      el("pre", { class: "trial-log" }, "loading…")));
+}
+
+async function fillLog(trialId) {
+  const row = document.querySelector(`#trials tr.log-row[data-log-for="${trialId}"]`);
+  if (!row) return;
+  const text = await getText(paths.trialLog(trialId, { tail: LOG_LINES }));
+  row.querySelector("pre").textContent = text || "(nothing logged yet)";
+}
+
+function toggleLog(trialId) {
+  openTrial = openTrial === trialId ? null : trialId;
+  renderTrials().catch((error) => showError(error.message));
 }
 
 async function renderPlots(study) {
@@ -127,8 +189,13 @@ function schedulePlots(study) {
 
 async function tick() {
   const study = await getJson(paths.study(studyId));
+  renderBudget(study);
   const next = JSON.stringify([study.state, study.counts, study.best && study.best.id, study.n_trials]);
-  if (next === fingerprint) return;
+  if (next === fingerprint) {
+    // Nothing else changed, but an open trial's log grows while it runs.
+    if (openTrial !== null) await fillLog(openTrial);
+    return;
+  }
   const first = fingerprint === null;
   fingerprint = next;
   renderHeader(study);

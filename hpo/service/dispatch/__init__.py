@@ -18,11 +18,12 @@ over the `Suggestions` that `Service` owns.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from hpo.errors import ValidationError
+from hpo.pools import DEFAULT_POOL, check_pools
 from hpo.service.dispatch.claim_fields import check_claim_fields
 from hpo.service.dispatch.claims import Claims
 from hpo.service.dispatch.lease_binding import bound_next_lease
@@ -32,6 +33,7 @@ from hpo.service.dispatch.waiting import WorkSignal
 from hpo.service.metrics import Metrics
 from hpo.service.views import Lease, TrialView
 from hpo.storage import Database, FailureClass, utcnow
+from hpo.storage.repositories.locks import BUILTIN_ONLY
 
 
 class Dispatcher:
@@ -62,10 +64,19 @@ class Dispatcher:
         self.work = WorkSignal()
 
     def claim(
-        self, worker_id: str, *, host: str = "", devices: tuple[str, ...] = ()
+        self,
+        worker_id: str,
+        *,
+        host: str = "",
+        devices: tuple[str, ...] = (),
+        pools: tuple[str, ...] = (DEFAULT_POOL,),
+        task_kinds: Sequence[str] = BUILTIN_ONLY,
     ) -> Lease | None:
-        """A trial for this worker, or None (HTTP 204): see `Claims.claim`."""
-        return self.claims.claim(worker_id, host=host, devices=devices)
+        """A trial for this worker from a study in one of its `pools` and of one of its
+        `task_kinds`, or None (HTTP 204): see `Claims.claim`."""
+        return self.claims.claim(
+            worker_id, host=host, devices=devices, pools=pools, task_kinds=task_kinds
+        )
 
     def ask(
         self, study_id: int, *, worker_id: str = "ask-tell", lease_seconds: float | None = None
@@ -98,6 +109,8 @@ class Dispatcher:
         *,
         host: str = "",
         devices: tuple[str, ...] = (),
+        pools: tuple[str, ...] = (DEFAULT_POOL,),
+        task_kinds: Sequence[str] = BUILTIN_ONLY,
     ) -> tuple[TrialView, Lease | None]:
         """`complete`, then `claim` for the same worker: one request per trial instead of two
         for a worker that goes on (its next trial, or None: no work right now).
@@ -108,6 +121,7 @@ class Dispatcher:
         until it expired. That lease is found through the completed trial (whose token the
         retry proves it holds), never by `worker_id` (see `lease_binding`)."""
         check_claim_fields(worker_id, host, devices)  # before the complete lands
+        pools = check_pools(pools)
         view, retried = self.results.complete(trial_id, token, value, metrics)
         self.work.notify()
         if retried:
@@ -116,7 +130,12 @@ class Dispatcher:
             if held is not None:
                 return view, held
         lease = self.claims.claim(
-            worker_id, host=host, devices=devices, completed_trial_id=trial_id
+            worker_id,
+            host=host,
+            devices=devices,
+            completed_trial_id=trial_id,
+            pools=pools,
+            task_kinds=task_kinds,
         )
         return view, lease
 

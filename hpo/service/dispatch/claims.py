@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from hpo.errors import ConflictError, DatabaseUnavailable
+from hpo.pools import DEFAULT_POOL, check_pools
 from hpo.service._common import finish_study_if_done, target_trials, training_config
 from hpo.service.dispatch.active_trials import read_active
 from hpo.service.dispatch.claim_fields import check_claim_fields
@@ -25,6 +26,7 @@ from hpo.service.dispatch.leases import lease_columns, lease_of
 from hpo.service.dispatch.part import DispatchPart
 from hpo.service.dispatch.sampler_failures import SamplerFailed, pause_for_sampler_failure
 from hpo.service.dispatch.workers_seen import WorkersSeen
+from hpo.service.stopping import time_spent
 from hpo.service.views import Lease
 from hpo.storage import (
     Study,
@@ -36,6 +38,7 @@ from hpo.storage import (
 )
 from hpo.storage import repositories as repo
 from hpo.storage.repositories import claim_path
+from hpo.storage.repositories.locks import BUILTIN_ONLY
 
 # Claim batches one process runs at once (see `combining`): more than one, so that a batch
 # stuck in a slow ask (GP on a big study, under that study's lock) does not hold up the
@@ -53,6 +56,10 @@ class ClaimRequest:
     host: str
     devices: tuple[str, ...]
     completed_trial_id: int | None = None  # complete-and-claim: the lease is recorded there
+    pools: tuple[str, ...] = (DEFAULT_POOL,)  # served only from studies in these pools
+    # The task kinds the worker runs (builtin, command): studies of other kinds are not
+    # handed to it (a worker without --allow-commands never gets a command trial).
+    task_kinds: tuple[str, ...] = BUILTIN_ONLY
 
 
 class Claims(DispatchPart):
@@ -75,8 +82,11 @@ class Claims(DispatchPart):
         host: str = "",
         devices: tuple[str, ...] = (),
         completed_trial_id: int | None = None,
+        pools: tuple[str, ...] = (DEFAULT_POOL,),
+        task_kinds: Sequence[str] = BUILTIN_ONLY,
     ) -> Lease | None:
-        """A trial for this worker from the least busy runnable study, or None (HTTP 204).
+        """A trial for this worker from the least busy runnable study in one of its `pools`,
+        or None (HTTP 204).
 
         Studies are tried least-busy first (fair sharing); a study locked by another claimer
         is skipped, not waited for (PostgreSQL SKIP LOCKED), so claimers spread over studies.
@@ -84,10 +94,17 @@ class Claims(DispatchPart):
         in one transaction (see `combining`). The fields are checked first (`claim_fields`):
         a value the database refuses must not fail the others' claims. `completed_trial_id`
         (complete-and-claim): the lease handed out is recorded on that trial (see
-        `lease_binding`).
+        `lease_binding`). Only studies whose task kind is in `task_kinds` are considered.
         """
         check_claim_fields(worker_id, host, devices)
-        request = ClaimRequest(worker_id, host, tuple(devices), completed_trial_id)
+        request = ClaimRequest(
+            worker_id,
+            host,
+            tuple(devices),
+            completed_trial_id,
+            pools=check_pools(pools),
+            task_kinds=tuple(sorted(set(task_kinds))),
+        )
         return self._batches.submit(request)
 
     def serve_batch(self, requests: Sequence[ClaimRequest]) -> list[Lease | None]:
@@ -101,15 +118,20 @@ class Claims(DispatchPart):
         return [None] * len(requests)
 
     def _serve_once(self, requests: Sequence[ClaimRequest]) -> list[Lease | None]:
-        stale = self._seen.stale((r.worker_id, r.host, r.devices) for r in requests)
+        stale = self._seen.stale((r.worker_id, r.host, r.devices, r.pools) for r in requests)
         with self.db.transaction() as session:
             commit_without_flush_wait(session)
             now = self.clock()
             for worker_id, seen in stale.items():
                 repo.touch_worker(
-                    session, worker_id, host=seen.host, devices=list(seen.devices), now=now
+                    session,
+                    worker_id,
+                    host=seen.host,
+                    devices=list(seen.devices),
+                    pools=list(seen.pools),
+                    now=now,
                 )
-            leases = self._claim_any(session, requests, now)
+            leases = self._claim_by_group(session, requests, now)
             for request, lease in zip(requests, leases, strict=True):
                 if request.completed_trial_id is not None:
                     bind_next_lease(session, request.completed_trial_id, lease)
@@ -121,8 +143,33 @@ class Claims(DispatchPart):
         self.metrics.inc("hpo_claim_batches_total")
         return leases
 
-    def _claim_any(
+    def _claim_by_group(
         self, session: Session, requests: Sequence[ClaimRequest], now: datetime
+    ) -> list[Lease | None]:
+        """`_claim_any` for each group of requests that serve the same pools and run the same
+        task kinds (one group, nearly always: a batch's workers are mostly alike), answers in
+        request order."""
+        groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[int]] = {}
+        for i, request in enumerate(requests):
+            groups.setdefault((request.pools, request.task_kinds), []).append(i)
+        if len(groups) == 1:
+            return self._claim_any(
+                session, requests, now, requests[0].pools, requests[0].task_kinds
+            )
+        leases: list[Lease | None] = [None] * len(requests)
+        for (pools, kinds), members in groups.items():
+            given = self._claim_any(session, [requests[i] for i in members], now, pools, kinds)
+            for i, lease in zip(members, given, strict=True):
+                leases[i] = lease
+        return leases
+
+    def _claim_any(
+        self,
+        session: Session,
+        requests: Sequence[ClaimRequest],
+        now: datetime,
+        pools: tuple[str, ...],
+        kinds: Sequence[str],
     ) -> list[Lease | None]:
         leases: list[Lease | None] = [None] * len(requests)
         served = 0
@@ -136,9 +183,9 @@ class Claims(DispatchPart):
         # The common case in one statement: lock the least busy claimable study that no other
         # claimer holds; when every one is held, wait for the least busy (a burst of workers
         # on one study would otherwise mostly get 204s and poll while there is work).
-        study = lock_least_busy_study(session, skip_locked=True)
+        study = lock_least_busy_study(session, skip_locked=True, pools=pools, task_kinds=kinds)
         if study is None and not self.db.is_sqlite:  # SQLite locks nothing per study
-            study = lock_least_busy_study(session, skip_locked=False)
+            study = lock_least_busy_study(session, skip_locked=False, pools=pools, task_kinds=kinds)
         if study is None:
             return leases  # no claimable study
         take(study)
@@ -148,7 +195,7 @@ class Claims(DispatchPart):
         # full. Try the others, least busy first, as above.
         tried = {study.id}
         skipped: list[int] = []
-        for study_id in repo.claimable_study_ids(session):
+        for study_id in repo.claimable_study_ids(session, pools, kinds):
             if study_id in tried:
                 continue
             locked = lock_study_snapshot(session, study_id, skip_locked=True)
@@ -205,6 +252,9 @@ class Claims(DispatchPart):
         snapshot (`lock_study_snapshot`): it is only read here."""
         if study.state is not StudyState.RUNNING or not requests:
             return []
+        if study.max_seconds is not None and time_spent(session, study, now):
+            self._finish_in_claim(session, study.id, now)  # no trial starts past the budget
+            return []
         active = read_active(session, study.id)
         wanted = min(len(requests), study.max_parallel - active.running)
         if wanted <= 0:
@@ -228,7 +278,7 @@ class Claims(DispatchPart):
         # Raises `SamplerFailed` out of the claim's transaction (see `serve_batch`).
         suggested = self.suggestions.suggest(session, study, active, new) if new > 0 else []
         if not leases and not suggested:
-            self._finish_in_claim(session, study.id)  # budget used or sampler exhausted
+            self._finish_in_claim(session, study.id, now)  # budget used or sampler exhausted
             return []
         rows = []
         for i, params in enumerate(suggested):
@@ -263,12 +313,12 @@ class Claims(DispatchPart):
             )
         return leases
 
-    def _finish_in_claim(self, session: Session, study_id: int) -> None:
+    def _finish_in_claim(self, session: Session, study_id: int, now: datetime) -> None:
         """A claim found the study's budget used or its sampler exhausted: complete it if
         nothing is left running, and drop its sampler (harmless if this rolls back: the next
         claim rebuilds it)."""
         study = repo.get_study(session, study_id)
-        finish_study_if_done(session, study)
+        finish_study_if_done(session, study, now)
         if study.state is StudyState.COMPLETED:
             self.suggestions.forget(study_id)
 

@@ -22,10 +22,16 @@ from hpo.service._common import finish_study_if_done, require_state, target_tria
 from hpo.service.dispatch.leases import RETRIED, check_token, failure_class, token_matches
 from hpo.service.dispatch.part import DispatchPart
 from hpo.service.failures import pause_after_config_errors
+from hpo.service.stopping import (
+    TimedOut,
+    check_trial_time,
+    complete_on_target,
+    over_trial_limit,
+)
 from hpo.service.views import TrialView
 from hpo.storage import FailureClass, Study, StudyState, Trial, TrialState
 from hpo.storage import repositories as repo
-from hpo.storage.repositories import claim_path
+from hpo.storage.repositories import claim_path, durations
 
 
 class Results(DispatchPart):
@@ -33,10 +39,13 @@ class Results(DispatchPart):
 
     def heartbeat(self, trial_id: int, token: str) -> datetime:
         """Renew the lease; returns the new expiry."""
-        with self.db.transaction() as session:
-            trial = self._leased(session, trial_id, token, "heartbeat")
-            trial.lease_expires_at = self.clock() + self.lease
-            return trial.lease_expires_at
+        try:
+            with self.db.transaction() as session:
+                trial, _ = self._leased(session, trial_id, token, "heartbeat")
+                trial.lease_expires_at = self.clock() + self.lease
+                return trial.lease_expires_at
+        except TimedOut as timed_out:
+            raise self._time_out(timed_out) from None
 
     def report(self, trial_id: int, token: str, step: int, value: float) -> bool:
         """Record an intermediate value; renews the lease; returns should_prune. A trial the
@@ -46,31 +55,40 @@ class Results(DispatchPart):
                 f"report value {value!r} is not finite: fail the trial with failure_class "
                 "'diverged' instead"
             )
-        with self.db.transaction() as session:
-            trial = self._leased(session, trial_id, token, "report on")
-            study = repo.get_study(session, trial.study_id)
-            repo.record_report(session, trial, step, value)
-            now = self.clock()
-            trial.lease_expires_at = now + self.lease
-            spec = study.spec.get("pruner") or {}
-            pruner = make_pruner(
-                spec.get("name", "none"), spec.get("options"), str(study.direction)
-            )
-            if not pruner.reads_reports:
-                # No pruner: skip reading every report of the study, which grew each report's
-                # work and transient memory with the study's history, on every report.
-                return False
-            session.flush()
-            reports = repo.study_reports(session, study.id, max_step=step)
-            if not pruner.should_prune(reports, trial.id, step):
-                return False
-            trial.state = TrialState.PRUNED
-            trial.value = value
-            trial.finished_at = now
-            trial.lease_expires_at = None
-            self.metrics.inc("hpo_trials_pruned_total")
-            finish_if_done(session, study)
-        self.suggestions.result_in(study.id, study.state, study.sampler)
+        try:
+            with self.db.transaction() as session:
+                trial, study = self._leased(session, trial_id, token, "report on")
+                pruned = self._report_in(session, trial, study, step, value)
+        except TimedOut as timed_out:
+            raise self._time_out(timed_out) from None
+        if pruned:
+            self.suggestions.result_in(study.id, study.state, study.sampler)
+        return pruned
+
+    def _report_in(
+        self, session: Session, trial: Trial, study: Study, step: int, value: float
+    ) -> bool:
+        """`report` inside its transaction: record, renew, ask the pruner."""
+        repo.record_report(session, trial, step, value)
+        now = self.clock()
+        trial.lease_expires_at = now + self.lease
+        spec = study.spec.get("pruner") or {}
+        pruner = make_pruner(spec.get("name", "none"), spec.get("options"), str(study.direction))
+        if not pruner.reads_reports:
+            # No pruner: skip reading every report of the study, which grew each report's
+            # work and transient memory with the study's history, on every report.
+            return False
+        session.flush()
+        reports = repo.study_reports(session, study.id, max_step=step)
+        if not pruner.should_prune(reports, trial.id, step):
+            return False
+        trial.state = TrialState.PRUNED
+        trial.value = value
+        trial.finished_at = now
+        trial.lease_expires_at = None
+        self.metrics.inc("hpo_trials_pruned_total")
+        self.finished(session, trial.id)
+        finish_if_done(session, study, now)
         return True
 
     def complete(
@@ -92,12 +110,22 @@ class Results(DispatchPart):
                     raise _NotThisLease  # rolls the update back
                 state, sampler = StudyState(row.study_state), str(row.sampler)
                 created = -1 if row.top_number is None else int(row.top_number) + 1
-                if state is StudyState.RUNNING and (sampler == "grid" or created >= row.n_trials):
+                now = row.finished_at
+                if row.stop_rules:  # a time or quality budget: see hpo.service.stopping
+                    study = repo.get_study(session, row.study_id)
+                    check_trial_time(study, trial_id, row.started_at, now)  # rolls back
+                    complete_on_target(study, int(row.number), value)
+                    finish_if_done(session, study, now)
+                    state = study.state
+                elif state is StudyState.RUNNING and (sampler == "grid" or created >= row.n_trials):
                     # Perhaps the study's last trial (a grid's target may be its size): count.
                     study = repo.get_study(session, row.study_id)
-                    finish_if_done(session, study)
+                    finish_if_done(session, study, now)
                     state = study.state
+                self.finished(session, trial_id)
                 view = TrialView.of(row)
+        except TimedOut as timed_out:
+            raise self._time_out(timed_out) from None
         except _NotThisLease:
             # 404, a wrong or stale token, a trial not running, or a retry of a complete that
             # already landed (returns the trial unchanged).
@@ -133,8 +161,8 @@ class Results(DispatchPart):
                 return TrialView.of(trial)
             require_state(trial, (TrialState.RUNNING,), "fail")
             study = repo.get_study(session, trial.study_id)
-            self._end_attempt(trial, study, failure, message[:4000])
-            finish_if_done(session, study)
+            self._end_attempt(session, trial, study, failure, message[:4000])
+            finish_if_done(session, study, self.clock())
             if trial.state is TrialState.FAILED and failure is FailureClass.CONFIG:
                 pause_after_config_errors(session, study)  # a study that cannot succeed stops
             view = TrialView.of(trial)
@@ -146,19 +174,49 @@ class Results(DispatchPart):
         """Requeue (or, past max_attempts, fail) trials whose lease expired. Returns how many."""
         over: list[int] = []
         with self.db.transaction() as session:
-            expired = repo.expired_leases(session, self.clock())
+            now = self.clock()
+            expired = repo.expired_leases(session, now)
             for trial in expired:
                 study = repo.get_study(session, trial.study_id)
-                self._end_attempt(trial, study, FailureClass.LOST, "lease expired")
+                self._end_attempt(session, trial, study, FailureClass.LOST, "lease expired")
                 self.metrics.inc("hpo_lease_expiries_total")
-                finish_if_done(session, study)
+                finish_if_done(session, study, now)
+                if study.state is StudyState.COMPLETED:
+                    over.append(study.id)
+            # Trials past their study's max_trial_seconds that send nothing (no heartbeat,
+            # report or complete would have failed them yet).
+            timed_out = 0
+            for trial, limit in durations.running_with_time_limit(session):
+                study = repo.get_study(session, trial.study_id)
+                if not over_trial_limit(study, trial.started_at, now):
+                    continue
+                message = f"ran longer than max_trial_seconds={limit:g}"
+                self._end_attempt(session, trial, study, FailureClass.TIMEOUT, message)
+                timed_out += 1
+                finish_if_done(session, study, now)
                 if study.state is StudyState.COMPLETED:
                     over.append(study.id)
         for study_id in over:
             self.suggestions.forget(study_id)
-        return len(expired)
+        return len(expired) + timed_out
 
-    def _end_attempt(self, trial: Trial, study: Study, failure: FailureClass, message: str) -> None:
+    def _time_out(self, timed_out: TimedOut) -> ConflictError:
+        """Fail a trial past its study's max_trial_seconds as `timeout` (its own transaction:
+        the caller's was rolled back); returns the 409 to raise to the worker."""
+        with self.db.transaction() as session:
+            trial = repo.lock_trial(session, timed_out.trial_id)
+            if trial.state is TrialState.RUNNING:
+                study = repo.get_study(session, trial.study_id)
+                message = f"ran longer than max_trial_seconds={timed_out.limit:g}"
+                self._end_attempt(session, trial, study, FailureClass.TIMEOUT, message)
+                finish_if_done(session, study, self.clock())
+        if trial.state is TrialState.FAILED:
+            self.suggestions.result_in(study.id, study.state, study.sampler)
+        return ConflictError(timed_out.message())
+
+    def _end_attempt(
+        self, session: Session, trial: Trial, study: Study, failure: FailureClass, message: str
+    ) -> None:
         now = self.clock()
         trial.lease_expires_at = None
         trial.failure_class = failure
@@ -178,15 +236,21 @@ class Results(DispatchPart):
         trial.state = TrialState.FAILED
         trial.finished_at = now
         self.metrics.inc("hpo_trials_failed_total")
+        self.finished(session, trial.id)
 
-    def _leased(self, session: Session, trial_id: int, token: str, action: str) -> Trial:
+    def _leased(
+        self, session: Session, trial_id: int, token: str, action: str
+    ) -> tuple[Trial, Study]:
+        """The running trial this token holds, and its study; raises `TimedOut` (to roll
+        back) when it is past the study's max_trial_seconds."""
         trial = repo.lock_trial(session, trial_id)
         check_token(trial, token, action)
         require_state(trial, (TrialState.RUNNING,), action)
-        study_state = repo.get_study(session, trial.study_id).state
-        if study_state is StudyState.CANCELLED:
+        study = repo.get_study(session, trial.study_id)
+        if study.state is StudyState.CANCELLED:
             raise ConflictError(f"study {trial.study_id} was cancelled: stop this trial")
-        return trial
+        check_trial_time(study, trial.id, trial.started_at, self.clock())
+        return trial, study
 
 
 class _NotThisLease(Exception):
@@ -194,12 +258,14 @@ class _NotThisLease(Exception):
     running under the given token (handled by `_complete_other`)."""
 
 
-def finish_if_done(session: Session, study: Study) -> None:
+def finish_if_done(session: Session, study: Study, now: datetime) -> None:
     """`finish_study_if_done`, skipping its count of every trial by state while the study
-    has fewer trials than its target (then it cannot be done): the highest trial number
-    bounds the trial count, and is one index lookup."""
+    has fewer trials than its target and no time budget (then it cannot be done): the
+    highest trial number bounds the trial count, and is one index lookup."""
     if study.state is not StudyState.RUNNING:
         return
-    if repo.next_trial_number(session, study.id) < target_trials(study):
+    if study.max_seconds is None and repo.next_trial_number(session, study.id) < target_trials(
+        study
+    ):
         return
-    finish_study_if_done(session, study)
+    finish_study_if_done(session, study, now)

@@ -32,6 +32,12 @@ from hpo.storage.repositories.locks import (
     lock_trial,
     next_queued_trial,
 )
+from hpo.storage.repositories.logs import (
+    KeptLog,
+    append_log,
+    log_attempts,
+    read_log,
+)
 from hpo.storage.repositories.reports import (
     StudyReports,
     record_report,
@@ -57,11 +63,14 @@ from hpo.storage.repositories.trials import (
     next_trial_number,
     params_hash,
 )
-from hpo.storage.repositories.workers import touch_worker
+from hpo.storage.repositories.workers import active_study_counts, live_workers, touch_worker
 
 __all__ = [
     "FinishedTrial",
+    "KeptLog",
     "StudyReports",
+    "active_study_counts",
+    "append_log",
     "best_trial",
     "claimable_study_ids",
     "comparison_studies",
@@ -82,14 +91,17 @@ __all__ = [
     "list_comparisons",
     "list_studies",
     "list_trials",
+    "live_workers",
     "lock_comparison",
     "lock_least_busy_study",
     "lock_study",
     "lock_study_snapshot",
     "lock_trial",
+    "log_attempts",
     "next_queued_trial",
     "next_trial_number",
     "params_hash",
+    "read_log",
     "record_report",
     "study_of_client_token",
     "study_of_trial",

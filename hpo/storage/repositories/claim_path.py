@@ -88,6 +88,16 @@ _PROGRESS_OF_ROW = (
     select(_S.c.state).where(_S.c.id == _T.c.study_id).scalar_subquery().label("study_state"),
     select(_S.c.sampler).where(_S.c.id == _T.c.study_id).scalar_subquery().label("sampler"),
     select(_S.c.n_trials).where(_S.c.id == _T.c.study_id).scalar_subquery().label("n_trials"),
+    # Whether a time or quality budget may stop the study (hpo.service.stopping): then the
+    # caller loads the study to check them; most studies have none and skip that.
+    select(
+        _S.c.max_seconds.is_not(None)
+        | _S.c.max_trial_seconds.is_not(None)
+        | _S.c.target.is_not(None)
+    )
+    .where(_S.c.id == _T.c.study_id)
+    .scalar_subquery()
+    .label("stop_rules"),
     # The study's highest trial number (numbers are never changed, so the snapshot before
     # the update is as good as after).
     select(func.max(_OTHER.c.number))
@@ -163,10 +173,10 @@ def complete_running(
     finished_at: datetime,
 ) -> TrialRow | None:
     """Mark a trial completed if it is running, in one statement, and return its whole row
-    plus its study's `study_state`, `sampler`, `n_trials` and `top_number` (None without
-    trials); None if the trial is gone or not running. The row stays locked until the
-    transaction ends: the caller checks the returned `lease_token` and rolls back if it is
-    not the worker's."""
+    plus its study's `study_state`, `sampler`, `n_trials`, `stop_rules` (whether a time or
+    quality budget is set) and `top_number` (None without trials); None if the trial is gone
+    or not running. The row stays locked until the transaction ends: the caller checks the
+    returned `lease_token` and rolls back if it is not the worker's."""
     return (
         session.connection()
         .execute(

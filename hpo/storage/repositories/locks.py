@@ -21,6 +21,7 @@ keep their oldest-first order; a comparison's group sits where its first study w
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -29,10 +30,14 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from hpo.errors import NotFoundError
+from hpo.pools import DEFAULT_POOL
 from hpo.states import StudyState, TrialState
 from hpo.storage.models import Comparison, Study, Trial
 from hpo.storage.repositories.comparisons import comparison_not_found
 from hpo.storage.transactions import write_connection
+
+# What a claim accepts when it says nothing (a worker from before command trials).
+BUILTIN_ONLY: tuple[str, ...] = ("builtin",)
 
 # --- studies -----------------------------------------------------------------------------------
 
@@ -76,9 +81,16 @@ def lock_study_snapshot(session: Session, study_id: int, *, skip_locked: bool) -
     return None if row is None else Study(**row._mapping)
 
 
-def lock_least_busy_study(session: Session, *, skip_locked: bool) -> Study | None:
-    """Lock and return the claimable study (running, with a free parallel slot) first in claim
-    order (see the module's docstring), in one statement: what a claim takes first. With
+def lock_least_busy_study(
+    session: Session,
+    *,
+    skip_locked: bool,
+    pools: Sequence[str] = (DEFAULT_POOL,),
+    task_kinds: Sequence[str] = BUILTIN_ONLY,
+) -> Study | None:
+    """Lock and return the claimable study (running, with a free parallel slot, in one of
+    `pools`, of one of `task_kinds`) first in claim order (see the module's docstring), in one
+    statement: what a claim takes first. With
     `skip_locked`, studies locked by another transaction are passed over (the next in order is
     taken; None if all are locked); without, the first is waited for. Returned as
     `lock_study_snapshot` does.
@@ -88,20 +100,32 @@ def lock_least_busy_study(session: Session, *, skip_locked: bool) -> Study | Non
     other studies if this one turns out to have no room."""
     connection = write_connection(session)
     statement = _LEAST_BUSY_SKIP_LOCKED if skip_locked else _LEAST_BUSY_WAIT
-    row = connection.execute(statement).one_or_none()
+    row = connection.execute(statement, _filters(pools, task_kinds)).one_or_none()
     return None if row is None else Study(**row._mapping)
 
 
-def claimable_study_ids(session: Session) -> list[int]:
-    """The ids of the claimable studies in claim order, without locking any (a claim then
-    locks, and so loads, only the one it takes: `lock_study_snapshot`). On every claim: a
-    statement built once, run on the connection (no ORM work)."""
-    return list(session.connection().execute(_CLAIMABLE_IDS).scalars())
+def claimable_study_ids(
+    session: Session,
+    pools: Sequence[str] = (DEFAULT_POOL,),
+    task_kinds: Sequence[str] = BUILTIN_ONLY,
+) -> list[int]:
+    """The ids of the claimable studies in `pools` and of `task_kinds`, in claim order,
+    without locking any (a claim then locks, and so loads, only the one it takes:
+    `lock_study_snapshot`). On every claim: a statement built once, run on the connection (no
+    ORM work)."""
+    bound = _filters(pools, task_kinds)
+    return list(session.connection().execute(_CLAIMABLE_IDS, bound).scalars())
+
+
+def _filters(pools: Sequence[str], task_kinds: Sequence[str]) -> dict[str, list[str]]:
+    """The bound parameters of the claim-order statements: what the claiming worker serves."""
+    return {"pools": list(pools), "kinds": list(task_kinds)}
 
 
 def claimable_studies_in_claim_order(*columns: Any) -> Select[Any]:
-    """SELECT `columns` FROM studies: the running studies with a free parallel slot, in
-    claim order (see the module's docstring)."""
+    """SELECT `columns` FROM studies: the running studies with a free parallel slot whose pool
+    is in the bound parameter `pools` and whose task kind is in `kinds` (both lists: what the
+    claiming worker serves and runs), in claim order (see the module's docstring)."""
     running = (
         select(Trial.study_id, func.count().label("n"))
         .where(Trial.state == TrialState.RUNNING)
@@ -136,7 +160,12 @@ def claimable_studies_in_claim_order(*columns: Any) -> Select[Any]:
         .outerjoin(running, running.c.study_id == Study.id)
         .outerjoin(started, started.c.study_id == Study.id)
         .outerjoin(first_of_comparison, first_of_comparison.c.comparison_id == Study.comparison_id)
-        .where(Study.state == StudyState.RUNNING, n_running < Study.max_parallel)
+        .where(
+            Study.state == StudyState.RUNNING,
+            n_running < Study.max_parallel,
+            Study.pool.in_(bindparam("pools", expanding=True)),
+            Study.task_kind.in_(bindparam("kinds", expanding=True)),
+        )
         .order_by(n_running, group, n_started, Study.id)
     )
 

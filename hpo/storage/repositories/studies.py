@@ -28,6 +28,11 @@ def create_study(
     pruner: str = "none",
     comparison_id: int | None = None,
     client_token_hash: str | None = None,
+    max_seconds: float | None = None,
+    max_trial_seconds: float | None = None,
+    target: float | None = None,
+    task_kind: str = "builtin",
+    pool: str = "default",
 ) -> Study:
     """Insert a study in state `running` and return it with its id. The spec is stored as
     given: validate it before (hpo.space / the API schemas)."""
@@ -44,6 +49,11 @@ def create_study(
         seed=seed,
         comparison_id=comparison_id,
         client_token_hash=client_token_hash,
+        max_seconds=max_seconds,
+        max_trial_seconds=max_trial_seconds,
+        target=target,
+        task_kind=task_kind,
+        pool=pool,
     )
     session.add(study)
     session.flush()  # assigns the id
