@@ -114,8 +114,6 @@ class GridSampler(BaseSampler):
         return out
 
 
-def _point_key(
-    params: Params, names: tuple[str, ...]
-) -> tuple[tuple[str, bool, object], ...]:
+def _point_key(params: Params, names: tuple[str, ...]) -> tuple[tuple[str, bool, object], ...]:
     """A grid point's identity in space order (whatever the order of the stored keys)."""
     return tuple((n, isinstance(params[n], bool), params[n]) for n in names if n in params)

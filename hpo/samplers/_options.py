@@ -72,6 +72,7 @@ OPTION_RULES: Mapping[str, Mapping[str, Option]] = {
         "n_ei_candidates": Option("int", 1, 10_000),
         "multivariate": _FLAG,
         "constant_liar": _FLAG,
+        "group": Option("bool", nullable=True),
     },
     "gp": {
         "n_startup_trials": _STARTUP,

@@ -45,10 +45,7 @@ def condition_from_dict(when: object) -> Condition:
             f"got {when!r}"
         )
     ((parent, values),) = when.items()
-    if isinstance(values, list | tuple):
-        listed = tuple(values)
-    else:
-        listed = (values,)
+    listed = tuple(values) if isinstance(values, list | tuple) else (values,)
     if not listed:
         raise SearchSpaceError(f"when: {{{parent}: []}} lists no value: list at least one")
     return Condition(str(parent), listed)
