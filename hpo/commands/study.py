@@ -198,7 +198,8 @@ def leaderboard_sheet(client: Client, study_id: int, k: int) -> tuple[Sheet, lis
     for rank, row in enumerate(rows, 1):
         sheet.add(
             str(rank), str(row.number), f"{row.value:.4f}",
-            *[_fmt(row.params.get(n)) for n in param_names],
+            # An inactive conditional parameter is absent from the trial: an empty cell.
+            *[_fmt(row.params[n]) if n in row.params else "" for n in param_names],
         )  # fmt: skip
     return sheet, rows
 
