@@ -323,7 +323,7 @@ class _OptunaAdapter(BaseSampler):
 def _suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
     """One define-by-run suggestion from a distribution of `distributions_for`."""
     if isinstance(dist, CategoricalDistribution):
-        return trial.suggest_categorical(name, dist.choices)  # type: ignore[arg-type]
+        return trial.suggest_categorical(name, dist.choices)
     if isinstance(dist, FloatDistribution):
         return trial.suggest_float(name, dist.low, dist.high, log=dist.log, step=dist.step)
     assert isinstance(dist, IntDistribution)

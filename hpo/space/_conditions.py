@@ -146,6 +146,6 @@ def active_in_unit(
             hit = np.isin(parent.index_array(u), allowed)
         else:
             values = np.round(parent.from_unit_array(u))
-            hit = np.isin(values, [float(v) for v in cond.values])  # type: ignore[arg-type]
+            hit = np.isin(values, [float(v) for v in cond.values])
         active[:, col[name]] = active[:, col[cond.parent]] & hit
     return active
