@@ -167,3 +167,19 @@ def test_the_cli_refuses_a_bad_when_in_one_line(tmp_path: Path) -> None:
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert "'momentum': when names 'optimiser', which is not a parameter" in lines[0]
+
+
+def test_study_create_reports_the_size_of_a_conditional_grid() -> None:
+    from hpo.commands.study import _grid_note
+    from hpo.spec import parse_study_spec
+
+    space = TREE | {
+        "momentum": {**TREE["momentum"], "grid_points": 2},
+        "gamma": {**TREE["gamma"], "grid": [0.1, 0.5]},
+        "lr": {**TREE["lr"], "grid_points": 2},
+    }
+    base = {"name": "g", "task": {"model": "mlp", "dataset": "mnist1d", "epochs": 2}}
+    grid = parse_study_spec({**base, "space": space, "sampler": "grid"})
+    # 3 optimizers x 2 momenta x 2 schedules x 2 gammas x 2 lrs without the conditions.
+    assert _grid_note(grid) == "; a grid of 24 active combinations (48 without the conditions)"
+    assert _grid_note(parse_study_spec({**base, "space": space, "sampler": "random"})) == ""
