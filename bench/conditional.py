@@ -6,11 +6,13 @@ for step), each sampler runs `hpo.optimize` on the space with `when` and, with t
 on the flattened space (every parameter always sampled; the trainers ignore the ones that do
 not apply, so both evaluate the same models). Figures: median (and quartiles) over seeds of
 the best validation accuracy after 30 and 60 trials, and the grid's size on a gridded copy of
-each space. Small on purpose (a subsample of the training set, a few epochs, 1 thread) so
-that the whole run fits a shared 2-core machine in ~20 minutes; the figures compare samplers
-on this cheap task, not the task's best accuracy.
+each space. Small on purpose (a subsample of the training set, a few epochs, 1 thread): the
+figures compare samplers on this cheap task, not the task's best accuracy. The defaults (5
+seeds, 4 epochs, 1200 examples) take ~7 minutes on the shared 2-core dev machine; the run in
+bench/fragments/conditional.md (10 seeds, 8 epochs, 3000 examples) took 48 minutes there:
 
-    nice .venv/bin/python bench/conditional.py --seeds 5 --trials 60 --json /tmp/cond.json
+    nice .venv/bin/python bench/conditional.py --seeds 10 --trials 60 --epochs 8 \
+        --train-size 3000 --json /tmp/cond.json
 """
 
 from __future__ import annotations
