@@ -24,6 +24,10 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "trials": ("hpo.commands.trials", "trials", "A study's trials, with why each one failed."),
     "compare": ("hpo.commands.compare", "compare", "Compare samplers over seeds; rank them."),
     "demo": ("hpo.commands.demo", "demo", "Server, workers and a small sampler comparison."),
+    "export": ("hpo.commands.interop", "export", "Write a study out as JSON or an Optuna study."),
+    "import": ("hpo.commands.interop", "import_", "Bring a JSON file or an Optuna study in."),
+    "db": ("hpo.commands.interop", "db", "Copy studies between databases (SQLite, PostgreSQL)."),
+    "deploy": ("hpo.commands.deploy", "deploy", "Print Kubernetes manifests or a Slurm script."),
 }
 
 

@@ -41,6 +41,7 @@ MAX_TRIALS = 1_000_000
 MAX_PARALLEL = 4_096
 MAX_ATTEMPTS = 20
 MAX_CONFIG_ERRORS = 1_000
+MAX_WARM_START_STUDIES = 100
 
 Scalar = str | int | float | bool
 # The free parts of a spec, each bounded by hpo.jsonlimits before its own validation.
@@ -131,6 +132,16 @@ def validated_space(space: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any
     return valid
 
 
+class WarmStartSpec(_Frozen):
+    """Seed a new study's samplers with the completed trials of earlier studies (those whose
+    params fit its space), as imported trials: history, not budget."""
+
+    # Ids fit the id column (32-bit): a larger one is no study, and some drivers refuse it.
+    from_studies: list[Annotated[int, Field(ge=1, le=2**31 - 1, strict=True)]] = Field(
+        min_length=1, max_length=MAX_WARM_START_STUDIES
+    )
+
+
 class StudySpec(_Frozen):
     """A validated study spec. `space` stays the plain mapping (JSON-able); `search_space()`
     gives the typed `SearchSpace`."""
@@ -150,6 +161,8 @@ class StudySpec(_Frozen):
     # (hpo/trainable.py). false: the trials are trained by your own code (ask/tell) and the
     # params are its own.
     check_config: bool = Field(default=True, strict=True)
+    # An instruction to the creation, like client_token: done once, not part of the stored spec.
+    warm_start: WarmStartSpec | None = None
 
     @field_validator("name")
     @classmethod
@@ -214,8 +227,8 @@ class StudySpec(_Frozen):
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain JSON-able data, with every default filled in (`client_token`
-        left out: it is what the creation did, not what the study is)."""
-        return self.model_dump(mode="json", exclude={"client_token"})
+        and `warm_start` left out: they are what the creation did, not what the study is)."""
+        return self.model_dump(mode="json", exclude={"client_token", "warm_start"})
 
 
 # Bidirectional overrides and isolates reorder how a name reads on screen ("Trojan source").

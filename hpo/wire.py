@@ -83,6 +83,8 @@ class StudyRecord(Protocol):
     @property
     def max_attempts(self) -> int: ...
     @property
+    def imported_trials(self) -> int: ...
+    @property
     def seed(self) -> int | None: ...
     @property
     def spec(self) -> Mapping[str, Any]: ...
@@ -207,6 +209,8 @@ class StudyView(_Wire):
     # The most common failures (class, message, count), most frequent first: filled in when
     # one study is read (GET /studies/{id}), None in lists.
     failures: list[FailureCount] | None = None
+    # Trials imported (an Optuna import, a warm start): in `counts`, but not in the budget.
+    imported_trials: int = 0
 
     @classmethod
     def of(
@@ -234,6 +238,7 @@ class StudyView(_Wire):
             counts={str(state): n for state, n in (counts or {}).items()},
             best=TrialView.of(best) if best is not None else None,
             paused_reason=study.paused_reason,
+            imported_trials=study.imported_trials or 0,
         )
 
     @property

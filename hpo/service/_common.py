@@ -35,10 +35,17 @@ def study_space(study: Study) -> SearchSpace:
 
 def target_trials(study: Study) -> int:
     """How many finished trials complete the study: its budget, or the grid's size when the
-    grid is smaller (an exhausted grid is a finished study)."""
+    grid is smaller (an exhausted grid is a finished study), plus the trials it imported
+    (history for its samplers, outside the budget)."""
+    imported = study.imported_trials or 0
     if study.sampler == "grid":
-        return min(study.n_trials, study_space(study).grid_size())
-    return study.n_trials
+        return min(study.n_trials, study_space(study).grid_size()) + imported
+    return study.n_trials + imported
+
+
+def budget_used(study: Study, counts: Mapping[TrialState, int]) -> int:
+    """How many of the study's trial budget its trials use: every trial but the imported."""
+    return sum(counts[s] for s in (*FINISHED, *ACTIVE)) - (study.imported_trials or 0)
 
 
 def to_observation(trial: Trial | TrialRow) -> Observation:

@@ -14,7 +14,7 @@ from hpo.errors import ConflictError, ValidationError
 from hpo.pruners import make_pruner
 from hpo.service._common import (
     ACTIVE,
-    FINISHED,
+    budget_used,
     finish_study_if_done,
     pause_study,
     study_space,
@@ -24,6 +24,7 @@ from hpo.service.client_tokens import new_client_token
 from hpo.service.creating import CreatesStudies
 from hpo.service.failures import common_failures, no_completed_trial
 from hpo.service.views import BestConfig, CreatedStudy, StudyView, TrialView
+from hpo.service.warm_start import warm_start
 from hpo.spec import StudySpec
 from hpo.storage import (
     FailureClass,
@@ -85,7 +86,13 @@ class StudyService(CreatesStudies):
             study = insert_study(
                 session, spec, comparison_id=comparison_id, client_token_hash=token_hash
             )
-            view = StudyView.of(study, dict.fromkeys(TrialState, 0))
+            counts = dict.fromkeys(TrialState, 0)
+            if spec.warm_start is not None:
+                space = spec.search_space()
+                counts[TrialState.COMPLETED] = warm_start(
+                    session, study, space, spec.warm_start.from_studies
+                )
+            view = StudyView.of(study, counts, repo.best_trial(session, study.id, study.direction))
         return CreatedStudy(**vars(view), client_token=token)
 
     def get(self, study_id: int) -> StudyView:
@@ -137,7 +144,7 @@ class StudyService(CreatesStudies):
             study = lock_study(session, study_id)
             if n_trials is not None:
                 counts = repo.count_trials_by_state(session, study_id)
-                used = sum(counts[s] for s in (*FINISHED, *ACTIVE))
+                used = budget_used(study, counts)
                 if n_trials < used:
                     raise ValidationError(
                         f"n_trials={n_trials} is below the {used} trials already created: "
@@ -254,7 +261,7 @@ class StudyService(CreatesStudies):
             if existing is not None:
                 return TrialView.of(existing), False
             counts = repo.count_trials_by_state(session, study_id)
-            if sum(counts[s] for s in (*FINISHED, *ACTIVE)) >= study.n_trials:
+            if budget_used(study, counts) >= study.n_trials:
                 raise ConflictError(
                     f"study {study_id} has used its budget of {study.n_trials} trials: "
                     "raise it with PATCH n_trials first"

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Float,
     ForeignKey,
     Index,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
 from hpo.errors import ValidationError
@@ -77,6 +79,9 @@ class Study(Base):
     client_token_hash: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
     # Set whenever the study is paused (by a user or by the service), cleared on resume.
     paused_reason: Mapped[str | None] = mapped_column(String(1000))
+    # How many of its trials were imported (`Trial.imported`): they are history for the
+    # samplers but not part of the budget, so the budget checks add this to n_trials.
+    imported_trials: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -132,6 +137,9 @@ class Trial(Base):
     # lease back while it is live, and nothing else (see `hpo.service.dispatch.lease_binding`).
     next_trial_id: Mapped[int | None] = mapped_column(Integer)
     next_lease_hash: Mapped[str | None] = mapped_column(String(64))
+    # Brought in finished from elsewhere (an Optuna study, a JSON export, a warm start's
+    # source studies), never run here: history for the samplers, outside the trial budget.
+    imported: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
     study: Mapped[Study] = relationship(back_populates="trials")
 

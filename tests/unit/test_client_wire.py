@@ -31,6 +31,7 @@ STUDY: dict[str, Any] = {
     "updated_at": "2026-01-02T03:04:05Z", "counts": {"completed": 1, "running": 2},
     "best": TRIAL, "paused_reason": None,
     "failures": [{"failure_class": "config", "message": "unknown dataset", "count": 2}],
+    "imported_trials": 0,
 }  # fmt: skip
 LEASE: dict[str, Any] = {
     "trial_id": 7, "study_id": 2, "number": 3, "attempt": 1, "params": {"lr": 0.01},

@@ -62,7 +62,7 @@ from typing import Any, Literal
 from sqlalchemy.orm import Session
 
 from hpo.samplers import Sampler, SamplerFeed, SamplerRegistry
-from hpo.service._common import study_space, to_observation
+from hpo.service._common import study_space, target_trials, to_observation
 from hpo.service.dispatch.active_trials import ActiveTrials, read_active
 from hpo.service.dispatch.sampler_failures import SamplerFailed
 from hpo.storage import Study
@@ -172,7 +172,7 @@ class SamplerCache:
         active = read_active(session, study.id)
         if (
             active.queued > 0
-            or active.created >= study.n_trials
+            or active.created >= target_trials(study)
             or active.running >= study.max_parallel
         ):
             return "no_room"
