@@ -107,7 +107,7 @@ def create(
     created = _client(api, token).create_study(body)
     click.echo(
         f"created study {created.id} ({created.name}, sampler {created.sampler}, "
-        f"{created.n_trials} trials)"
+        f"{created.n_trials} trials{_grid_note(spec)})"
     )
     if created.client_token:
         click.echo(
@@ -200,9 +200,23 @@ def leaderboard_sheet(client: Client, study_id: int, k: int) -> tuple[Sheet, lis
     for rank, row in enumerate(rows, 1):
         sheet.add(
             str(rank), str(row.number), f"{row.value:.4f}",
-            *[_fmt(row.params.get(n)) for n in param_names],
+            # An inactive conditional parameter is absent from the trial: an empty cell.
+            *[_fmt(row.params[n]) if n in row.params else "" for n in param_names],
         )  # fmt: skip
     return sheet, rows
+
+
+def _grid_note(spec: Any) -> str:
+    """A grid study's size; for a conditional space, the active combinations it enumerates
+    against the product of every parameter's values."""
+    if spec.sampler.name != "grid":
+        return ""
+    space = spec.search_space()
+    size = space.grid_size()
+    if not space.is_conditional:
+        return f"; a grid of {size} points"
+    flat = space.flattened().grid_size()
+    return f"; a grid of {size} active combinations ({flat} without the conditions)"
 
 
 def _fmt(value: Any) -> str:

@@ -24,6 +24,10 @@ class GridSampler(BaseSampler):
     Options: `cap` (int, default 100_000), `shuffle` (bool, default True; False visits the
     grid in lexicographic order, the last parameter varying fastest).
 
+    Conditional spaces (`when`): the grid is the active combinations only
+    (`SearchSpace.iter_grid`), each visited once; `size` is their number, which is what the
+    study reports as its grid. They are enumerated when the sampler is built (at most `cap`).
+
     Keeps one flag per grid point (completed or not), nothing per observation.
     """
 
@@ -41,12 +45,22 @@ class GridSampler(BaseSampler):
         options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(space, direction=direction, seed=seed, options=options)
-        self._axes = space.grid_axes(int(self.options["cap"]))
+        cap = int(self.options["cap"])
+        self._axes = space.grid_axes(cap)
         self._shape = tuple(len(a) for a in self._axes)
         self._positions: list[dict[tuple[bool, object], int]] = [
             {(isinstance(v, bool), v): i for i, v in enumerate(axis)} for axis in self._axes
         ]
-        total = int(np.prod(self._shape))
+        # A conditional grid is not a product of axes: its points are listed, and found by
+        # their names and values (an absent parameter is part of a point's identity).
+        self._points: list[Params] | None = None
+        self._lookup: dict[tuple[tuple[str, bool, object], ...], int] = {}
+        if space.is_conditional:
+            self._points = list(space.iter_grid(cap))
+            self._lookup = {_point_key(p, space.names): i for i, p in enumerate(self._points)}
+            total = len(self._points)
+        else:
+            total = int(np.prod(self._shape))
         if self.options["shuffle"]:
             self._order = np.random.default_rng(self.seed % 2**63).permutation(total)
         else:
@@ -60,6 +74,8 @@ class GridSampler(BaseSampler):
 
     def _index(self, params: Params) -> int | None:
         """The grid index of a configuration, or None when it is not a grid point."""
+        if self._points is not None:
+            return self._lookup.get(_point_key(params, self.space.names))
         idx = []
         for name, positions in zip(self.space.names, self._positions, strict=True):
             v = params.get(name)
@@ -84,6 +100,8 @@ class GridSampler(BaseSampler):
             if i is not None:
                 taken[i] = True
         chosen = self._order[~taken[self._order]][:n]
+        if self._points is not None:
+            return [dict(self._points[int(i)]) for i in chosen]
         out: list[Params] = []
         for flat in chosen:
             multi = np.unravel_index(int(flat), self._shape)
@@ -94,3 +112,8 @@ class GridSampler(BaseSampler):
                 }
             )
         return out
+
+
+def _point_key(params: Params, names: tuple[str, ...]) -> tuple[tuple[str, bool, object], ...]:
+    """A grid point's identity in space order (whatever the order of the stored keys)."""
+    return tuple((n, isinstance(params[n], bool), params[n]) for n in names if n in params)

@@ -75,6 +75,7 @@ OPTION_RULES: Mapping[str, Mapping[str, Option]] = {
         "multivariate": _FLAG,
         "constant_liar": _FLAG,
         "max_history": _HISTORY,
+        "group": Option("bool", nullable=True),
     },
     "gp": {
         "n_startup_trials": _STARTUP,

@@ -28,6 +28,13 @@ with 32 pending cost about what asks with none do (bench/sampler_pending.py). An
 rebuilds the study; CMA-ES, which learns from its own trials, extends only when the new results
 are exactly the previous suggestions.
 
+Conditional spaces (`when`) go through Optuna's own define-by-run interface: a history trial
+carries only its active parameters (and their distributions), and an ask suggests the
+parameters parents first, each only when its parent's suggested value makes it active. TPE
+then models them with `group=True` (multivariate within each group of trials that share
+their active parameters); GP and CMA-ES model the parameters every trial has and draw the
+others independently, as Optuna does.
+
 Importing this module sets Optuna's log level to WARNING (process-wide) so that trials do not
 log one INFO line each; experimental-feature warnings are silenced around our calls.
 """
@@ -97,7 +104,9 @@ class _FixedSpaceTPE(optuna.samplers.TPESampler):
     def __init__(self, *, distributions: Mapping[str, BaseDistribution], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._fixed_space = {name: d for name, d in sorted(distributions.items()) if not d.single()}
-        self._joint = bool(kwargs.get("multivariate", False)) and kwargs.get("group") is None
+        # With `group` (conditional spaces) trials differ in their parameters: Optuna's own
+        # inference is then the right one.
+        self._joint = bool(kwargs.get("multivariate", False)) and not kwargs.get("group")
 
     def infer_relative_search_space(
         self, study: optuna.Study, trial: FrozenTrial
@@ -124,6 +133,7 @@ class _OptunaAdapter(BaseSampler):
     ) -> None:
         super().__init__(space, direction=direction, seed=seed, options=options)
         self._dists = distributions_for(space)
+        self._conditional = space.is_conditional
         self._study: optuna.Study | None = None
         self._n_synced = 0  # completed observations in the study
         self._imputed: float | None = None  # the value failures were given in the study
@@ -170,7 +180,7 @@ class _OptunaAdapter(BaseSampler):
             for obs in observations:
                 state, value = self._value_of(obs, imputed)
                 study.enqueue_trial(dict(obs.params))
-                trial = study.ask(self._dists)
+                trial = self._ask_trial(study)
                 study.tell(trial, value, state=state)
             return
         trials = []
@@ -178,7 +188,10 @@ class _OptunaAdapter(BaseSampler):
             state, value = self._value_of(obs, imputed)
             trials.append(
                 create_trial(
-                    state=state, value=value, params=dict(obs.params), distributions=self._dists
+                    state=state,
+                    value=value,
+                    params=dict(obs.params),
+                    distributions=self._dists_of(obs.params),
                 )
             )
         self._storage.append_owned(trials)
@@ -242,7 +255,7 @@ class _OptunaAdapter(BaseSampler):
             trial = self._pending_cache.get(key) if key not in cache else None
             if trial is None:
                 trial = create_trial(
-                    state=TrialState.RUNNING, params=dict(p), distributions=self._dists
+                    state=TrialState.RUNNING, params=dict(p), distributions=self._dists_of(p)
                 )
             cache.setdefault(key, trial)
             out.append(trial)
@@ -288,10 +301,31 @@ class _OptunaAdapter(BaseSampler):
                 out.append(params)
         return out
 
+    def _dists_of(self, params: Mapping[str, Any]) -> dict[str, BaseDistribution]:
+        """The distributions of the parameters a configuration has (all, without conditions)."""
+        if not self._conditional:
+            return self._dists
+        return {n: d for n, d in self._dists.items() if n in params}
+
+    def _ask_trial(self, study: optuna.Study) -> optuna.Trial:
+        """An Optuna trial with its parameters suggested: all at once (define-and-run) in a
+        flat space; parents first and each child only when active (define-by-run) in a
+        conditional one, so Optuna's samplers see the tree."""
+        if not self._conditional:
+            return study.ask(self._dists)
+        trial = study.ask()
+        values: dict[str, Any] = {}
+        for name in self.space.parent_order:
+            if self.space.is_active(name, values):
+                values[name] = _suggest(trial, name, self._dists[name])
+        return trial
+
     def _canonical(self, raw: Mapping[str, Any]) -> Params:
         """Optuna's values in our types and bounds (a log round trip can land 1 ulp outside)."""
         out: Params = {}
         for name, d in self.space.items():
+            if name not in raw:
+                continue  # inactive in a conditional space
             v = raw[name]
             if isinstance(d, Categorical):
                 out[name] = d.check(v)
@@ -304,7 +338,7 @@ class _OptunaAdapter(BaseSampler):
 
     def _ask_one(self, study: optuna.Study, taken: set[int], rng: np.random.Generator) -> Params:
         for _ in range(self.max_retries):
-            trial = study.ask(self._dists)
+            trial = self._ask_trial(study)
             params = self._canonical(trial.params)
             if taken_key(params) not in taken:
                 return params
@@ -312,14 +346,26 @@ class _OptunaAdapter(BaseSampler):
         return self.fill_distinct(1, lambda: self.space.sample(rng, 1)[0], set(taken))[0]
 
 
+def _suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
+    """One define-by-run suggestion from a distribution of `distributions_for`."""
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    if isinstance(dist, FloatDistribution):
+        return trial.suggest_float(name, dist.low, dist.high, log=dist.log, step=dist.step)
+    assert isinstance(dist, IntDistribution)
+    return trial.suggest_int(name, dist.low, dist.high, log=dist.log, step=dist.step)
+
+
 class TPESampler(_OptunaAdapter):
     """Optuna's Tree-structured Parzen Estimator, multivariate, with the constant liar for
     pending trials. Ask cost grows about linearly with history (tens of ms at 1000).
 
     Options: `n_startup_trials` (10: random trials first), `n_ei_candidates` (24),
-    `multivariate` (True: model parameter interactions), `constant_liar` (True),
-    `max_history` (1000: past it the model fits the best 50 older results and the recent
-    ones, so the ask cost stops growing: `hpo/samplers/_window.py`; null: no window).
+    `multivariate` (True: model parameter interactions), `constant_liar` (True), `group`
+    (None: True in a conditional space when multivariate, Optuna's conditional TPE that
+    models each set of co-occurring parameters jointly; False otherwise), `max_history`
+    (1000: past it the model fits the best 50 older results and the recent ones, so the ask
+    cost stops growing: `hpo/samplers/_window.py`; null: no window).
     """
 
     options_defaults: ClassVar[Mapping[str, Any]] = {
@@ -328,16 +374,20 @@ class TPESampler(_OptunaAdapter):
         "multivariate": True,
         "constant_liar": True,
         "max_history": DEFAULT_MAX_HISTORY,
+        "group": None,
     }
 
     def _optuna_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
         o = self.options
+        multivariate = bool(o["multivariate"])
+        group = self._conditional and multivariate if o["group"] is None else bool(o["group"])
         return _FixedSpaceTPE(
             distributions=self._dists,
             n_startup_trials=int(o["n_startup_trials"]),
             n_ei_candidates=int(o["n_ei_candidates"]),
-            multivariate=bool(o["multivariate"]),
+            multivariate=multivariate,
             constant_liar=bool(o["constant_liar"]),
+            group=group,
             seed=seed,
         )
 
@@ -377,6 +427,9 @@ class GPSampler(_OptunaAdapter):
         return optuna.samplers.GPSampler(
             n_startup_trials=int(o["n_startup_trials"]),
             deterministic_objective=bool(o["deterministic_objective"]),
+            # In a conditional space the parameters not every trial has are drawn at random,
+            # as documented above: not worth a warning per ask.
+            warn_independent_sampling=not self._conditional,
             seed=seed,
         )
 

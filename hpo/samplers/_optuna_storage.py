@@ -61,12 +61,12 @@ class ScratchStorage(BaseStorage):
         keeps no other use for), without `add_trials`' deep copy of each: the adapter adds up
         to ~1000 results on a rebuild and every pending configuration on every ask, and the
         copies were ~40 % of a TPE ask at 150 results and 32 pending. Their distributions
-        must be the study's (the adapter builds every trial from one dict)."""
+        must be the study's (the adapter builds every trial from its one space)."""
         for trial in trials:
             if trial.state == TrialState.WAITING:
                 raise ValueError("append_owned takes finished or running trials only")
-            if not self._dists:
-                for name, dist in trial.distributions.items():
+            for name, dist in trial.distributions.items():
+                if name not in self._dists:  # (a conditional space's trials hold a subset)
                     self._check_distribution(name, dist)
             number = len(self._trials)
             trial.number = number

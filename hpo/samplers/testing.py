@@ -2,8 +2,10 @@
 
 Every sampler the registry can build must pass it: valid suggestions, ask before any tell,
 distinct suggestions with pending trials, seeded determinism, failures tolerated, both
-directions, kept state that grows with results and not with asks, and (for an
-`IncrementalSampler`) `extend` equal to a tell of the whole history. To run it against a
+directions, kept state that grows with results and not with asks, (for an
+`IncrementalSampler`) `extend` equal to a tell of the whole history, and conditional spaces
+(`CONDITIONAL_SPACE`: inactive parameters never suggested, active ones always, distinct under
+pending trials). To run it against a
 sampler you registered, subclass `SamplerContract` in a test module (needs pytest)::
 
     from hpo.samplers import default_registry
@@ -44,6 +46,76 @@ SPACE = space_from_dict(
     }
 )
 N_HISTORY = 7
+
+# A tree of conditions over every parent kind (categorical, int, bool-like) and a nested one
+# (dampening under nesterov under optimizer); every float has a grid so grid can run too.
+CONDITIONAL_SPACE = space_from_dict(
+    {
+        "optimizer": {"type": "categorical", "choices": ["sgd", "momentum", "adam"]},
+        "momentum": {
+            "type": "float",
+            "low": 0.5,
+            "high": 0.99,
+            "grid_points": 3,
+            "when": {"optimizer": ["sgd", "momentum"]},
+        },
+        "nesterov": {
+            "type": "categorical",
+            "choices": [True, False],
+            "when": {"optimizer": ["momentum"]},
+        },
+        "dampening": {
+            "type": "float",
+            "low": 0.0,
+            "high": 0.5,
+            "grid_points": 2,
+            "when": {"nesterov": [False]},
+        },
+        "lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True, "grid_points": 3},
+        "schedule": {"type": "categorical", "choices": ["constant", "step"]},
+        "gamma": {
+            "type": "float",
+            "low": 0.1,
+            "high": 0.9,
+            "grid_points": 2,
+            "when": {"schedule": ["step"]},
+        },
+        "depth": {"type": "int", "low": 1, "high": 3},
+        "width2": {
+            "type": "int",
+            "low": 16,
+            "high": 64,
+            "log": True,
+            "grid_points": 2,
+            "when": {"depth": [2, 3]},
+        },
+        "warmup": {"type": "categorical", "choices": [True, False]},
+        "warmup_epochs": {"type": "int", "low": 1, "high": 2, "when": {"warmup": [True]}},
+    }
+)
+
+
+def conditional_objective(p: Params) -> float:
+    """Depends on conditional parameters where they are active (adam is a plateau)."""
+    value = (float(np.log10(float(p["lr"]))) + 2.5) ** 2
+    value += (float(p["momentum"]) - 0.9) ** 2 if "momentum" in p else 0.3
+    value += float(p.get("gamma", 0.5)) * 0.1 + float(p.get("dampening", 0.0))
+    return value
+
+
+def conditional_history(n: int = N_HISTORY, seed: int = 0) -> list[Observation]:
+    rng = np.random.default_rng(seed)
+    return [Observation(p, conditional_objective(p)) for p in CONDITIONAL_SPACE.sample(rng, n)]
+
+
+def assert_valid_conditional(configs: list[Params], space: SearchSpace = CONDITIONAL_SPACE) -> None:
+    """Each configuration holds exactly its active parameters (an inactive one is absent, not
+    null), in space order, each valid."""
+    for p in configs:
+        active = [n for n in space.names if space.is_active(n, p)]
+        assert list(p) == active, (p, active)
+        assert space.validate(p) == p
+        assert all(v is not None for v in p.values()), p
 
 
 def objective(p: Params) -> float:
@@ -258,6 +330,50 @@ class SamplerContract:
         configs = sampler.ask(4)
         assert_valid(configs, tiny)
         assert_distinct(configs, pending)
+
+    def test_conditional_ask_before_any_tell(self) -> None:
+        configs = self.make(space=CONDITIONAL_SPACE).ask(3)
+        assert len(configs) == 3
+        assert_valid_conditional(configs)
+        assert_distinct(configs)
+
+    def test_conditional_suggestions_hold_only_active_parameters(self) -> None:
+        sampler = self.make(space=CONDITIONAL_SPACE)
+        done = conditional_history(12)
+        sampler.tell(done, [])
+        configs = sampler.ask(self.n_ask)
+        assert len(configs) == self.n_ask
+        assert_valid_conditional(configs)
+        # Told more results, including failures, the sampler still suggests valid trees.
+        more = [*done, Observation(configs[0], None, ObservationState.FAILED)]
+        more += [Observation(p, conditional_objective(p)) for p in configs[1:]]
+        sampler = self.make(space=CONDITIONAL_SPACE, cheap=True)
+        sampler.tell(more, [])
+        assert_valid_conditional(sampler.ask(1))
+
+    def test_conditional_distinct_with_pending_trials(self) -> None:
+        done = conditional_history(10, seed=1)
+        pending = CONDITIONAL_SPACE.sample(np.random.default_rng(9), 3)
+        sampler = self.make(space=CONDITIONAL_SPACE, cheap=True)
+        sampler.tell(done, pending)
+        configs = sampler.ask(self.n_ask)
+        assert_valid_conditional(configs)
+        assert_distinct(configs, pending)
+
+    def test_conditional_tiny_space_never_repeats_a_pending_config(self) -> None:
+        # Four configurations in all: {a: x, b: 0..2} and {a: y}; two of them pending.
+        tiny = space_from_dict(
+            {
+                "a": {"type": "categorical", "choices": ["x", "y"]},
+                "b": {"type": "int", "low": 0, "high": 2, "when": {"a": ["x"]}},
+            }
+        )
+        pending: list[Params] = [{"a": "y"}, {"a": "x", "b": 0}]
+        sampler = self.make(space=tiny, cheap=True)
+        sampler.tell([Observation({"a": "x", "b": 2}, 1.0)], pending)
+        [config] = sampler.ask(1)
+        assert_valid_conditional([config], tiny)
+        assert_distinct([config], pending)
 
     def test_extend_equals_a_tell_of_the_whole_history(self) -> None:
         # The service's cache tells an incremental sampler only what is new (`extend`): the

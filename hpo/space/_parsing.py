@@ -4,6 +4,9 @@
     depth:      {type: int, low: 1, high: 4}
     activation: {type: categorical, choices: [relu, tanh]}
     dropout:    {type: float, low: 0.0, high: 0.5, grid_points: 3}
+    momentum:   {type: float, low: 0.5, high: 0.99, when: {optimizer: [sgd]}}
+
+`when` (any kind) makes a parameter conditional; hpo/space/_conditions.py reads and checks it.
 
 Needs only the domain classes, so `SearchSpace.from_dict` (hpo/space/_space.py) can import it
 at module level; reading files and study specs is hpo/space/_loading.py.
@@ -16,6 +19,7 @@ from typing import Any
 
 from hpo.errors import SearchSpaceError
 from hpo.space._categorical import Categorical
+from hpo.space._conditions import Condition, condition_from_dict
 from hpo.space._params import Float, Int, Param
 
 _KEYS: dict[str, tuple[str, ...]] = {
@@ -28,7 +32,8 @@ _KEYS: dict[str, tuple[str, ...]] = {
 def param_from_dict(spec: Mapping[str, Any]) -> Param:
     """One domain from its mapping, e.g. `{"type": "int", "low": 1, "high": 4}`.
 
-    A float or int given only `grid: [...]` takes low/high from the grid's extremes.
+    A float or int given only `grid: [...]` takes low/high from the grid's extremes. A `when`
+    key is allowed and ignored here: the space reads it (`conditions_from_dict`).
     Raises SearchSpaceError with what to change.
     """
     if not isinstance(spec, Mapping):
@@ -42,11 +47,11 @@ def param_from_dict(spec: Mapping[str, Any]) -> Param:
             if kind is not None
             else "missing type: add type: float, int or categorical"
         )
-    unknown = [k for k in spec if k not in _KEYS[kind]]
+    unknown = [k for k in spec if k not in _KEYS[kind] and k != "when"]
     if unknown:
         raise SearchSpaceError(
             f"unknown key(s) {', '.join(map(repr, unknown))} for a {kind}: "
-            f"the keys are {', '.join(_KEYS[kind])}"
+            f"the keys are {', '.join(_KEYS[kind])}, when"
         )
     if kind == "categorical":
         if "choices" not in spec:
@@ -87,3 +92,16 @@ def params_from_dict(mapping: Mapping[str, Any]) -> dict[str, Param]:
         except SearchSpaceError as e:
             raise SearchSpaceError(f"parameter {name!r}: {e}") from e
     return params
+
+
+def conditions_from_dict(mapping: Mapping[str, Any]) -> dict[str, Condition]:
+    """The `when` of each parameter that has one (read after `params_from_dict` succeeded, so
+    `mapping` holds mappings); errors are prefixed with the name."""
+    conditions: dict[str, Condition] = {}
+    for name, spec in mapping.items():
+        if isinstance(spec, Mapping) and "when" in spec:
+            try:
+                conditions[str(name)] = condition_from_dict(spec["when"])
+            except SearchSpaceError as e:
+                raise SearchSpaceError(f"parameter {name!r}: {e}") from e
+    return conditions

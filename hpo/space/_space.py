@@ -2,6 +2,12 @@
 
 It is the one place that turns configurations (dicts) into unit-cube vectors and back, so every
 sampler agrees on what a point means. See `hpo.space._params` for the per-kind encoding.
+
+Conditional parameters (`when`, hpo/space/_conditions.py): the cube keeps one coordinate per
+parameter, active or not; `decode` drops the coordinates of inactive parameters, `encode`
+puts an inactive parameter at the centre 0.5 (a placeholder no sampler should read as a value:
+`active_mask` says which coordinates mean something), and the grid enumerates only the
+active combinations.
 """
 
 from __future__ import annotations
@@ -19,8 +25,18 @@ import numpy.typing as npt
 
 from hpo.errors import SearchSpaceError, ValidationError
 from hpo.space._categorical import Categorical
+from hpo.space._conditions import (
+    Condition,
+    active_in_unit,
+    check_conditions,
+    is_active,
+    order_by_parents,
+)
 from hpo.space._params import FloatArray, Param, Params, ParamValue
-from hpo.space._parsing import params_from_dict
+from hpo.space._parsing import conditions_from_dict, params_from_dict
+
+INACTIVE_UNIT = 0.5
+"""The unit coordinate `encode` gives an inactive parameter (a placeholder, not a value)."""
 
 DEFAULT_GRID_CAP = 100_000
 """Largest grid `grid_axes` enumerates unless the caller passes another cap."""
@@ -41,11 +57,17 @@ class SearchSpace(Mapping[str, Param]):
     Categorical coordinates hold the choice at its bin centre; `categorical_indices(U)` gives
     the choice indices for a mismatch (Hamming) term, and `categorical_dims` says which
     coordinates they are. `snap(U)` moves a batch of points onto valid encodings (vectorized).
+
+    Conditions. `conditions` maps a parameter to its `Condition` (parent and values): the
+    parameter is active only when its parent is active and takes one of the values, and is
+    absent from configurations otherwise (see the module docstring for the encoding).
     """
 
-    __slots__ = ("_hash", "_params")
+    __slots__ = ("_conditions", "_hash", "_order", "_params")
 
-    def __init__(self, params: Mapping[str, Param]) -> None:
+    def __init__(
+        self, params: Mapping[str, Param], conditions: Mapping[str, Condition] | None = None
+    ) -> None:
         if len(params) == 0:
             raise SearchSpaceError("the search space is empty: give at least one parameter")
         for name, domain in params.items():
@@ -55,17 +77,72 @@ class SearchSpace(Mapping[str, Param]):
                 raise SearchSpaceError(
                     f"parameter {name!r}: {domain!r} is not a Float, Int or Categorical"
                 )
+        conds = dict(conditions or {})
+        check_conditions(params, conds)
         self._params: Mapping[str, Param] = MappingProxyType(dict(params))
-        self._hash = hash(tuple(self._params.items()))
+        # Space order, as given (conditions are unordered: listing them in space order keeps
+        # equality and the hash independent of how they were passed).
+        self._conditions: Mapping[str, Condition] = MappingProxyType(
+            {n: conds[n] for n in self._params if n in conds}
+        )
+        self._order = order_by_parents(self._params, self._conditions)
+        self._hash = hash((tuple(self._params.items()), tuple(self._conditions.items())))
 
     @classmethod
     def from_dict(cls, mapping: Mapping[str, Any]) -> SearchSpace:
-        """Build from the YAML/JSON format: `{name: {type: float|int|categorical, ...}}`."""
-        return cls(params_from_dict(mapping))
+        """Build from the YAML/JSON format: `{name: {type: float|int|categorical, ...}}`, each
+        parameter with an optional `when: {parent: [values]}`."""
+        params = params_from_dict(mapping)
+        return cls(params, conditions_from_dict(mapping))
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """The YAML/JSON form; `SearchSpace.from_dict(space.to_dict()) == space`."""
-        return {name: p.to_dict() for name, p in self._params.items()}
+        out = {name: p.to_dict() for name, p in self._params.items()}
+        for name, cond in self._conditions.items():
+            out[name]["when"] = cond.to_dict()
+        return out
+
+    # -- conditions ------------------------------------------------------------------------
+    @property
+    def conditions(self) -> Mapping[str, Condition]:
+        """Parameter -> its `Condition`, for the conditional parameters only."""
+        return self._conditions
+
+    @property
+    def is_conditional(self) -> bool:
+        return bool(self._conditions)
+
+    @property
+    def parent_order(self) -> tuple[str, ...]:
+        """The names with every parent before its children (what define-by-run samplers
+        suggest in)."""
+        return self._order
+
+    def is_active(self, name: str, params: Mapping[str, object]) -> bool:
+        """Whether `name` is active given the (parent) values in `params`."""
+        return is_active(name, params, self._conditions)
+
+    def prune(self, params: Mapping[str, Any]) -> Params:
+        """`params` without the parameters that are inactive in it (space order kept)."""
+        if not self._conditions:
+            return dict(params)
+        return {
+            n: params[n]
+            for n in self._params
+            if n in params and is_active(n, params, self._conditions)
+        }
+
+    def active_mask(self, U: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+        """Which coordinates are active at each point of the cube: shape (n, dim), all True
+        in a space without conditions."""
+        flat = np.asarray(U, dtype=np.float64).reshape(-1, self.dim)
+        if not self._conditions:
+            return np.ones(flat.shape, dtype=bool)
+        return active_in_unit(self._params, self._conditions, self._order, flat)
+
+    def flattened(self) -> SearchSpace:
+        """The same parameters without conditions: every parameter always sampled."""
+        return SearchSpace(self._params)
 
     # -- Mapping ---------------------------------------------------------------------------
     def __getitem__(self, name: str) -> Param:
@@ -80,12 +157,16 @@ class SearchSpace(Mapping[str, Param]):
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SearchSpace):
             return NotImplemented
-        return list(self._params.items()) == list(other._params.items())
+        return list(self._params.items()) == list(other._params.items()) and dict(
+            self._conditions
+        ) == dict(other._conditions)
 
     def __hash__(self) -> int:
         return self._hash
 
     def __repr__(self) -> str:
+        if self._conditions:
+            return f"SearchSpace({dict(self._params)!r}, {dict(self._conditions)!r})"
         return f"SearchSpace({dict(self._params)!r})"
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -132,7 +213,8 @@ class SearchSpace(Mapping[str, Param]):
 
     @property
     def size(self) -> float:
-        """Number of distinct configurations; `math.inf` when any parameter is continuous."""
+        """Number of distinct configurations; `math.inf` when any active parameter can be
+        continuous (an upper bound with conditions: the product over every parameter)."""
         total = 1.0
         for n in self.n_levels:
             if n is None:
@@ -144,19 +226,28 @@ class SearchSpace(Mapping[str, Param]):
     def validate(self, params: Mapping[str, object]) -> Params:
         """Check that `params` is a configuration of this space and return it normalized
         (space order; ints as int, floats as float, choices as listed). Raises ValidationError
-        naming every missing, unknown or out-of-domain parameter."""
+        naming every missing, unknown or out-of-domain parameter, and every conditional one
+        present while inactive (it must be absent)."""
         problems: list[str] = []
-        missing = [n for n in self._params if n not in params]
+        active = [n for n in self._params if is_active(n, params, self._conditions)]
+        missing = [n for n in active if n not in params]
         unknown = [n for n in params if n not in self._params]
+        inactive = [n for n in params if n in self._params and n not in active]
         if missing:
             problems.append(f"missing {', '.join(map(repr, missing))}")
         if unknown:
             problems.append(
                 f"unknown {', '.join(map(repr, unknown))} (the space has {', '.join(self._params)})"
             )
+        for name in inactive:
+            cond = self._conditions[name]
+            problems.append(
+                f"{name!r} is inactive here (it needs {cond.parent} in {list(cond.values)}): "
+                "leave it out"
+            )
         out: Params = {}
         for name, domain in self._params.items():
-            if name in params:
+            if name in params and name not in inactive:
                 try:
                     out[name] = domain.check(params[name])
                 except ValidationError as e:
@@ -182,9 +273,13 @@ class SearchSpace(Mapping[str, Param]):
 
     # -- unit cube -------------------------------------------------------------------------
     def encode(self, params: Mapping[str, object]) -> FloatArray:
-        """Configuration -> vector in [0, 1]^dim (validated first)."""
+        """Configuration -> vector in [0, 1]^dim (validated first; an inactive parameter at
+        `INACTIVE_UNIT`)."""
         p = self.validate(params)
-        return np.array([d.to_unit(p[n]) for n, d in self._params.items()], dtype=np.float64)
+        return np.array(
+            [d.to_unit(p[n]) if n in p else INACTIVE_UNIT for n, d in self._params.items()],
+            dtype=np.float64,
+        )
 
     def encode_many(
         self, configs: Sequence[Mapping[str, object]], *, validate: bool = True
@@ -198,7 +293,9 @@ class SearchSpace(Mapping[str, Param]):
         if not configs:
             return out
         for i, (name, d) in enumerate(self._params.items()):
-            if isinstance(d, Categorical):
+            if name in self._conditions:
+                out[:, i] = [d.to_unit(c[name]) if name in c else INACTIVE_UNIT for c in configs]  # type: ignore[arg-type]
+            elif isinstance(d, Categorical):
                 out[:, i] = [(d.index(c[name]) + 0.5) / d.n_levels for c in configs]
             else:
                 col = np.array([float(c[name]) for c in configs], dtype=np.float64)  # type: ignore[arg-type]
@@ -206,11 +303,13 @@ class SearchSpace(Mapping[str, Param]):
         return out
 
     def decode(self, u: npt.ArrayLike) -> Params:
-        """Any vector of length dim -> a valid configuration (clipped, rounded, binned)."""
+        """Any vector of length dim -> a valid configuration (clipped, rounded, binned; the
+        parameters inactive at it left out)."""
         vec = np.asarray(u, dtype=np.float64).reshape(-1)
         if vec.shape[0] != self.dim:
             raise ValueError(f"expected a vector of length {self.dim}, got {vec.shape[0]}")
-        return {n: d.from_unit(float(vec[i])) for i, (n, d) in enumerate(self._params.items())}
+        full = {n: d.from_unit(float(vec[i])) for i, (n, d) in enumerate(self._params.items())}
+        return self.prune(full) if self._conditions else full
 
     def decode_many(self, U: npt.ArrayLike) -> list[Params]:
         arr = np.asarray(U, dtype=np.float64).reshape(-1, self.dim)
@@ -245,18 +344,34 @@ class SearchSpace(Mapping[str, Param]):
     # -- grid ------------------------------------------------------------------------------
     def grid_size(self) -> int:
         """Number of grid points (an upper bound where `grid_points` rounds onto a step),
-        computed without enumerating. Raises SearchSpaceError naming a continuous float that
-        has no grid."""
-        total = 1
+        computed without enumerating: with conditions, only the active combinations (a
+        parameter multiplies the count only under the parent values that activate it).
+        Raises SearchSpaceError naming a continuous float that has no grid."""
         for name, d in self._params.items():
-            n = d.grid_size()
-            if n is None:
+            if d.grid_size() is None:
                 raise SearchSpaceError(
                     f"parameter {name!r} is a continuous float with no grid: add grid: [...], "
                     "grid_points: k or step to it, or use another sampler than grid"
                 )
-            total *= n
-        return total
+        if not self._conditions:
+            return math.prod(int(d.grid_size() or 0) for d in self._params.values())
+        return math.prod(self._subtree_size(n) for n in self._params if n not in self._conditions)
+
+    def _children(self, parent: str) -> list[str]:
+        return [n for n, c in self._conditions.items() if c.parent == parent]
+
+    def _subtree_size(self, name: str) -> int:
+        """Grid points of `name` and the parameters below it, given that `name` is active."""
+        d = self._params[name]
+        children = self._children(name)
+        if not children:
+            return int(d.grid_size() or 0)
+        return sum(
+            math.prod(
+                self._subtree_size(c) for c in children if _lists(self._conditions[c].values, v)
+            )
+            for v in d.grid_values(DEFAULT_GRID_CAP)
+        )
 
     def grid_axes(self, cap: int = DEFAULT_GRID_CAP) -> tuple[tuple[ParamValue, ...], ...]:
         """The grid's values per parameter, after checking the grid's size against `cap`
@@ -271,7 +386,35 @@ class SearchSpace(Mapping[str, Param]):
         return tuple(tuple(d.grid_values(cap)) for d in self._params.values())
 
     def iter_grid(self, cap: int = DEFAULT_GRID_CAP) -> Iterator[Params]:
-        """Every grid point, in lexicographic order (the last parameter varies fastest)."""
+        """Every grid point, in lexicographic order (the last parameter varies fastest). With
+        conditions: every active combination exactly once (inactive parameters absent), in
+        lexicographic order of the parameters taken parents first."""
         axes = self.grid_axes(cap)
-        for values in itertools.product(*axes):
-            yield dict(zip(self._params, values, strict=True))
+        if not self._conditions:
+            for values in itertools.product(*axes):
+                yield dict(zip(self._params, values, strict=True))
+            return
+        by_name = dict(zip(self._params, axes, strict=True))
+        yield from self._grid_from(0, {}, by_name)
+
+    def _grid_from(
+        self, k: int, partial: Params, axes: Mapping[str, tuple[ParamValue, ...]]
+    ) -> Iterator[Params]:
+        """The grid points extending `partial`, which assigns `self._order[:k]` (the active
+        ones)."""
+        if k == len(self._order):
+            yield {n: partial[n] for n in self._params if n in partial}
+            return
+        name = self._order[k]
+        if not is_active(name, partial, self._conditions):
+            yield from self._grid_from(k + 1, partial, axes)
+            return
+        for v in axes[name]:
+            partial[name] = v
+            yield from self._grid_from(k + 1, partial, axes)
+        del partial[name]
+
+
+def _lists(values: tuple[ParamValue, ...], v: ParamValue) -> bool:
+    """Whether a condition's values include `v` (True is not 1)."""
+    return any(isinstance(a, bool) == isinstance(v, bool) and a == v for a in values)

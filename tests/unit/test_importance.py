@@ -78,3 +78,31 @@ def test_cache_answers_only_for_the_same_completed_count_and_is_bounded() -> Non
     cache.get(1, 10)  # study 1 is now the most recently used
     cache.put(3, 5, ImportanceView(3, "m", 5, 5))
     assert cache.get(2, 5) is None and cache.get(1, 10) is view
+
+
+CONDITIONAL = space_from_dict(
+    {
+        "optimizer": {"type": "categorical", "choices": ["sgd", "adam"]},
+        "momentum": {"type": "float", "low": 0.5, "high": 0.99, "when": {"optimizer": ["sgd"]}},
+        "width": {"type": "int", "low": 16, "high": 256},
+    }
+)
+
+
+def test_a_conditional_parameter_is_scored_on_the_trials_where_it_is_active() -> None:
+    rng = random.Random(3)
+    trials: list[tuple[dict[str, Any], float]] = []
+    for _ in range(200):
+        params: dict[str, Any] = {"optimizer": rng.choice(["sgd", "adam"])}
+        if params["optimizer"] == "sgd":
+            params["momentum"] = rng.uniform(0.5, 0.99)
+        params["width"] = rng.randint(16, 256)
+        # Only momentum matters (adam sits in the middle of sgd's range of values).
+        value = abs(params["momentum"] - 0.9) if "momentum" in params else 0.1
+        trials.append((params, value))
+    # A trial that carries momentum while inactive is not one of this space's: skipped.
+    trials.append(({"optimizer": "adam", "momentum": 0.9, "width": 32}, 0.0))
+    view = compute_importance(1, CONDITIONAL, "minimize", trials, 201)
+    assert view.n_used == 200  # every trial holding exactly its active parameters is used
+    assert view.importances[0].param == "momentum"
+    assert math.isclose(sum(i.importance for i in view.importances), 1.0)

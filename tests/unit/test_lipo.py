@@ -265,3 +265,57 @@ def test_ask_runs_blas_single_threaded_and_restores_the_setting() -> None:
         assert seen and set(seen) == {1}
         assert {i["num_threads"] for i in controller.info() if i["user_api"] == "blas"} == {2}
     assert [i["num_threads"] for i in controller.info()] == before
+
+
+def test_inactive_dimensions_neither_help_nor_hurt_the_bound() -> None:
+    # Two numeric dims (x, momentum) and one categorical (optimizer: 0 = sgd, 1 = adam);
+    # momentum is active only with sgd. The observations are adam points (momentum inactive)
+    # and sgd points; the bound at an sgd candidate must not depend on the momentum
+    # placeholder of the adam points, and at an adam candidate not on its own momentum.
+    rng = np.random.default_rng(0)
+    n = 30
+    num = rng.random((n, 2))
+    cat = rng.integers(0, 2, (n, 1))
+    active = np.ones((n, 3), dtype=bool)
+    active[:, 1] = cat[:, 0] == 0
+    y = np.sin(4 * num[:, 0]) + np.where(cat[:, 0] == 0, np.cos(3 * num[:, 1]), 0.5)
+    points = Points(num, cat, (2,), active)
+    bound = fit_upper_bound(points, (y - y.mean()) / y.std())
+    moved = points.take(np.arange(n))
+    moved_num = moved.num.copy()
+    moved_num[~active[:, 1], 1] = rng.random(int((~active[:, 1]).sum()))  # other placeholders
+    refit = fit_upper_bound(Points(moved_num, cat, (2,), active), bound.y)
+    np.testing.assert_allclose(refit.slopes, bound.slopes, rtol=1e-6, atol=1e-9)
+    adam = Points(
+        np.array([[0.3, 0.1], [0.3, 0.9]]),
+        np.array([[1], [1]]),
+        (2,),
+        np.array([[True, False, True], [True, False, True]]),
+    )
+    u = bound(adam)
+    assert u[0] == pytest.approx(u[1])  # the candidate's inactive momentum changes nothing
+    # Against the same points with no mask, the placeholder does move the bound.
+    flat = fit_upper_bound(Points(num, cat, (2,)), bound.y)
+    plain = flat(Points(adam.num, adam.cat, (2,)))
+    assert plain[0] != pytest.approx(plain[1])
+
+
+def test_lipo_on_a_conditional_space_finds_the_momentum_branch() -> None:
+    space = SearchSpace.from_dict(
+        {
+            "optimizer": {"type": "categorical", "choices": ["sgd", "adam"]},
+            "momentum": {"type": "float", "low": 0.0, "high": 1.0, "when": {"optimizer": "sgd"}},
+            "x": {"type": "float", "low": 0.0, "high": 1.0},
+        }
+    )
+
+    def f(p: Params) -> float:
+        base = (float(p["x"]) - 0.3) ** 2
+        return base + ((float(p["momentum"]) - 0.8) ** 2 if "momentum" in p else 0.05)
+
+    result = optimize(f, space, sampler="lipo", n_trials=40, seed=1)
+    best = result.best_trial
+    assert best is not None and best.params["optimizer"] == "sgd"
+    assert best.value is not None and best.value < 0.01
+    for trial in result.trials:
+        assert space.validate(trial.params) == trial.params

@@ -47,3 +47,18 @@ def test_comparison_is_valid_and_its_configs_build(path: Path) -> None:
     spec = cells[0].spec
     for params in spec.search_space().sample(np.random.default_rng(0), 25):
         build_run_config(training_config(spec.to_dict(), params), device="cpu")
+
+
+@pytest.mark.parametrize("stem", ["mlp_mnist1d", "cnn_mnist1d"])
+def test_shipped_spaces_make_optimizer_and_schedule_parameters_conditional(stem: str) -> None:
+    path = next(p for p in SPECS if p.stem == stem)
+    spec = parse_study_spec(read_mapping(path))
+    space = spec.search_space()
+    assert space.conditions["momentum"].parent == "optimizer"
+    assert space.conditions["gamma"].parent == "schedule"
+    samples = space.sample(np.random.default_rng(1), 60)
+    assert any("momentum" in p for p in samples) and any("momentum" not in p for p in samples)
+    for params in samples:
+        assert ("gamma" in params) == (params["schedule"] == "step")
+        # The trainers take a trial without its inactive parameters (their defaults apply).
+        build_run_config(training_config(spec.to_dict(), params), device="cpu")

@@ -32,6 +32,19 @@ flops in BLAS), drop the pairs that stopped binding, and repeat until no pair is
 binding set is kept between fits, so refitting after a new observation usually takes one round.
 The objective is homogeneous (scaling y by c scales K and sigma by c^2), so the fit, and the bound,
 are exactly equivariant to the scale of the objective.
+
+Conditional spaces. A point may leave some dimensions inactive (momentum when the optimizer is
+adam): `Points.active` says which. The distance then sums only over the dimensions active at
+*both* points,
+
+    d(x, x') = sum_k [k active at x and at x'] K_k d_k(x, x'),
+
+so an inactive coordinate (a placeholder, whatever its value) neither shortens a cone (help:
+it would make an untried point look close to an observation) nor lengthens one (hurt: it
+would add distance that means nothing). Two points whose active sets differ always differ in
+a parent's value, and that dimension's own term says how far apart they are. This masked
+distance is no Gram identity of one feature map, so masked points take an explicit
+(broadcast) path; points without a mask keep the matrix-product path.
 """
 
 from __future__ import annotations
@@ -58,6 +71,8 @@ class Points:
     num: FloatArray  # (n, d_num) in [0, 1]
     cat: IntArray  # (n, d_cat) codes in 0..n_choices[c]-1
     n_choices: tuple[int, ...]  # choices per categorical dimension
+    # (n, d_num + d_cat): which dimensions are active (numeric first); None: all of them.
+    active: NDArray[np.bool_] | None = None
 
     @property
     def n(self) -> int:
@@ -69,21 +84,51 @@ class Points:
         return int(self.num.shape[1]) + int(self.cat.shape[1])
 
     def take(self, index: IntArray | slice) -> Points:
-        return Points(self.num[index], self.cat[index], self.n_choices)
+        active = None if self.active is None else self.active[index]
+        return Points(self.num[index], self.cat[index], self.n_choices, active)
 
     def concat(self, other: Points) -> Points:
+        active = None
+        if self.active is not None or other.active is not None:
+            active = np.concatenate([self.mask(), other.mask()])
         return Points(
             np.concatenate([self.num, other.num]),
             np.concatenate([self.cat, other.cat]),
             self.n_choices,
+            active,
         )
+
+    def mask(self) -> NDArray[np.bool_]:
+        """`active`, or all True."""
+        if self.active is not None:
+            return self.active
+        return np.ones((self.n, self.n_dims), dtype=bool)
+
+
+def _masked(a: Points, b: Points) -> bool:
+    return a.active is not None or b.active is not None
 
 
 def pair_distances(a: Points, b: Points) -> FloatArray:
-    """Per-dimension distances d_k(a_p, b_p) of aligned rows: (m, n_dims)."""
+    """Per-dimension distances d_k(a_p, b_p) of aligned rows: (m, n_dims), zero where a
+    dimension is inactive at either point."""
     num = (a.num - b.num) ** 2
     cat = (a.cat != b.cat).astype(np.float64)
-    return np.concatenate([num, cat], axis=1)
+    out = np.concatenate([num, cat], axis=1)
+    if _masked(a, b):
+        out *= a.mask() & b.mask()
+    return out
+
+
+def _masked_sq_distances(a: Points, b: Points, slopes: FloatArray) -> FloatArray:
+    """sum_k K_k d_k(a_i, b_j) over the dimensions active at both: (len(a), len(b)), by
+    broadcasting (the conditional path; see the module docstring)."""
+    both = a.mask()[:, None, :] & b.mask()[None, :, :]
+    d_num = a.num.shape[1]
+    num = (a.num[:, None, :] - b.num[None, :, :]) ** 2 * slopes[None, None, :d_num]
+    cat = (a.cat[:, None, :] != b.cat[None, :, :]) * slopes[None, None, d_num:]
+    out = (num * both[:, :, :d_num]).sum(axis=2) + (cat * both[:, :, d_num:]).sum(axis=2)
+    return np.asarray(out, dtype=np.float64)
 
 
 def _features(points: Points, slopes: FloatArray) -> FloatArray:
@@ -107,6 +152,8 @@ def weighted_sq_distances(a: Points, b: Points, slopes: FloatArray) -> FloatArra
     |za - zb|^2 = |za|^2 + |zb|^2 - 2 za.zb puts the work in one matrix product; it loses
     absolute precision ~1e-16 |z|^2 for near-coincident points, which callers tolerate.
     """
+    if _masked(a, b):
+        return _masked_sq_distances(a, b, slopes)
     return _sq_distances_plus(_features(a, slopes), _features(b, slopes), np.zeros(b.n))
 
 
@@ -139,6 +186,17 @@ class UpperBound:
     def __call__(self, x: Points, chunk: int = 2048) -> FloatArray:
         """U at every row of x, vectorised over candidates and observations."""
         out = np.empty(x.n)
+        if _masked(x, self.points):
+            # Broadcast path: keep each block of candidates x observations x dims small.
+            step = max(1, 2_000_000 // max(1, self.points.n * self.points.n_dims))
+            for start in range(0, x.n, step):
+                block = x.take(slice(start, start + step))
+                dist = _masked_sq_distances(block, self.points, self.slopes)
+                dist += self.noise[None, :]
+                np.sqrt(dist, out=dist)
+                dist += self.y[None, :]
+                out[start : start + step] = dist.min(axis=1)
+            return out
         zb = _features(self.points, self.slopes)
         for start in range(0, x.n, chunk):
             za = _features(x.take(slice(start, start + chunk)), self.slopes)
@@ -255,6 +313,11 @@ def _all_violations(
     b = |z|^2 + sigma - y^2, all one matrix product: [z, y, a, 1] . [-2 z, 2 y, 1, b]. Rows
     go in order of decreasing y, so only the upper triangle (y_h >= y_l) is computed.
     """
+    if points.active is not None:
+        everyone = np.arange(points.n)
+        res = _residuals(points, y, slopes, noise, everyone, everyone)
+        r, c = np.nonzero(res < -tol)  # only y_hi > y_lo pairs are finite
+        return res[r, c], np.stack([r, c], axis=1).astype(np.int64)
     order = np.argsort(-y, kind="stable")
     z = _features(points.take(order), slopes)
     ys = y[order]
@@ -285,6 +348,8 @@ def _most_steep(points: Points, y: FloatArray, count: int) -> IntArray:
     Scanned in blocks of the upper triangle; a block's entries enter the running top `count`
     only above the current `count`-th best, so selection costs one comparison per entry.
     """
+    if points.active is not None:
+        return _most_steep_masked(points, y, count)
     order = np.argsort(-y, kind="stable")
     z = _features(points.take(order), np.ones(points.n_dims))
     ys = y[order]
@@ -315,6 +380,17 @@ def _most_steep(points: Points, y: FloatArray, count: int) -> IntArray:
             steep, pairs = steep[top], pairs[top]
     best = np.argsort(-steep, kind="stable")[:count]
     return pairs[best].astype(np.int64)
+
+
+def _most_steep_masked(points: Points, y: FloatArray, count: int) -> IntArray:
+    """`_most_steep` with the masked distance (all pairs at once: conditional histories are
+    what one study holds, hundreds of points)."""
+    dist = np.maximum(_masked_sq_distances(points, points, np.ones(points.n_dims)), 1e-12)
+    gap = y[:, None] - y[None, :]
+    ratio = np.where(gap > 0.0, gap**2 / dist, 0.0)
+    hi, lo = np.nonzero(ratio > 0.0)
+    best = np.argsort(-ratio[hi, lo], kind="stable")[:count]
+    return np.stack([hi[best], lo[best]], axis=1).astype(np.int64)
 
 
 def fit_upper_bound(

@@ -45,6 +45,13 @@ class Domain:
     discrete: BoolArray  # per numeric dim: True for int / stepped floats (held by the TR step)
     n_choices: tuple[int, ...]  # per categorical dim
     snap: Callable[[FloatArray], FloatArray]  # numeric unit coordinates -> nearest valid ones
+    # Conditional spaces: points -> the same points with their `active` mask set and their
+    # inactive coordinates at one placeholder (so two points that differ only there are one
+    # configuration). None: every dimension is always active.
+    settle: Callable[[Points], Points] | None = None
+
+    def settled(self, points: Points) -> Points:
+        return points if self.settle is None else self.settle(points)
 
     @property
     def n_dims(self) -> int:
@@ -70,13 +77,13 @@ def random_points(domain: Domain, rng: np.random.Generator, m: int) -> Points:
     cat = np.zeros((m, len(domain.n_choices)), dtype=np.int64)
     for j, c in enumerate(domain.n_choices):
         cat[:, j] = rng.integers(0, c, m)
-    return Points(num, cat, domain.n_choices)
+    return domain.settled(Points(num, cat, domain.n_choices))
 
 
 def centre_point(domain: Domain) -> Points:
     num = domain.snap(np.full((1, domain.discrete.size), 0.5))
     cat = np.array([[c // 2 for c in domain.n_choices]], dtype=np.int64).reshape(1, -1)
-    return Points(num, cat, domain.n_choices)
+    return domain.settled(Points(num, cat, domain.n_choices))
 
 
 def _sq_dist(a: Points, b: Points) -> FloatArray:
@@ -209,7 +216,7 @@ def trust_region_step(history: History, domain: Domain) -> Points | None:
     x = history.points.take(np.array([best]))
     num = x.num.copy()
     num[0, cont] = np.clip(model.centre + p * model.rho, 0.0, 1.0)
-    out = Points(num, x.cat, x.n_choices)
+    out = domain.settled(Points(num, x.cat, x.n_choices))
     return out if _is_new(out, history.points.concat(history.pending)) else None
 
 
