@@ -143,6 +143,10 @@ class TrialView(_Wire):
     last_step: int | None
     last_report_value: float | None
     duration_s: float | None
+    # Several objectives: one value per objective (`value` is the first); null otherwise.
+    values: list[float] | None = None
+    # False when the trial broke one of the study's constraints; null without constraints.
+    feasible: bool | None = None
 
     @classmethod
     def of(cls, trial: TrialRecord) -> TrialView:
@@ -170,7 +174,13 @@ class TrialView(_Wire):
                 if trial.started_at is not None and trial.finished_at is not None
                 else None
             ),
+            values=_floats(getattr(trial, "objective_values", None)),
+            feasible=getattr(trial, "feasible", None),
         )
+
+
+def _floats(values: Any) -> list[float] | None:
+    return None if values is None else [float(v) for v in values]
 
 
 @dataclass(frozen=True)
@@ -286,3 +296,6 @@ class BestConfig(_Wire):
     direction: str  # a Direction's value (hpo/service/studies.py passes the text)
     params: dict[str, Any]
     config: dict[str, Any]
+    # Several objectives: the chosen trial's values and how it was chosen (`--pick`).
+    values: list[float] | None = None
+    pick: str | None = None

@@ -49,6 +49,7 @@ from hpo.storage.repositories.studies import (
 )
 from hpo.storage.repositories.trials import (
     best_trial,
+    feasible_completed,
     count_trials,
     find_trial_by_dedup_key,
     insert_trial,
@@ -63,6 +64,7 @@ __all__ = [
     "FinishedTrial",
     "StudyReports",
     "best_trial",
+    "feasible_completed",
     "claimable_study_ids",
     "comparison_studies",
     "count_trials",

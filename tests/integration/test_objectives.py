@@ -1,0 +1,132 @@
+"""Constraints and several objectives on real databases (SQLite and PostgreSQL): infeasible
+trials never the best nor on the front, the Pareto front and leaderboard of a two-objective
+study, `--pick`, the hypervolume history, and bad specs refused with nothing created."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from hpo.errors import ValidationError
+from hpo.service import Service
+from hpo.spec import parse_study_spec
+from hpo.storage import Database
+
+pytestmark = pytest.mark.integration
+
+SPACE = {"dropout": {"type": "float", "low": 0.0, "high": 0.5}}
+TWO = [
+    {"metric": "val_accuracy", "direction": "maximize"},
+    {"metric": "n_params", "direction": "minimize"},
+]
+
+
+def spec(**overrides: Any) -> Any:
+    base: dict[str, Any] = {
+        "name": "objectives",
+        "task": {"model": "mlp", "dataset": "digits", "epochs": 1},
+        "space": SPACE,
+        "sampler": "random",
+        "budget": {"n_trials": 20, "max_parallel": 8},
+    }
+    base.update(overrides)
+    return parse_study_spec(base)
+
+
+def _run(service: Service, results: list[tuple[float, dict[str, float]]]) -> list[int]:
+    """Claim one trial per result and complete it with (value, metrics); the trial ids."""
+    ids = []
+    for value, metrics in results:
+        lease = service.dispatch.claim("w")
+        assert lease is not None
+        service.dispatch.complete(lease.trial_id, lease.lease_token, value, metrics)
+        ids.append(lease.trial_id)
+    return ids
+
+
+def test_constraints_keep_infeasible_trials_off_best(db: Database) -> None:
+    service = Service(db)
+    study = service.studies.create(
+        spec(constraints=[{"metric": "n_params", "max": 1000}, {"metric": "latency_ms", "max": 2}])
+    )
+    ids = _run(
+        service,
+        [
+            (0.99, {"n_params": 5000, "latency_ms": 1.0}),  # the top value, too big
+            (0.97, {"n_params": 500, "latency_ms": 3.0}),  # too slow
+            (0.90, {"n_params": 800, "latency_ms": 1.5}),  # feasible
+            (0.80, {"n_params": 100, "latency_ms": 0.5}),  # feasible
+        ],
+    )
+    best = service.studies.best(study.id)
+    assert best.trial_id == ids[2]
+    board = service.studies.leaderboard(study.id, k=10)
+    assert [t.id for t in board] == [ids[2], ids[3]]
+    trials, _ = service.studies.trials(study.id)
+    feasible = {t.id: t.feasible for t in trials}
+    assert feasible == {ids[0]: False, ids[1]: False, ids[2]: True, ids[3]: True}
+    assert service.studies.get(study.id).best.id == ids[2]  # type: ignore[union-attr]
+
+
+def test_two_objectives_front_leaderboard_pick_and_hypervolume(db: Database) -> None:
+    service = Service(db)
+    study = service.studies.create(
+        spec(objectives=TWO, constraints=[{"metric": "latency_ms", "max": 2.0}])
+    )
+    results = [
+        (0.95, {"n_params": 900_000, "latency_ms": 1.0}),
+        (0.948, {"n_params": 200_000, "latency_ms": 1.0}),
+        (0.94, {"n_params": 300_000, "latency_ms": 1.0}),  # dominated by the one above
+        (0.90, {"n_params": 10_000, "latency_ms": 1.0}),
+        (0.99, {"n_params": 1_000, "latency_ms": 9.0}),  # dominates all, but infeasible
+    ]
+    ids = _run(service, results)
+    front = service.studies.pareto(study.id)
+    assert [t.id for t in front] == [ids[0], ids[1], ids[3]]  # best val_accuracy first
+    assert front[0].values is not None
+    assert [t.id for t in service.studies.leaderboard(study.id, k=10)] == [t.id for t in front]
+    picked = service.studies.best(
+        study.id, "smallest n_params within 0.005 of the best val_accuracy"
+    )
+    assert picked.trial_id == ids[1]
+    assert picked.values == [0.948, 200_000.0]
+    assert service.studies.best(study.id, "best n_params").trial_id == ids[3]
+    assert service.studies.best(study.id, "knee").trial_id in (ids[1], ids[3])
+    with pytest.raises(ValidationError, match="knee \\| best OBJECTIVE"):
+        service.studies.best(study.id, "the smallest one")
+    history = service.studies.hypervolume(study.id)
+    assert history is not None
+    assert len(history.hypervolume) == 5
+    # Never decreasing; the infeasible last trial adds nothing.
+    assert history.hypervolume == sorted(history.hypervolume)
+    assert history.hypervolume[-1] == history.hypervolume[-2] > 0
+
+
+def test_a_missing_objective_metric_is_refused_and_the_trial_stays_running(db: Database) -> None:
+    service = Service(db)
+    study = service.studies.create(spec(objectives=TWO))
+    lease = service.dispatch.claim("w")
+    assert lease is not None
+    with pytest.raises(ValidationError, match="n_params"):
+        service.dispatch.complete(lease.trial_id, lease.lease_token, 0.9, {"latency_ms": 1.0})
+    trials, _ = service.studies.trials(study.id)
+    assert [t.state for t in trials] == ["running"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"objectives": [TWO[0], TWO[0]]}, "twice"),
+        ({"objectives": [{"metric": "f1"}]}, "not one the built-in trainers report"),
+        ({"constraints": [{"metric": "n_params"}]}, "neither min nor max"),
+        ({"objectives": TWO, "sampler": "cmaes"}, "use one of .*nsga2"),
+    ],
+)
+def test_bad_objectives_are_refused_and_nothing_is_created(
+    db: Database, overrides: dict[str, Any], message: str
+) -> None:
+    service = Service(db)
+    with pytest.raises(ValidationError, match=message):
+        service.studies.create(spec(**overrides))
+    assert service.studies.list_studies() == []
