@@ -2,7 +2,8 @@
 
 A study spec may carry, beside (or in place of) the task's single `metric`/`direction`::
 
-    objectives:  [{metric: val_accuracy, direction: maximize}, {metric: n_params, direction: minimize}]
+    objectives:  [{metric: val_accuracy, direction: maximize},
+                  {metric: n_params, direction: minimize}]
     constraints: [{metric: n_params, max: 200000}, {metric: latency_ms, max: 2.0}]
 
 - `objectives` (one or more, each metric once): without it the study has one objective, the
@@ -153,7 +154,8 @@ class StudyObjectives:
             directions=directions,
             references=tuple(o.get("reference") for o in objectives),
             constraints=tuple(
-                (str(c["metric"]), c.get("min"), c.get("max")) for c in spec.get("constraints") or ()
+                (str(c["metric"]), c.get("min"), c.get("max"))
+                for c in spec.get("constraints") or ()
             ),
             task_metric=task_metric,
         )
@@ -178,7 +180,7 @@ class StudyObjectives:
                     f"the result has no finite numeric metric {name!r}, an objective of this "
                     f"study: send it in metrics (sent: {', '.join(sorted(metrics)) or 'none'})"
                 )
-            values.append(float(raw))
+            values.append(float(raw))  # type: ignore[arg-type]  # a number: checked above
         violations = []
         for name, low, high in self.constraints:
             raw = value if name == self.task_metric else metrics.get(name)
@@ -186,7 +188,7 @@ class StudyObjectives:
                 # A missing metric counts as broken; finite, so it stays JSON and SQL safe.
                 violations.append(1e300)
                 continue
-            x = float(raw)
+            x = float(raw)  # type: ignore[arg-type]  # a number: checked above
             over = 0.0
             if low is not None:
                 over = max(over, float(low) - x)

@@ -123,7 +123,7 @@ class OptimizeResult:
 
 
 def optimize(
-    objective: Callable[[Params], float],
+    objective: Callable[[Params], Any],
     space: SearchSpace | Mapping[str, Any],
     sampler: str | Sampler = "lipo",
     n_trials: int = 100,
@@ -156,8 +156,9 @@ def optimize(
         enqueue: configurations to evaluate first, before the sampler's suggestions.
         registry: where sampler names are looked up (default: the built-in samplers).
         objectives: several objectives, each a direction or a mapping `{"metric": name,
-            "direction": ...}` (default: `direction`); the function then returns a sequence of values in this order,
-            or a mapping by metric (needed with constraints). Replaces `direction`.
+            "direction": ...}` (default: `direction`); the function then returns a sequence
+            of values in this order, or a mapping by metric (needed with constraints).
+            Replaces `direction`.
         constraints: `{"metric": name, "min": ..., "max": ...}` each (min and/or max) on the
             returned mapping; a trial breaking one is infeasible: never best, nor in `pareto`.
 
@@ -259,7 +260,10 @@ def _goals(
         raise ValidationError("objectives: give all directions, or all {'metric': ...} mappings")
     try:
         # A mapping without a direction takes `direction` (minimize unless told).
-        parsed = [ObjectiveSpec(**{"direction": direction, **o}) for o in objectives]  # type: ignore[arg-type]
+        parsed = [
+            ObjectiveSpec(**{"direction": direction, **o})  # type: ignore[dict-item]
+            for o in objectives
+        ]
         limits = [ConstraintSpec(**c) for c in constraints]
     except (TypeError, pydantic.ValidationError) as e:
         raise ValidationError(f"bad objectives or constraints: {e}") from e
@@ -278,11 +282,13 @@ def _read_values(raw: object, goals: _Goals) -> tuple[tuple[float, ...], tuple[f
     """(objective values, constraint violations) of what a multi-objective function returned;
     raises TypeError/ValueError/KeyError for a value the goals cannot read."""
     if goals.metrics is None:
-        if isinstance(raw, Mapping) or isinstance(raw, str):
+        if isinstance(raw, Mapping | str):
             raise TypeError("return a sequence of values, one per objective, in order")
         values = tuple(float(v) for v in raw)  # type: ignore[attr-defined]
         if len(values) != len(goals.directions):
-            raise ValueError(f"returned {len(values)} values for {len(goals.directions)} objectives")
+            raise ValueError(
+                f"returned {len(values)} values for {len(goals.directions)} objectives"
+            )
         return values, ()
     if not isinstance(raw, Mapping):
         raise TypeError(f"return a mapping with {', '.join(goals.metrics)}")
@@ -309,7 +315,9 @@ def _evaluate(
         raw: object = objective(dict(params))
     except Exception as e:  # the objective is user code: any error is a failed trial
         error = f"{type(e).__name__}: {e}"
-        return Trial(number, params, None, ObservationState.FAILED, error, time.perf_counter() - start)
+        return Trial(
+            number, params, None, ObservationState.FAILED, error, time.perf_counter() - start
+        )
     elapsed = time.perf_counter() - start
     try:
         values, violations = _read_values(raw, goals)

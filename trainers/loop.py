@@ -18,10 +18,10 @@ import torch
 from torch import nn
 
 from trainers.data import Dataset
+from trainers.latency import latency_ms
 from trainers.models import ModelConfig, build_model, count_parameters
 from trainers.optim import Schedule, is_constant, make_optimizer, make_schedule
 from trainers.result import EpochRecord, TrainResult
-from trainers.latency import latency_ms
 from trainers.train_config import METRICS, TrainConfig, resolve_device
 
 __all__ = ["METRICS", "OnEpoch", "TrainConfig", "resolve_device", "train"]

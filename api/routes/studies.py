@@ -10,8 +10,8 @@ from fastapi import APIRouter, Query, Response, status
 
 from api.deps import Admin, Read, ServiceDep
 from api.schemas import EnqueueBody, HypervolumeOut, StudyPatch, TrialPage
-from hpo.service import BestConfig, CreatedStudy, StudyView, TrialView
 from hpo.pick import PICK_GRAMMAR
+from hpo.service import BestConfig, CreatedStudy, StudyView, TrialView
 from hpo.spec import StudySpec
 from hpo.states import StudyState, TrialState
 

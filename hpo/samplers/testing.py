@@ -298,7 +298,7 @@ class SamplerContract:
             sampler.tell(multi_history(), [])
             assert_valid(sampler.ask(1))
             return
-        with pytest.raises(ValidationError, match="use one of .*random"):
+        with pytest.raises(ValidationError, match=r"use one of .*random"):
             self.make_multi()
 
     def test_several_objectives_distinct_under_pending_and_seeded(self) -> None:
@@ -334,7 +334,10 @@ class SamplerContract:
             for i, o in enumerate(history(9))
         ]
         sampler = self.registry.create(
-            self.sampler_name, SPACE, seed=1, options=self.cheap_options or self.options,
+            self.sampler_name,
+            SPACE,
+            seed=1,
+            options=self.cheap_options or self.options,
             n_constraints=1,
         )
         sampler.tell(done, [])

@@ -35,7 +35,9 @@ def objective_values(trial: Trial, objectives: StudyObjectives) -> list[float] |
     return None
 
 
-def _valued(trials: Sequence[Trial], objectives: StudyObjectives) -> list[tuple[Trial, list[float]]]:
+def _valued(
+    trials: Sequence[Trial], objectives: StudyObjectives
+) -> list[tuple[Trial, list[float]]]:
     out = []
     for t in trials:
         values = objective_values(t, objectives)

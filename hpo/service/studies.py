@@ -46,6 +46,7 @@ from hpo.storage import repositories as repo
 from hpo.storage.repositories import counts
 from hpo.trainable import check_config
 
+
 def _pick_objectives(objectives: StudyObjectives) -> list[Objective]:
     return [Objective(m, d) for m, d in zip(objectives.metrics, objectives.directions, strict=True)]
 
@@ -247,7 +248,9 @@ class StudyService(CreatesStudies):
         """The hypervolume after each finished trial (None before any result)."""
         with self.db.transaction(write=False) as session:
             study = repo.get_study(session, study_id)
-            finished = repo.list_trials(session, study_id, states=[TrialState.COMPLETED], limit=None)
+            finished = repo.list_trials(
+                session, study_id, states=[TrialState.COMPLETED], limit=None
+            )
             finished.sort(key=lambda t: (t.finished_at or t.created_at, t.id))
             return hypervolume_over_trials(study, finished)
 
@@ -271,7 +274,7 @@ class StudyService(CreatesStudies):
                 study_id=study_id,
                 trial_id=trial.id,
                 number=trial.number,
-                value=trial.value,
+                value=float(trial.value or 0.0),  # feasible_completed trials all have one
                 metric=str(study.spec["task"].get("metric", "val_accuracy")),
                 direction=str(study.direction),
                 params=dict(trial.params),

@@ -78,6 +78,11 @@ def test_bad_objectives_are_refused_before_any_evaluation(
     kwargs: dict[str, Any], message: str
 ) -> None:
     calls: list[object] = []
+
+    def f(p: dict[str, Any]) -> float:
+        calls.append(p)
+        return 0.0
+
     with pytest.raises(ValidationError, match=message):
-        hpo.optimize(lambda p: calls.append(p) or 0.0, SPACE, n_trials=3, **kwargs)
+        hpo.optimize(f, SPACE, n_trials=3, **kwargs)
     assert calls == []

@@ -26,9 +26,7 @@ pytestmark = pytest.mark.unit
 def _brute_force_front(y: np.ndarray) -> set[int]:
     out = set()
     for i in range(len(y)):
-        dominated = any(
-            all(y[j] <= y[i]) and any(y[j] < y[i]) for j in range(len(y)) if j != i
-        )
+        dominated = any(all(y[j] <= y[i]) and any(y[j] < y[i]) for j in range(len(y)) if j != i)
         if not dominated:
             out.add(i)
     return out

@@ -49,8 +49,8 @@ from hpo.storage.repositories.studies import (
 )
 from hpo.storage.repositories.trials import (
     best_trial,
-    feasible_completed,
     count_trials,
+    feasible_completed,
     find_trial_by_dedup_key,
     insert_trial,
     leaderboard,
@@ -64,7 +64,6 @@ __all__ = [
     "FinishedTrial",
     "StudyReports",
     "best_trial",
-    "feasible_completed",
     "claimable_study_ids",
     "comparison_studies",
     "count_trials",
@@ -75,6 +74,7 @@ __all__ = [
     "delete_comparison",
     "delete_study",
     "expired_leases",
+    "feasible_completed",
     "find_trial_by_dedup_key",
     "finished_trials",
     "get_comparison",
