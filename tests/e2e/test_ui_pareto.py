@@ -56,7 +56,9 @@ def _fill(client: httpx.Client, study: int, n: int) -> list[dict[str, Any]]:
 
 
 def test_pareto_plot_draws_marks_infeasible_and_opens_a_trial_on_click(
-    page: tuple[Any, Console], server: tuple[str, httpx.Client, Path], screenshots: Path
+    page: tuple[Any, Console],  # noqa: F811  (the fixtures imported above)
+    server: tuple[str, httpx.Client, Path],  # noqa: F811
+    screenshots: Path,  # noqa: F811
 ) -> None:
     tab, _ = page
     url, client, _ = server
