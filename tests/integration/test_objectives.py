@@ -130,3 +130,46 @@ def test_bad_objectives_are_refused_and_nothing_is_created(
     with pytest.raises(ValidationError, match=message):
         service.studies.create(spec(**overrides))
     assert service.studies.list_studies() == []
+
+
+def test_a_two_objective_comparison_ranks_samplers_by_hypervolume(db: Database) -> None:
+    from hpo.comparison_spec import parse_comparison_spec
+
+    service = Service(db, prepare_suggestions=False)
+    view = service.comparisons.create(
+        parse_comparison_spec(
+            {
+                "name": "mo",
+                "task": {"model": "mlp", "dataset": "digits", "epochs": 1},
+                "space": SPACE,
+                "samplers": ["random", "nsga2"],
+                "n_trials": 2,
+                "repeats": 2,
+                # A fixed reference: accuracy 0, 1000 parameters.
+                "objectives": [{**TWO[0], "reference": 0.0}, {**TWO[1], "reference": 1000}],
+                "constraints": [{"metric": "latency_ms", "max": 2.0}],
+            }
+        )
+    )
+    assert view.objective == "hypervolume" and view.direction == "maximize"
+    # Per study (random seeds 0, 1, then nsga2 seeds 0, 1): (accuracy, n_params, latency).
+    script = {
+        ("random", 0): [(0.5, 500, 1.0), (0.9, 900, 1.0)],  # hv .5*500 + .4*100 = 290
+        ("random", 1): [(0.8, 200, 9.0), (0.6, 600, 1.0)],  # the first infeasible: .6*400=240
+        ("nsga2", 0): [(0.9, 100, 1.0), (0.2, 50, 1.0)],  # .9*900 + .2*50 = 820
+        ("nsga2", 1): [(0.7, 300, 1.0), (0.7, 300, 1.0)],  # .7*700 = 490
+    }
+    for study in view.studies:
+        for accuracy, n_params, latency in script[(study.sampler, study.seed)]:
+            lease = service.dispatch.ask(study.id)
+            metrics = {"n_params": n_params, "latency_ms": latency}
+            service.dispatch.complete(lease.trial_id, lease.lease_token, accuracy, metrics)
+    view = service.comparisons.get(view.id)
+    expected = {"random": [290.0, 240.0], "nsga2": [820.0, 490.0]}
+    results = {r.sampler: r for r in view.results}
+    for sampler, values in expected.items():
+        assert results[sampler].best_values == [pytest.approx(v) for v in values]
+        assert results[sampler].median_best == pytest.approx(sum(values) / 2)
+    assert [r.sampler for r in view.results] == ["nsga2", "random"]
+    # The curve is the hypervolume after each trial: random seed 1 has none after its first.
+    assert view.curves["random"].by_trial.x == [1, 2]
