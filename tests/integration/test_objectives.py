@@ -4,12 +4,16 @@ study, `--pick`, the hypervolume history, and bad specs refused with nothing cre
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from api.app import create_app
 from hpo.errors import ValidationError
 from hpo.service import Service
+from hpo.settings import Settings
 from hpo.spec import parse_study_spec
 from hpo.storage import Database
 
@@ -173,3 +177,45 @@ def test_a_two_objective_comparison_ranks_samplers_by_hypervolume(db: Database) 
     assert [r.sampler for r in view.results] == ["nsga2", "random"]
     # The curve is the hypervolume after each trial: random seed 1 has none after its first.
     assert view.curves["random"].by_trial.x == [1, 2]
+
+
+@pytest.fixture
+def api(database_url: str) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(database_url=database_url))) as c:
+        yield c
+
+
+BASE: dict[str, Any] = {
+    "name": "objectives",
+    "task": {"model": "mlp", "dataset": "digits", "epochs": 1},
+    "space": SPACE,
+    "sampler": "random",
+}
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"objectives": [TWO[1], TWO[1]]}, "twice"),
+        ({"objectives": [{"metric": "f1"}]}, "val_accuracy, val_loss"),
+        ({"constraints": [{"metric": "n_params"}]}, "give min, max or both"),
+        ({"objectives": TWO, "sampler": "cmaes"}, "use one of"),
+    ],
+)
+def test_the_api_answers_bad_objectives_with_422_and_creates_nothing(
+    api: TestClient, extra: dict[str, Any], message: str
+) -> None:
+    response = api.post("/api/v1/studies", json=BASE | extra)
+    assert response.status_code == 422, response.text
+    assert message in response.text
+    assert api.get("/api/v1/studies").json() == []
+
+
+def test_the_api_serves_the_front_the_hypervolume_and_refuses_a_bad_pick(
+    api: TestClient,
+) -> None:
+    study = api.post("/api/v1/studies", json=BASE | {"objectives": TWO}).json()["id"]
+    assert api.get(f"/api/v1/studies/{study}/pareto").json() == []
+    assert api.get(f"/api/v1/studies/{study}/hypervolume").json()["hypervolume"] == []
+    bad = api.get(f"/api/v1/studies/{study}/best", params={"pick": "the best one"})
+    assert bad.status_code == 400 and "knee | best OBJECTIVE" in bad.text
