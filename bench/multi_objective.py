@@ -1,7 +1,9 @@
 """Several objectives: hypervolume per sampler on analytic fronts and on a real trade-off.
 
     nice .venv/bin/python bench/multi_objective.py zdt --seeds 5 --dim 5 --out bench/out/mo
-    nice .venv/bin/python bench/multi_objective.py cnn --seeds 5 --trials 40 --out bench/out/mo
+    nice .venv/bin/python bench/multi_objective.py cnn --seeds 5 --trials 40 --epochs 1 \
+        --train-size 800 --out bench/out/mo
+    .venv/bin/python bench/multi_objective.py cnn-summary --trials 40 --out bench/out/mo
 
 `zdt`: ZDT1 and ZDT2 (Zitzler, Deb & Thiele 2000) in `--dim` dimensions, both objectives
 minimized, known fronts f2 = 1 - sqrt(f1) and f2 = 1 - f1^2. Each sampler runs 200
@@ -9,10 +11,13 @@ evaluations per seed through `hpo.optimize`; the hypervolume of its feasible fro
 reference (11, 11) is read at 100 and 200 evaluations. The true front's hypervolume against
 that reference (120 + 2/3 for ZDT1, 120 + 1/3 for ZDT2) is the ceiling.
 
-`cnn`: the MNIST-1D 1D-CNN (a reduced space, `--epochs` epochs, CPU, one thread), objectives
+`cnn`: the MNIST-1D 1D-CNN (a reduced space, `--epochs` epochs, CPU, one thread; with
+`--train-size N` trained on the first N of MNIST-1D's 3200 training examples, validated on
+N/4 of its validation split, written once as an npz), objectives
 val_accuracy (maximize) x n_params (minimize). Each sampler runs `--trials` trials per seed;
 the hypervolume uses one reference for all runs: accuracy 0.1 (chance) and the largest
-n_params any run produced, plus a tenth. The fronts of seed 0 go to bench/figures/.
+n_params any run produced, plus a tenth. The fronts of seed 0 go to bench/figures/. Each run
+is appended to OUT/cnn-runs.jsonl as it ends; `cnn-summary` computes the table from it.
 
 Every run of a sampler and its baseline (random) happen in this process, interleaved seed by
 seed, so machine load hits them alike; the figures are hypervolumes, not times.
@@ -112,16 +117,38 @@ def run_zdt(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _cnn_objective(epochs: int) -> Callable[[dict[str, Any]], dict[str, float]]:
+def _small_mnist1d(train_size: int, folder: Path) -> str:
+    """MNIST-1D cut to `train_size` training examples (and a quarter as many held out), as an
+    npz dataset: the same task, cheaper trials, so 5 seeds x 4 samplers fit the machine."""
+    from trainers import load_dataset
+
+    data = load_dataset("mnist1d", seed=0)
+    n_val = max(train_size // 4, 50)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"mnist1d-{train_size}.npz"
+    np.savez(
+        path,
+        X=np.concatenate([data.x_train[:train_size], data.x_val[:n_val]])[:, 0, :],
+        y=np.concatenate([data.y_train[:train_size], data.y_val[:n_val]]),
+        X_test=data.x_test[:, 0, :],
+        y_test=data.y_test,
+    )
+    return f"npz:{path}?kind=seq1d"
+
+
+def _cnn_objective(
+    epochs: int, dataset: str, roots: list[Path]
+) -> Callable[[dict[str, Any]], dict[str, float]]:
     from trainers import build_run_config, run_training
 
     def f(params: dict[str, Any]) -> dict[str, float]:
         config = {
-            "task": {"model": "cnn", "dataset": "mnist1d", "epochs": epochs},
+            "task": {"model": "cnn", "dataset": dataset, "epochs": epochs},
             "params": {**params, "optimizer": "adam"},
             "seed": 0,
         }
-        result = run_training(build_run_config(config, device="cpu", threads=1))
+        cfg = build_run_config(config, device="cpu", threads=1)
+        result = run_training(cfg, data_roots=roots)
         if not result.ok or result.val_accuracy is None:
             raise RuntimeError(result.message)
         return {"val_accuracy": float(result.val_accuracy), "n_params": float(result.n_params)}
@@ -130,8 +157,14 @@ def _cnn_objective(epochs: int) -> Callable[[dict[str, Any]], dict[str, float]]:
 
 
 def run_cnn(args: argparse.Namespace) -> dict[str, Any]:
-    objective = _cnn_objective(args.epochs)
+    dataset = "mnist1d"
+    roots: list[Path] = []
+    if args.train_size:
+        folder = Path(args.out).resolve() / "data"
+        dataset, roots = _small_mnist1d(args.train_size, folder), [folder]
+    objective = _cnn_objective(args.epochs, dataset, roots)
     runs: dict[str, list[Any]] = {s: [] for s in args.samplers}
+    journal = Path(args.out) / "cnn-runs.jsonl"
     for seed in range(args.seeds):
         for sampler in args.samplers:
             result = hpo.optimize(
@@ -145,36 +178,53 @@ def run_cnn(args: argparse.Namespace) -> dict[str, Any]:
             )
             runs[sampler].append(result)
             print("cnn", sampler, seed, len(result.pareto), flush=True)
+            with journal.open("a") as out:  # each run as it ends: a cut-short run keeps them
+                values = [t.values for t in result.trials]
+                out.write(json.dumps({"sampler": sampler, "seed": seed, "values": values}) + "\n")
+    return summarize_cnn(journal, Path(args.figures), args.trials)
+
+
+def summarize_cnn(journal: Path, figures: Path, trials: int) -> dict[str, Any]:
+    """Hypervolume per sampler over the runs in the journal (every run that finished), and
+    the figure of seed 0's fronts. One reference for all: accuracy 0.1 and the largest
+    n_params of any run, plus a tenth."""
+    runs: dict[str, list[list[list[float] | None]]] = {}
+    for line in journal.read_text().splitlines():
+        run = json.loads(line)
+        runs.setdefault(run["sampler"], []).append(run["values"])
     directions = ["maximize", "minimize"]
-    largest = max(
-        t.values[1] for rs in runs.values() for r in rs for t in r.trials if t.values is not None
-    )
+    largest = max(v[1] for rs in runs.values() for r in rs for v in r if v is not None)
     reference = to_losses([[0.1, largest * 1.1]], directions)[0]
-    table = {
-        s: _summary([front_hypervolume(r.trials, directions, reference, args.trials) for r in rs])
-        for s, rs in runs.items()
-    }
-    _plot_cnn_fronts(runs, Path(args.figures))
-    return {"reference": [0.1, largest * 1.1], "hypervolume": table}
+
+    def hv(run: list[list[float] | None]) -> float:
+        rows = [v for v in run[:trials] if v is not None]
+        return hypervolume(to_losses(rows, directions), reference) if rows else 0.0
+
+    table = {s: {**_summary([hv(r) for r in rs]), "seeds": len(rs)} for s, rs in runs.items()}
+    _plot_cnn_fronts(runs, figures)
+    return {"reference": [0.1, largest * 1.1], "trials": trials, "hypervolume": table}
 
 
-def _plot_cnn_fronts(runs: dict[str, list[Any]], figures: Path) -> None:
+def _plot_cnn_fronts(runs: dict[str, list[list[list[float] | None]]], figures: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from hpo.pareto import pareto_front_indices
+
     figures.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for sampler, results in runs.items():
-        first = results[0]
-        done = [t for t in first.trials if t.values is not None]
-        ax.scatter([t.values[1] for t in done], [t.values[0] for t in done], s=10, alpha=0.3)
-        front = first.pareto
+    for i, (sampler, results) in enumerate(runs.items()):
+        done = [v for v in results[0] if v is not None]
+        color = f"C{i}"
+        ax.scatter([v[1] for v in done], [v[0] for v in done], s=10, alpha=0.3, color=color)
+        front = [done[j] for j in pareto_front_indices(to_losses(done, ["maximize", "minimize"]))]
         ax.step(
-            [t.values[1] for t in reversed(front)],
-            [t.values[0] for t in reversed(front)],
+            [v[1] for v in front],
+            [v[0] for v in front],
             where="post",
+            color=color,
             label=f"{sampler} front",
         )
     ax.set_xscale("log")
@@ -188,11 +238,12 @@ def _plot_cnn_fronts(runs: dict[str, list[Any]], figures: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("part", choices=["zdt", "cnn"])
+    parser.add_argument("part", choices=["zdt", "cnn", "cnn-summary"])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--dim", type=int, default=5)
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--train-size", type=int, default=0, help="0: all 3200 examples")
     parser.add_argument("--samplers", default="")
     parser.add_argument("--out", default="bench/out/multi-objective")
     parser.add_argument("--figures", default="bench/figures")
@@ -201,7 +252,10 @@ def main() -> None:
     args.samplers = [s for s in args.samplers.split(",") if s] or list(default)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    result = run_zdt(args) if args.part == "zdt" else run_cnn(args)
+    if args.part == "cnn-summary":  # the runs journaled so far (a run cut short keeps them)
+        result = summarize_cnn(out / "cnn-runs.jsonl", Path(args.figures), args.trials)
+    else:
+        result = run_zdt(args) if args.part == "zdt" else run_cnn(args)
     (out / f"{args.part}.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
 
