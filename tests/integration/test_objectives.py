@@ -71,6 +71,10 @@ def test_constraints_keep_infeasible_trials_off_best(db: Database) -> None:
     feasible = {t.id: t.feasible for t in trials}
     assert feasible == {ids[0]: False, ids[1]: False, ids[2]: True, ids[3]: True}
     assert service.studies.get(study.id).best.id == ids[2]  # type: ignore[union-attr]
+    # The history plot draws every value but never takes an infeasible one as the best.
+    history = service.analytics.plots(study.id).history
+    assert history.value == [0.99, 0.97, 0.90, 0.80]
+    assert history.best == [None, None, 0.90, 0.90]
 
 
 def test_two_objectives_front_leaderboard_pick_and_hypervolume(db: Database) -> None:
