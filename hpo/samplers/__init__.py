@@ -6,7 +6,7 @@
     sampler.tell(completed=[Observation({"lr": 1e-3}, 0.91)], pending=[])
     [params] = sampler.ask(1)
 
-Built in: `grid`, `random`, `qmc` (ours, numpy/scipy); `tpe`, `gp`, `cmaes` (Optuna's, behind
+Built in: `grid`, `random`, `qmc` (ours, numpy/scipy); `tpe`, `gp`, `cmaes`, `nsga2` (Optuna's, behind
 one adapter, `hpo.samplers._optuna`); `lipo` (ours, `hpo.samplers.lipo`). The protocol and its
 lifecycle are documented in `hpo.samplers._base`; `SamplerFeed` tells a sampler its results as
 they come in (only the new ones to an `IncrementalSampler`). `hpo.samplers.testing` is the
