@@ -152,6 +152,15 @@ class TellBody(TokenBody):
     metrics: Metrics = Field(default_factory=dict)
 
 
+class HypervolumeOut(BaseModel):
+    """Hypervolume of the feasible completed trials after each one (in finishing order),
+    against `reference` (in losses: maximized objectives negated); null before any result."""
+
+    reference: list[float] | None
+    numbers: list[int]
+    hypervolume: list[float]
+
+
 class HeartbeatOut(BaseModel):
     lease_expires_at: datetime
 

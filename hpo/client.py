@@ -220,14 +220,22 @@ class Client:
         rows = self._json("GET", f"/api/v1/studies/{study_id}/leaderboard", params={"k": k})
         return [TrialView.from_json(row) for row in rows]
 
-    def best(self, study_id: int) -> BestConfig:
-        return BestConfig.from_json(self._json("GET", f"/api/v1/studies/{study_id}/best"))
-
-    def best_yaml(self, study_id: int) -> str:
-        response = self.request(
-            "GET", f"/api/v1/studies/{study_id}/best", params={"format": "yaml"}
+    def best(self, study_id: int, pick: str | None = None) -> BestConfig:
+        """The best trial; `pick` (the `hpo.pick` grammar) chooses among several objectives."""
+        params = {"pick": pick} if pick is not None else {}
+        return BestConfig.from_json(
+            self._json("GET", f"/api/v1/studies/{study_id}/best", params=params)
         )
+
+    def best_yaml(self, study_id: int, pick: str | None = None) -> str:
+        params = {"format": "yaml"} | ({"pick": pick} if pick is not None else {})
+        response = self.request("GET", f"/api/v1/studies/{study_id}/best", params=params)
         return response.text
+
+    def pareto(self, study_id: int) -> list[TrialView]:
+        """The non-dominated feasible completed trials, sorted by the first objective."""
+        rows = self._json("GET", f"/api/v1/studies/{study_id}/pareto")
+        return [TrialView.from_json(t) for t in rows]
 
     def enqueue(self, study_id: int, params: Mapping[str, Any]) -> TrialView:
         body = {"params": dict(params)}

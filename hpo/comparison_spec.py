@@ -26,6 +26,7 @@ import pydantic
 from pydantic import Field, field_validator, model_validator
 
 from hpo.errors import HpoError, ValidationError
+from hpo.objectives import ConstraintSpec, ObjectiveSpec
 from hpo.samplers import check_options
 from hpo.space import space_from_dict
 from hpo.spec import (
@@ -77,6 +78,10 @@ class ComparisonSpec(_Frozen):
     max_attempts: int = Field(default=3, ge=1, le=MAX_ATTEMPTS)
     # As in a study spec: false skips the check against the built-in trainers.
     check_config: bool = Field(default=True, strict=True)
+    # As in a study spec (hpo/objectives.py): several objectives rank the samplers by the
+    # hypervolume of their fronts; constraints make trials infeasible.
+    objectives: tuple[ObjectiveSpec, ...] = ()
+    constraints: tuple[ConstraintSpec, ...] = ()
 
     @field_validator("samplers", mode="before")
     @classmethod
@@ -152,6 +157,8 @@ class ComparisonSpec(_Frozen):
                     },
                     "seed": seed,
                     "check_config": self.check_config,
+                    "objectives": [o.model_dump(mode="json") for o in self.objectives],
+                    "constraints": [c.model_dump(mode="json") for c in self.constraints],
                 }
                 try:
                     spec = parse_study_spec(study)

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from hpo.command_spec import CommandTaskSpec, check_placeholders
 from hpo.errors import HpoError, ValidationError
 from hpo.jsonlimits import JSON_LIMITS, BoundedJsonObject
+from hpo.objectives import TRAINER_METRICS, ConstraintSpec, ObjectiveSpec, check_objectives
 from hpo.pools import DEFAULT_POOL, POOL_NAME_MAX, check_pool_name
 from hpo.samplers import default_registry
 from hpo.space import DEFAULT_GRID_CAP, SearchSpace, space_from_dict
@@ -192,6 +193,9 @@ class StudySpec(_Frozen):
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     seed: int = Field(default=0, ge=0, le=2**31 - 1, strict=True)
+    # Several objectives (hpo/objectives.py); empty: the task's metric alone.
+    objectives: tuple[ObjectiveSpec, ...] = ()
+    constraints: tuple[ConstraintSpec, ...] = ()
     # Ask for a per-study client token (ask, tell, report, heartbeat for this study only): an
     # instruction to the creation, answered once with the token, not part of the stored spec.
     client_token: bool = Field(default=False, strict=True)
@@ -242,6 +246,27 @@ class StudySpec(_Frozen):
             raise ValueError(
                 f"{', '.join(both)} is both searched (space) and fixed: remove it from one"
             )
+        check_objectives(
+            self.objectives,
+            self.constraints,
+            # A command task's metrics are its script's: nothing to check them against.
+            known_metrics=TRAINER_METRICS
+            if self.check_config and not isinstance(self.task, CommandTaskSpec)
+            else None,
+        )
+        if len(self.objectives) > 1 and self.pruner.name != "none":
+            raise ValueError(
+                f"pruner {self.pruner.name} compares one value per step and cannot prune on "
+                "several objectives: use pruner: none"
+            )
+        first = self.objectives[0] if self.objectives else None
+        if first is not None and first.metric in METRICS:
+            # The worker sends the task metric as the trial's value: make it the first
+            # objective, so the value column is that objective.
+            task = self.task.model_copy(
+                update={"metric": first.metric, "direction": first.direction}
+            )
+            object.__setattr__(self, "task", task)
         if isinstance(self.task, CommandTaskSpec):
             check_placeholders(self.task, self.space, self.fixed)
         elif self.check_config:
@@ -265,6 +290,8 @@ class StudySpec(_Frozen):
                 direction=self.direction,
                 seed=self.seed,
                 options=self.sampler.options,
+                directions=self.directions,
+                n_constraints=len(self.constraints),
             )
         except HpoError as e:
             raise ValueError(f"sampler {self.sampler.name}: {e}") from e
@@ -272,8 +299,18 @@ class StudySpec(_Frozen):
 
     @property
     def direction(self) -> Literal["minimize", "maximize"]:
+        """The first objective's direction (the task's when there are no `objectives`)."""
+        if self.objectives:
+            return self.objectives[0].direction or "maximize"
         # TaskSpec's validator always fills it in; the fallback only satisfies the type.
         return self.task.direction or "maximize"
+
+    @property
+    def directions(self) -> tuple[Literal["minimize", "maximize"], ...]:
+        """One direction per objective."""
+        if not self.objectives:
+            return (self.direction,)
+        return tuple(o.direction or "maximize" for o in self.objectives)
 
     def search_space(self) -> SearchSpace:
         return space_from_dict(self.space)

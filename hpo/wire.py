@@ -156,6 +156,10 @@ class TrialView(_Wire):
     # A user's note and tags (PATCH /api/v1/trials/{id}).
     note: str | None = None
     tags: list[str] = field(default_factory=list)
+    # Several objectives: one value per objective (`value` is the first); null otherwise.
+    values: list[float] | None = None
+    # False when the trial broke one of the study's constraints; null without constraints.
+    feasible: bool | None = None
 
     @classmethod
     def of(cls, trial: TrialRecord) -> TrialView:
@@ -185,7 +189,13 @@ class TrialView(_Wire):
             ),
             note=trial.note,
             tags=list(trial.tags or ()),
+            values=_floats(getattr(trial, "objective_values", None)),
+            feasible=getattr(trial, "feasible", None),
         )
+
+
+def _floats(values: Any) -> list[float] | None:
+    return None if values is None else [float(v) for v in values]
 
 
 @dataclass(frozen=True)
@@ -347,3 +357,6 @@ class BestConfig(_Wire):
     direction: str  # a Direction's value (hpo/service/studies.py passes the text)
     params: dict[str, Any]
     config: dict[str, Any]
+    # Several objectives: the chosen trial's values and how it was chosen (`--pick`).
+    values: list[float] | None = None
+    pick: str | None = None

@@ -20,6 +20,7 @@ from torch import nn
 
 from trainers.checkpoint import TrainingState, fingerprint, load_state, save_state
 from trainers.data import Dataset
+from trainers.latency import latency_ms
 from trainers.models import ModelConfig, build_model, count_parameters
 from trainers.optim import Schedule, is_constant, make_optimizer, make_schedule
 from trainers.result import EpochRecord, TrainResult
@@ -145,12 +146,26 @@ class _Run:
         if best_state is not None:
             self.model.load_state_dict(best_state)
         test = self._evaluate(*self._tensors("test")) if evaluate_test else None
+        latency = self._latency()
         weights = None
         if keep_weights:
             weights = {k: v.detach().to("cpu").clone() for k, v in self.model.state_dict().items()}
         return self._result(
-            status, message, history, start, test=test, weights=weights, early_stopped=early
+            status,
+            message,
+            history,
+            start,
+            test=test,
+            weights=weights,
+            early_stopped=early,
+            latency=latency,
         )
+
+    def _latency(self) -> float:
+        """Milliseconds per inference batch (the training batch size) on this device."""
+        x = self.data.x_val if len(self.data.x_val) else self.data.x_train
+        batch = torch.from_numpy(x[: self.cfg.batch_size]).to(self.device)
+        return latency_ms(self.model, batch, self.autocast)
 
     def _build(self) -> nn.Module:
         # Seed first: initialization (and later dropout) draw from the global generator.
@@ -355,6 +370,7 @@ class _Run:
         test: tuple[float, float] | None = None,
         weights: dict[str, torch.Tensor] | None = None,
         early_stopped: bool = False,
+        latency: float | None = None,
     ) -> TrainResult:
         scored = [r for r in history if r.val_accuracy is not None and r.val_loss is not None]
         best = None
@@ -375,6 +391,7 @@ class _Run:
             test_accuracy=test[1] if test else None,
             seconds_total=time.perf_counter() - start,
             n_params=self.n_params,
+            latency_ms=latency,
             device=str(self.device),
             failed_epoch=failed_epoch,
             early_stopped=early_stopped,

@@ -40,6 +40,9 @@ class TrainResult:
     device: str
     failed_epoch: int | None = None  # the epoch that diverged or ran out of memory
     early_stopped: bool = False
+    # Median ms of one inference batch (the training batch size) on `device`, after training
+    # (trainers/latency.py); None when the run did not finish (diverged, out of memory).
+    latency_ms: float | None = None
     config: dict[str, Any] = field(default_factory=dict)  # resolved model and training config
     # The best epoch's weights (the last epoch's without validation), on the CPU, when asked.
     weights: dict[str, torch.Tensor] | None = None

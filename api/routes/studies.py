@@ -1,4 +1,5 @@
-"""/api/v1/studies: create, list, read, change, delete; trials, leaderboard, best, enqueue."""
+"""/api/v1/studies: create, list, read, change, delete; trials, leaderboard, best, enqueue,
+the Pareto front and the hypervolume history."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ import yaml
 from fastapi import APIRouter, Query, Response, status
 
 from api.deps import Admin, Read, ServiceDep
-from api.schemas import EnqueueBody, StudyPatch, TrialPage
+from api.schemas import EnqueueBody, HypervolumeOut, StudyPatch, TrialPage
+from hpo.pick import PICK_GRAMMAR
 from hpo.service import BestConfig, CreatedStudy, StudyView, TrialView
 from hpo.spec import StudySpec
 from hpo.states import StudyState, TrialState
 
 router = APIRouter(prefix="/api/v1/studies", tags=["studies"])
+PICK_HELP = f"Several objectives: which trial to return ({PICK_GRAMMAR})."
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, dependencies=[Admin])
@@ -91,13 +94,35 @@ def leaderboard(
     dependencies=[Read],
     responses={409: {"description": "The study has no completed trial yet: wait for one."}},
 )
-def best(study_id: int, service: ServiceDep, format: Literal["json", "yaml"] = "json") -> Any:
-    best = service.studies.best(study_id)
+def best(
+    study_id: int,
+    service: ServiceDep,
+    format: Literal["json", "yaml"] = "json",
+    pick: Annotated[str | None, Query(max_length=300, description=PICK_HELP)] = None,
+) -> Any:
+    best = service.studies.best(study_id, pick)
     if format == "yaml":
         # The training config alone: `hpo train best.yaml --final` takes it as it is.
         text = yaml.safe_dump(best.config, sort_keys=False)
         return Response(text, media_type="application/yaml")
     return best
+
+
+@router.get("/{study_id}/pareto", dependencies=[Read])
+def pareto(study_id: int, service: ServiceDep) -> list[TrialView]:
+    """The non-dominated feasible completed trials, sorted by the first objective."""
+    return service.studies.pareto(study_id)
+
+
+@router.get("/{study_id}/hypervolume", dependencies=[Read])
+def hypervolume(study_id: int, service: ServiceDep) -> HypervolumeOut:
+    """The hypervolume of the feasible completed trials after each one finished."""
+    history = service.studies.hypervolume(study_id)
+    if history is None:
+        return HypervolumeOut(reference=None, numbers=[], hypervolume=[])
+    return HypervolumeOut(
+        reference=history.reference, numbers=history.numbers, hypervolume=history.hypervolume
+    )
 
 
 @router.post("/{study_id}/trials", dependencies=[Admin])

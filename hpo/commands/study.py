@@ -16,6 +16,7 @@ from hpo.client import Client
 from hpo.commands._study_ref import resolve_study
 from hpo.commands._tables import Column, Sheet, emit, is_terminal, json_option, rich_table
 from hpo.commands.study_summary import summary_lines, why_not_running
+from hpo.pick import parse_pick
 from hpo.wire import TrialView
 
 # What only some commands need is imported inside them (fast start): hpo/commands/__init__.py.
@@ -260,18 +261,38 @@ def leaderboard(
     type=click.Path(file_okay=False, path_type=Path),
     help="Also download the best trial's artifacts (its outputs, the trained weights) here.",
 )
+@click.option(
+    "--pick",
+    default=None,
+    metavar="RULE",
+    help=(
+        "Several objectives: which trial. Grammar: knee | best OBJECTIVE | (smallest|largest) "
+        "METRIC within NUMBER[%] of the best OBJECTIVE. Example: --pick 'smallest n_params "
+        "within 0.005 of the best val_accuracy'; knee: the Pareto point nearest the ideal one "
+        "with every objective scaled to [0, 1]. Default: the best on the first objective."
+    ),
+)
 @api_option
 @read_token_option
-def best(study: str, fmt: str, artifacts_dir: Path | None, api: str, token: str | None) -> None:
+def best(
+    study: str,
+    fmt: str,
+    artifacts_dir: Path | None,
+    pick: str | None,
+    api: str,
+    token: str | None,
+) -> None:
     """The best trial's training config (YAML, ready for `hpo train --final`) or JSON."""
+    if pick is not None:
+        parse_pick(pick)  # a bad rule: one line on stderr (hpo/cli.py), before any request
     client = _client(api, token)
     study_id = resolve_study(client, study)
     if artifacts_dir is not None:
-        _download_artifacts(client, client.best(study_id).trial_id, artifacts_dir)
+        _download_artifacts(client, client.best(study_id, pick).trial_id, artifacts_dir)
     if fmt == "yaml":
-        click.echo(client.best_yaml(study_id), nl=False)
+        click.echo(client.best_yaml(study_id, pick), nl=False)
     else:
-        click.echo(json.dumps(client.best(study_id).to_json(), indent=2))
+        click.echo(json.dumps(client.best(study_id, pick).to_json(), indent=2))
 
 
 def _download_artifacts(client: Client, trial_id: int, directory: Path) -> None:

@@ -6,11 +6,11 @@
     sampler.tell(completed=[Observation({"lr": 1e-3}, 0.91)], pending=[])
     [params] = sampler.ask(1)
 
-Built in: `grid`, `random`, `qmc` (ours, numpy/scipy); `tpe`, `gp`, `cmaes` (Optuna's, behind
-one adapter, `hpo.samplers._optuna`); `lipo` (ours, `hpo.samplers.lipo`). The protocol and its
-lifecycle are documented in `hpo.samplers._base`; `SamplerFeed` tells a sampler its results as
-they come in (only the new ones to an `IncrementalSampler`). `hpo.samplers.testing` is the
-contract suite every sampler passes, for a sampler of your own too.
+Built in: `grid`, `random`, `qmc` (ours, numpy/scipy); `tpe`, `gp`, `cmaes`, `nsga2` (Optuna's,
+behind one adapter, `hpo.samplers._optuna`); `lipo` (ours, `hpo.samplers.lipo`). The protocol
+and its lifecycle are documented in `hpo.samplers._base`; `SamplerFeed` tells a sampler its
+results as they come in (only the new ones to an `IncrementalSampler`). `hpo.samplers.testing`
+is the contract suite every sampler passes, for a sampler of your own too.
 """
 
 from __future__ import annotations

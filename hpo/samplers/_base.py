@@ -69,11 +69,20 @@ class Observation:
 
     A COMPLETED observation must have a finite value; for the others `value` may be None (a
     PRUNED one may keep its last intermediate value).
+
+    Several objectives: `values` holds one value per objective (each in its own direction;
+    `value` is the first), for the samplers built with `directions`. Constraints:
+    `violations` holds, per constraint, how far the trial's metric lies past its bound (> 0:
+    broken); a trial with a positive one is infeasible (`feasible`). Samplers that support
+    constraints learn from the violations (Optuna's `constraints_func`); the others treat an
+    infeasible trial like a failed one (the worst feasible value so far: `losses`).
     """
 
     params: Params
     value: float | None = None
     state: ObservationState = ObservationState.COMPLETED
+    values: tuple[float, ...] | None = None
+    violations: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.state, ObservationState):
@@ -87,6 +96,29 @@ class Observation:
                 f"a completed observation needs a finite value, got {self.value!r}: "
                 "record it as failed or diverged instead"
             )
+        if self.values is not None:
+            object.__setattr__(self, "values", tuple(self.values))
+            if self.state is ObservationState.COMPLETED and not all(
+                _finite(v) for v in self.values
+            ):
+                raise ValidationError(
+                    f"a completed observation needs finite values, got {self.values!r}"
+                )
+        if self.violations:
+            object.__setattr__(self, "violations", tuple(float(v) for v in self.violations))
+
+    @property
+    def feasible(self) -> bool:
+        """False when a constraint is broken (a positive violation)."""
+        return all(v <= 0 for v in self.violations)
+
+    def objective_values(self, k: int) -> tuple[float, ...] | None:
+        """The k objective values when usable (`values`, or `value` alone when k is 1)."""
+        if not self.has_value:
+            return None
+        if self.values is not None and len(self.values) == k:
+            return self.values
+        return (float(self.value),) if k == 1 else None  # type: ignore[arg-type]
 
     @property
     def has_value(self) -> bool:
@@ -191,6 +223,9 @@ class BaseSampler(ABC):
     """
 
     options_defaults: ClassVar[Mapping[str, Any]] = {}
+    # True: built with several `directions`, it optimizes them all (the registry refuses a
+    # multi-objective study for any other sampler, naming those that can).
+    multi_objective: ClassVar[bool] = False
     keep_observations: ClassVar[bool] = True
     keep_arrays: ClassVar[bool] = True
     keep_keys: ClassVar[bool] = True
@@ -202,9 +237,18 @@ class BaseSampler(ABC):
         direction: Direction = "minimize",
         seed: int = 0,
         options: Mapping[str, Any] | None = None,
+        directions: Sequence[Direction] | None = None,
+        n_constraints: int = 0,
     ) -> None:
         if direction not in DIRECTIONS:
             raise ValidationError(f"direction must be minimize or maximize, got {direction!r}")
+        self.directions: tuple[Direction, ...] = tuple(directions or (direction,))
+        if any(d not in DIRECTIONS for d in self.directions):
+            raise ValidationError(f"directions must be minimize or maximize, got {directions!r}")
+        if len(self.directions) > 1 and not self.multi_objective:
+            raise ValidationError(f"{type(self).__name__} cannot optimize several objectives")
+        direction = self.directions[0]
+        self.n_constraints = int(n_constraints)
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise ValidationError(f"seed must be an integer, got {seed!r}")
         unknown = sorted(set(options or {}) - set(self.options_defaults))
@@ -229,6 +273,9 @@ class BaseSampler(ABC):
         self._encoded: FloatArray = np.zeros((0, space.dim), dtype=np.float64)
         self._signed: FloatArray = np.zeros(0)  # losses to minimize, NaN where no value
         self._valued: Any = np.zeros(0, dtype=bool)  # has_value of each observation
+        self._feasible: Any = np.zeros(0, dtype=bool)  # no constraint broken
+        # Several objectives: losses per objective (n, k), NaN where no value.
+        self._vectors: FloatArray = np.zeros((0, len(self.directions)))
         # taken_key of each completed configuration. With the observations kept: built on the
         # first `taken_keys` call (LIPO never makes one; a fresh tell of 1000 observations
         # saves ~1 ms), then extended; without them, kept from the start (see `keep_keys`).
@@ -255,6 +302,8 @@ class BaseSampler(ABC):
             self.completed, self.n_completed = [], 0
             self._encoded = np.zeros((0, self.space.dim), dtype=np.float64)
             self._signed, self._valued = np.zeros(0), np.zeros(0, dtype=bool)
+            self._feasible = np.zeros(0, dtype=bool)
+            self._vectors = np.zeros((0, len(self.directions)))
             self._completed_keys = self._initial_keys()
             self._fold(completed, fresh=True)
         self.pending = tuple(pending)
@@ -279,6 +328,10 @@ class BaseSampler(ABC):
             )
             self._signed = np.concatenate([self._signed, signed])
             self._valued = np.concatenate([self._valued, valued])
+            feasible = np.array([o.feasible for o in new], dtype=bool)
+            self._feasible = np.concatenate([self._feasible, feasible])
+            if len(self.directions) > 1:
+                self._vectors = np.concatenate([self._vectors, self._loss_rows(new)])
         if new and self._completed_keys is not None:
             self._completed_keys.update(taken_key(o.params) for o in new)
         self._told(new, fresh)
@@ -327,8 +380,28 @@ class BaseSampler(ABC):
 
     def losses(self) -> tuple[FloatArray, Any]:
         """`losses(self.completed, self.direction)`: values to minimize and the real-value mask
-        (fresh arrays, from the per-observation values kept across tells)."""
-        return _impute_failures(self._signed, self._valued)
+        (fresh arrays, from the per-observation values kept across tells). An infeasible
+        observation counts as one without a real value (the worst feasible loss)."""
+        return _impute_failures(self._signed, self._valued & self._feasible)
+
+    def loss_vectors(self) -> tuple[FloatArray, Any]:
+        """Several objectives: losses (n, k), every objective to minimize, and the mask of the
+        feasible observations with values; the others get each column's worst real loss."""
+        y = self._vectors.copy()
+        mask = self._valued & self._feasible & np.all(np.isfinite(y), axis=1)
+        if mask.any() and not mask.all():
+            y[~mask] = np.max(y[mask], axis=0)
+        return y, mask
+
+    def _loss_rows(self, new: Sequence[Observation]) -> FloatArray:
+        signs = np.array([-1.0 if d == "maximize" else 1.0 for d in self.directions])
+        k = len(self.directions)
+        rows = np.full((len(new), k), np.nan)
+        for i, o in enumerate(new):
+            vals = o.objective_values(k)
+            if vals is not None:
+                rows[i] = np.asarray(vals, dtype=np.float64) * signs
+        return rows
 
     def taken_keys(self, *, include_completed: bool = True) -> set[int]:
         """`taken_key`s of the pending configurations (and of the completed ones, where they

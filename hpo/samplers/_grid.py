@@ -32,6 +32,7 @@ class GridSampler(BaseSampler):
     """
 
     options_defaults: ClassVar[Mapping[str, Any]] = {"cap": DEFAULT_GRID_CAP, "shuffle": True}
+    multi_objective: ClassVar[bool] = True  # it ignores the values
     keep_observations: ClassVar[bool] = False
     keep_arrays: ClassVar[bool] = False
     keep_keys: ClassVar[bool] = False
@@ -43,8 +44,9 @@ class GridSampler(BaseSampler):
         direction: Direction = "minimize",
         seed: int = 0,
         options: Mapping[str, Any] | None = None,
+        **objectives: Any,  # directions, n_constraints: this sampler ignores the values
     ) -> None:
-        super().__init__(space, direction=direction, seed=seed, options=options)
+        super().__init__(space, direction=direction, seed=seed, options=options, **objectives)
         cap = int(self.options["cap"])
         self._axes = space.grid_axes(cap)
         self._shape = tuple(len(a) for a in self._axes)

@@ -91,6 +91,12 @@ OPTION_RULES: Mapping[str, Mapping[str, Option]] = {
         "with_margin": _FLAG,
         "max_history": _HISTORY,
     },
+    "nsga2": {
+        "population_size": Option("int", 2, 100_000),
+        "mutation_prob": Option("float", 0, 1, nullable=True),
+        "crossover_prob": Option("float", 0, 1),
+        "swapping_prob": Option("float", 0, 1),
+    },
     "lipo": {
         "n_candidates": Option("int", 1, 100_000),
         "random_probability": Option("float", 0, 1),

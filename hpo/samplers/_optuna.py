@@ -42,7 +42,7 @@ log one INFO line each; experimental-feature warnings are silenced around our ca
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from copy import deepcopy
 from typing import Any, ClassVar
@@ -65,7 +65,11 @@ from hpo.space import Categorical, Float, Params, SearchSpace
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-__all__ = ["CmaEsSampler", "GPSampler", "TPESampler", "distributions_for"]
+# The trial system attribute Optuna's samplers read constraint values from (what their
+# `constraints_func` results are stored as, after a trial: see Optuna's constraints_func docs).
+_CONSTRAINTS_KEY = "constraints"
+
+__all__ = ["CmaEsSampler", "GPSampler", "NSGAIISampler", "TPESampler", "distributions_for"]
 
 
 def distributions_for(space: SearchSpace) -> dict[str, BaseDistribution]:
@@ -117,9 +121,22 @@ class _FixedSpaceTPE(optuna.samplers.TPESampler):
         return deepcopy(self._fixed_space) if finished else {}
 
 
-class _OptunaAdapter(BaseSampler):
-    """Shared adapter; subclasses say how to build the Optuna sampler for one ask."""
+def _stored_constraints(trial: FrozenTrial) -> Sequence[float]:
+    """Optuna's `constraints_func`: the violations we stored on the trial (<= 0: satisfied).
+    Our trials are created with them (`create_trial(system_attrs=...)`), never computed here."""
+    return tuple(trial.system_attrs.get(_CONSTRAINTS_KEY, ()))
 
+
+class _OptunaAdapter(BaseSampler):
+    """Shared adapter; subclasses say how to build the Optuna sampler for one ask.
+
+    Several objectives (`directions`) make a multi-objective Optuna study; constraints
+    (`n_constraints`) are stored on each trial as Optuna's constraint values and read back by
+    the sampler's `constraints_func`, for the samplers that take one (`constrained`). For the
+    others an infeasible trial is given the worst feasible value, like a failure."""
+
+    constrained: ClassVar[bool] = False  # the Optuna sampler takes a constraints_func
+    reuse_study: ClassVar[bool] = True  # False: rebuild the study for every ask
     replay: ClassVar[bool] = False  # True: add history by enqueue/ask/tell (stateful samplers)
     max_retries: ClassVar[int] = 8  # re-asks when a suggestion repeats a pending one
 
@@ -130,13 +147,22 @@ class _OptunaAdapter(BaseSampler):
         direction: Direction = "minimize",
         seed: int = 0,
         options: Mapping[str, Any] | None = None,
+        directions: Sequence[Direction] | None = None,
+        n_constraints: int = 0,
     ) -> None:
-        super().__init__(space, direction=direction, seed=seed, options=options)
+        super().__init__(
+            space,
+            direction=direction,
+            seed=seed,
+            options=options,
+            directions=directions,
+            n_constraints=n_constraints,
+        )
         self._dists = distributions_for(space)
         self._conditional = space.is_conditional
         self._study: optuna.Study | None = None
         self._n_synced = 0  # completed observations in the study
-        self._imputed: float | None = None  # the value failures were given in the study
+        self._imputed: tuple[float, ...] | None = None  # the values failures were given
         self._had_failure = False
         self._storage = ScratchStorage()  # the study's; its scratch tail is this ask's trials
         # Past `max_history` results the study holds a window of them (`_window.py`); `_cut`
@@ -159,39 +185,73 @@ class _OptunaAdapter(BaseSampler):
         raise NotImplementedError
 
     # -- history -> study ------------------------------------------------------------------
-    def _value_of(self, obs: Observation, imputed: float | None) -> tuple[TrialState, float | None]:
-        if obs.has_value:
-            return TrialState.COMPLETE, float(obs.value)  # type: ignore[arg-type]
+    @property
+    def _uses_constraints(self) -> bool:
+        return self.constrained and self.n_constraints > 0
+
+    def _constraints_func(self) -> Any:
+        return _stored_constraints if self._uses_constraints else None
+
+    def _value_of(
+        self, obs: Observation, imputed: tuple[float, ...] | None
+    ) -> tuple[TrialState, list[float] | None]:
+        values = obs.objective_values(len(self.directions))
+        if values is not None and (obs.feasible or self._uses_constraints):
+            return TrialState.COMPLETE, [float(v) for v in values]
         if imputed is None:
             return TrialState.FAIL, None
-        return TrialState.COMPLETE, imputed
+        return TrialState.COMPLETE, list(imputed)
 
-    def _worst(self) -> float | None:
-        y, mask = self.losses()
-        if not mask.any():
-            return None
-        worst = float(np.max(y[mask]))
-        return -worst if self.direction == "maximize" else worst
+    def _system_attrs(self, obs: Observation, index: int) -> dict[str, Any]:
+        """Optuna system attributes of the `index`-th finished trial (in `self.completed`)."""
+        if not self._uses_constraints:
+            return {}
+        # A failure has no metrics, hence no violations: it is imputed, not infeasible.
+        violations = obs.violations or (0.0,) * self.n_constraints
+        return {_CONSTRAINTS_KEY: list(violations)}
+
+    def _worst(self) -> tuple[float, ...] | None:
+        """Each objective's worst feasible value so far, in its own direction (None: none)."""
+        if len(self.directions) > 1:
+            y, mask = self.loss_vectors()
+            if not mask.any():
+                return None
+            worst = np.max(y[mask], axis=0)
+        else:
+            y1, mask = self.losses()
+            if not mask.any():
+                return None
+            worst = np.array([float(np.max(y1[mask]))])
+        return tuple(
+            float(-w if d == "maximize" else w) for w, d in zip(worst, self.directions, strict=True)
+        )
 
     def _add(
-        self, study: optuna.Study, observations: list[Observation], imputed: float | None
+        self,
+        study: optuna.Study,
+        observations: list[tuple[int, Observation]],
+        imputed: tuple[float, ...] | None,
     ) -> None:
+        """Add `observations` ((index in `self.completed`, observation) pairs) to the study."""
         if self.replay:
-            for obs in observations:
+            for index, obs in observations:
                 state, value = self._value_of(obs, imputed)
                 study.enqueue_trial(dict(obs.params))
                 trial = self._ask_trial(study)
+                for key, attr in self._system_attrs(obs, index).items():
+                    study._storage.set_trial_system_attr(trial._trial_id, key, attr)
                 study.tell(trial, value, state=state)
             return
         trials = []
-        for obs in observations:
+        for index, obs in observations:
             state, value = self._value_of(obs, imputed)
             trials.append(
                 create_trial(
                     state=state,
-                    value=value,
+                    values=value,
                     params=dict(obs.params),
                     distributions=self._dists_of(obs.params),
+                    system_attrs=self._system_attrs(obs, index),
                 )
             )
         self._storage.append_owned(trials)
@@ -199,7 +259,7 @@ class _OptunaAdapter(BaseSampler):
     def _sync(self) -> optuna.Study:
         """Bring the cached study in line with `self.completed`, or rebuild it."""
         imputed = self._worst()
-        has_failure = any(not o.has_value for o in self.completed)
+        has_failure = any(not o.has_value or not o.feasible for o in self.completed)
         # Failures are stored at the worst value so far (or as FAIL before any value): when
         # that value moves, the stored failures are stale and the study is rebuilt.
         same_imputation = not self._had_failure or imputed == self._imputed
@@ -207,12 +267,18 @@ class _OptunaAdapter(BaseSampler):
         with _quiet():
             if self.replay:
                 study = self._sync_replay(imputed, same_imputation and same_window)
-            elif self._study is not None and self._extended and same_imputation and same_window:
+            elif (
+                self._study is not None
+                and self._extended
+                and same_imputation
+                and same_window
+                and self.reuse_study
+            ):
                 study = self._study
                 # Forget what the previous ask added (its pending configurations and its own
                 # suggestions): the study then holds the history alone, as if rebuilt.
                 self._storage.drop_scratch()
-                self._add(study, list(self.completed[self._n_synced :]), imputed)
+                self._add(study, self._since(self._n_synced), imputed)
                 self._storage.keep_all()
             else:
                 study = self._rebuild(imputed)
@@ -224,26 +290,30 @@ class _OptunaAdapter(BaseSampler):
         self._imputed, self._had_failure = imputed, has_failure
         return study
 
-    def _rebuild(self, imputed: float | None) -> optuna.Study:
+    def _rebuild(self, imputed: tuple[float, ...] | None) -> optuna.Study:
         self.rebuilds += 1
         self._storage = ScratchStorage()
         study = optuna.create_study(
             storage=self._storage,
-            direction=self.direction,
+            directions=list(self.directions),
             sampler=self._optuna_sampler(self.seed % 2**32),
         )
         self._add(study, self._windowed(), imputed)
         self._storage.keep_all()
         return study
 
-    def _windowed(self) -> list[Observation]:
+    def _since(self, start: int) -> list[tuple[int, Observation]]:
+        return list(enumerate(self.completed[start:], start))
+
+    def _windowed(self) -> list[tuple[int, Observation]]:
         """The results a rebuilt study holds: all of them, or past `max_history` the window
-        (`_window.py`: the best of the older part, then everything from the cut on)."""
+        (`_window.py`: the best of the older part by the first objective, then everything
+        from the cut on)."""
         self._cut = self._window.cut(len(self.completed))
         if self._cut == 0:
-            return list(self.completed)
-        signed, valued = self._signed, self._valued
-        return [self.completed[i] for i in self._window.rows(signed, valued)]
+            return self._since(0)
+        signed, valued = self._signed, self._valued & self._feasible
+        return [(int(i), self.completed[i]) for i in self._window.rows(signed, valued)]
 
     def _pending_trials(self) -> list[FrozenTrial]:
         """A RUNNING trial per pending configuration, reused from the previous ask when the
@@ -268,7 +338,9 @@ class _OptunaAdapter(BaseSampler):
         grows with results, not with asks)."""
         return 0 if self._study is None else self._storage.n_trials
 
-    def _sync_replay(self, imputed: float | None, same_imputation: bool) -> optuna.Study:
+    def _sync_replay(
+        self, imputed: tuple[float, ...] | None, same_imputation: bool
+    ) -> optuna.Study:
         """CMA-ES learns from its own trials, so results are replayed (enqueue, ask, tell) in
         order; extending replays only the new ones after dropping the previous ask's trials,
         which leaves the study a rebuild would make."""
@@ -277,7 +349,7 @@ class _OptunaAdapter(BaseSampler):
         else:
             study = self._study
             self._storage.drop_scratch()
-            self._add(study, list(self.completed[self._n_synced :]), imputed)
+            self._add(study, self._since(self._n_synced), imputed)
             self._storage.keep_all()
         # Pending configurations are not added: CMA-ES reads only finished trials, so they
         # would change nothing but the cost; `_ask_one` keeps suggestions distinct from them.
@@ -366,7 +438,13 @@ class TPESampler(_OptunaAdapter):
     models each set of co-occurring parameters jointly; False otherwise), `max_history`
     (1000: past it the model fits the best 50 older results and the recent ones, so the ask
     cost stops growing: `hpo/samplers/_window.py`; null: no window).
+
+    Several objectives: Optuna's multi-objective TPE (the "below" group by non-dominated
+    rank). Constraints: Optuna's `constraints_func` (infeasible trials rank below feasible).
     """
+
+    multi_objective: ClassVar[bool] = True
+    constrained: ClassVar[bool] = True
 
     options_defaults: ClassVar[Mapping[str, Any]] = {
         "n_startup_trials": 10,
@@ -388,6 +466,7 @@ class TPESampler(_OptunaAdapter):
             multivariate=multivariate,
             constant_liar=bool(o["constant_liar"]),
             group=group,
+            constraints_func=self._constraints_func(),
             seed=seed,
         )
 
@@ -405,7 +484,13 @@ class GPSampler(_OptunaAdapter):
     Options: `n_startup_trials` (10), `deterministic_objective` (False: assume noise),
     `max_observations` (200: fall back to TPE beyond; counts completed and pending),
     `max_history` (1000: the fallback TPE's window, as TPE's).
+
+    Several objectives and constraints: Optuna's GP handles both (log EHVI; constrained log
+    EI), and so does the TPE it falls back to.
     """
+
+    multi_objective: ClassVar[bool] = True
+    constrained: ClassVar[bool] = True
 
     options_defaults: ClassVar[Mapping[str, Any]] = {
         "n_startup_trials": 10,
@@ -422,6 +507,7 @@ class GPSampler(_OptunaAdapter):
                 n_startup_trials=10,
                 multivariate=True,
                 constant_liar=True,
+                constraints_func=self._constraints_func(),
                 seed=seed,
             )
         return optuna.samplers.GPSampler(
@@ -430,6 +516,7 @@ class GPSampler(_OptunaAdapter):
             # In a conditional space the parameters not every trial has are drawn at random,
             # as documented above: not worth a warning per ask.
             warn_independent_sampling=not self._conditional,
+            constraints_func=self._constraints_func(),
             seed=seed,
         )
 
@@ -467,3 +554,47 @@ class CmaEsSampler(_OptunaAdapter):
             warn_independent_sampling=False,
             seed=seed,
         )
+
+
+class NSGAIISampler(_OptunaAdapter):
+    """Optuna's NSGA-II: a genetic algorithm over generations of `population_size` trials,
+    parents chosen by non-dominated rank and crowding distance (constrained domination when
+    the study has constraints). For one objective or several.
+
+    Generations are Optuna's trial attribute; a rebuilt study gives the k-th finished trial
+    generation k // population_size (and pending trials the generations after), which is
+    what Optuna assigns when trials finish in order. The first generation is random.
+
+    Options: `population_size` (50), `mutation_prob` (None: 1 / number of parameters),
+    `crossover_prob` (0.9), `swapping_prob` (0.5).
+    """
+
+    multi_objective: ClassVar[bool] = True
+    constrained: ClassVar[bool] = True
+    # NSGA-II caches each generation's parents on the study as it goes; an extended study's
+    # cache was filled by earlier asks and does not always match a fresh one's, so the study
+    # is rebuilt for every ask (create_trial per result, no replay: ~linear in the history).
+    reuse_study: ClassVar[bool] = False
+    options_defaults: ClassVar[Mapping[str, Any]] = {
+        "population_size": 50,
+        "mutation_prob": None,
+        "crossover_prob": 0.9,
+        "swapping_prob": 0.5,
+    }
+    _GENERATION = "NSGAIISampler:generation"
+
+    def _optuna_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
+        o = self.options
+        return optuna.samplers.NSGAIISampler(
+            population_size=int(o["population_size"]),
+            mutation_prob=None if o["mutation_prob"] is None else float(o["mutation_prob"]),
+            crossover_prob=float(o["crossover_prob"]),
+            swapping_prob=float(o["swapping_prob"]),
+            constraints_func=self._constraints_func(),
+            seed=seed,
+        )
+
+    def _system_attrs(self, obs: Observation, index: int) -> dict[str, Any]:
+        attrs = super()._system_attrs(obs, index)
+        attrs[self._GENERATION] = index // int(self.options["population_size"])
+        return attrs

@@ -28,6 +28,7 @@ class QMCSampler(BaseSampler):
     """
 
     options_defaults: ClassVar[Mapping[str, Any]] = {"qmc_type": "sobol", "scramble": True}
+    multi_objective: ClassVar[bool] = True  # it ignores the values
     keep_observations: ClassVar[bool] = False
     keep_arrays: ClassVar[bool] = False
 
@@ -38,8 +39,9 @@ class QMCSampler(BaseSampler):
         direction: Direction = "minimize",
         seed: int = 0,
         options: Mapping[str, Any] | None = None,
+        **objectives: Any,  # directions, n_constraints: this sampler ignores the values
     ) -> None:
-        super().__init__(space, direction=direction, seed=seed, options=options)
+        super().__init__(space, direction=direction, seed=seed, options=options, **objectives)
         if self.options["qmc_type"] not in ("sobol", "halton"):
             raise ValidationError(
                 f"qmc_type must be sobol or halton, got {self.options['qmc_type']!r}"

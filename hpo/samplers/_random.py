@@ -17,6 +17,7 @@ class RandomSampler(BaseSampler):
     Ignores the history's values: keeps nothing per observation but, in a finite space, a
     hash of each completed configuration (to skip it)."""
 
+    multi_objective: ClassVar[bool] = True  # it ignores the values
     keep_observations: ClassVar[bool] = False
     keep_arrays: ClassVar[bool] = False
 

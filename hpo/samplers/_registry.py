@@ -8,12 +8,12 @@ dependency is missing) does not break the others: `names()` lists only the ones 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from hpo.errors import UnknownSamplerError
-from hpo.samplers._base import Direction, Sampler, SamplerFactory
+from hpo.errors import UnknownSamplerError, ValidationError
+from hpo.samplers._base import BaseSampler, Direction, Sampler, SamplerFactory
 from hpo.samplers._options import check_options
 from hpo.space import SearchSpace
 
@@ -25,6 +25,7 @@ BUILTIN_SAMPLERS: Mapping[str, str] = MappingProxyType(
         "tpe": "hpo.samplers._optuna:TPESampler",
         "gp": "hpo.samplers._optuna:GPSampler",
         "cmaes": "hpo.samplers._optuna:CmaEsSampler",
+        "nsga2": "hpo.samplers._optuna:NSGAIISampler",
         "lipo": "hpo.samplers.lipo:LipoSampler",
     }
 )
@@ -94,15 +95,50 @@ class SamplerRegistry:
         direction: Direction = "minimize",
         seed: int = 0,
         options: Mapping[str, Any] | None = None,
+        directions: Sequence[Direction] | None = None,
+        n_constraints: int = 0,
     ) -> Sampler:
         """Build the sampler `name` for `space` (raises UnknownSamplerError, ValidationError).
-        A built-in sampler's options are checked against its rules first (types, ranges)."""
+        A built-in sampler's options are checked against its rules first (types, ranges).
+
+        `directions` (one per objective; several only for a sampler whose class says
+        `multi_objective = True`) and `n_constraints` (constraint violations each observation
+        carries) are passed on only when they say more than `direction` alone, so a sampler of
+        your own that knows neither keeps working on single-objective studies."""
         factory = self.factory(name)
         if self._factories.get(name) == BUILTIN_SAMPLERS.get(name):
             check_options(name, options)
+        if directions is not None and len(directions) > 1:
+            if not getattr(factory, "multi_objective", False):
+                raise ValidationError(
+                    f"sampler {name} cannot optimize several objectives: use one of "
+                    f"{', '.join(self.multi_objective_names())}"
+                )
+            return factory(
+                space,
+                direction=directions[0],
+                seed=seed,
+                options=options,
+                directions=tuple(directions),
+                n_constraints=n_constraints,
+            )  # type: ignore[call-arg]
+        if n_constraints and _knows_objectives(factory):
+            return factory(
+                space, direction=direction, seed=seed, options=options, n_constraints=n_constraints
+            )  # type: ignore[call-arg]
         return factory(space, direction=direction, seed=seed, options=options)
+
+    def multi_objective_names(self) -> tuple[str, ...]:
+        """The importable samplers that can optimize several objectives."""
+        return tuple(n for n in self.names() if getattr(self.factory(n), "multi_objective", False))
+
+
+def _knows_objectives(factory: SamplerFactory) -> bool:
+    """Whether the factory takes `directions` and `n_constraints` (every `BaseSampler`)."""
+    return isinstance(factory, type) and issubclass(factory, BaseSampler)
 
 
 def default_registry() -> SamplerRegistry:
-    """A registry of the built-in samplers: grid, random, qmc, tpe, gp, cmaes, lipo."""
+    """A registry of the built-in samplers: grid, random, qmc, tpe, gp, cmaes, nsga2,
+    lipo."""
     return SamplerRegistry()

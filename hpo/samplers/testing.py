@@ -393,3 +393,87 @@ class SamplerContract:
             whole.tell(done[:b], pending)
             assert kept.ask(1) == whole.ask(1), (self.sampler_name, b)
             assert kept.n_completed == b  # type: ignore[attr-defined]
+
+    # -- several objectives and constraints ------------------------------------------------
+    def make_multi(self, *, seed: int = 0, n_constraints: int = 1) -> Sampler:
+        return self.registry.create(
+            self.sampler_name,
+            SPACE,
+            seed=seed,
+            options=self.cheap_options if self.cheap_options is not None else self.options,
+            directions=("minimize", "maximize"),
+            n_constraints=n_constraints,
+        )
+
+    def _supports_several_objectives(self) -> bool:
+        return bool(getattr(self.registry.factory(self.sampler_name), "multi_objective", False))
+
+    def test_several_objectives_are_optimized_or_refused_by_name(self) -> None:
+        if self._supports_several_objectives():
+            sampler = self.make_multi()
+            sampler.tell(multi_history(), [])
+            assert_valid(sampler.ask(1))
+            return
+        with pytest.raises(ValidationError, match=r"use one of .*random"):
+            self.make_multi()
+
+    def test_several_objectives_distinct_under_pending_and_seeded(self) -> None:
+        if not self._supports_several_objectives():
+            pytest.skip(f"{self.sampler_name} optimizes one objective")
+        done = multi_history()
+        pending = SPACE.sample(np.random.default_rng(8), 3)
+        first, second = self.make_multi(seed=5), self.make_multi(seed=5)
+        first.tell(done, pending)
+        second.tell(done, pending)
+        configs = first.ask(2)
+        assert_valid(configs)
+        assert_distinct(configs, pending)
+        assert second.ask(2) == configs
+
+    def test_several_objectives_extend_equals_a_tell_of_the_whole_history(self) -> None:
+        if not self._supports_several_objectives():
+            pytest.skip(f"{self.sampler_name} optimizes one objective")
+        done = multi_history(9)
+        kept = self.make_multi(seed=2)
+        if not isinstance(kept, IncrementalSampler):
+            pytest.skip(f"{self.sampler_name} is told the whole history (no extend)")
+        kept.tell(done[:4], [])
+        kept.ask(1)
+        kept.extend(done[4:], [])
+        whole = self.make_multi(seed=2)
+        whole.tell(done, [])
+        assert kept.ask(1) == whole.ask(1)
+
+    def test_infeasible_observations_are_tolerated_by_single_objective_samplers(self) -> None:
+        done = [
+            Observation(o.params, o.value, o.state, violations=(1.0 if i % 3 == 0 else -1.0,))
+            for i, o in enumerate(history(9))
+        ]
+        sampler = self.registry.create(
+            self.sampler_name,
+            SPACE,
+            seed=1,
+            options=self.cheap_options or self.options,
+            n_constraints=1,
+        )
+        sampler.tell(done, [])
+        assert_valid(sampler.ask(1))
+
+
+def multi_objective(p: Params) -> tuple[float, float]:
+    """Two conflicting objectives (the first minimized, the second maximized)."""
+    x = float(p["x"])
+    return objective(p), -((x - 2.0) ** 2)
+
+
+def multi_history(n: int = N_HISTORY, seed: int = 0) -> list[Observation]:
+    """Two-objective observations with one constraint (`x <= 1`), one failure among them."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i, p in enumerate(SPACE.sample(rng, n)):
+        if i == 2:
+            out.append(Observation(p, None, ObservationState.FAILED))
+            continue
+        values = multi_objective(p)
+        out.append(Observation(p, values[0], values=values, violations=(float(p["x"]) - 1.0,)))
+    return out

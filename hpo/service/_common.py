@@ -54,7 +54,15 @@ def to_observation(trial: Trial | TrialRow) -> Observation:
     """A finished trial as a sampler sees it: failed and diverged trials carry no value.
     `trial` may be a Core row with the same column names (the claim path reads those)."""
     if trial.state is TrialState.COMPLETED and trial.value is not None:
-        return Observation(trial.params, trial.value, ObservationState.COMPLETED)
+        values = getattr(trial, "objective_values", None)
+        violations = getattr(trial, "violations", None)
+        return Observation(
+            trial.params,
+            trial.value,
+            ObservationState.COMPLETED,
+            values=tuple(values) if values is not None else None,
+            violations=tuple(violations) if violations else (),
+        )
     if trial.state is TrialState.PRUNED:
         value = trial.value if trial.value is not None else trial.last_report_value
         return Observation(trial.params, value, ObservationState.PRUNED)

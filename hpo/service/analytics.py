@@ -186,7 +186,12 @@ class StudyAnalytics:
                 v if v is not None else (r if s is TrialState.PRUNED else None)
                 for _, s, v, r in finished
             ]
-            history = History(numbers, states, values, _best_so_far(values, states, maximize))
+            # An infeasible trial is drawn, but never the best so far.
+            infeasible = columns.infeasible_numbers(session, study_id)
+            rankable = [
+                None if n in infeasible else v for n, v in zip(numbers, values, strict=True)
+            ]
+            history = History(numbers, states, values, _best_so_far(rankable, states, maximize))
             axes = _axes(study.spec)
             sample = self._sample(session, study_id, maximize, axes)
             timeline = self._timeline(session, study_id)

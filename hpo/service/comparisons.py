@@ -12,11 +12,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from hpo.comparison_spec import ComparisonSpec
 from hpo.dataset_location import check_dataset_location
 from hpo.errors import ConflictError, ValidationError
+from hpo.objectives import StudyObjectives
+from hpo.pareto import hypervolume_history, to_losses
 from hpo.service import curves, separability
 from hpo.service._common import FINISHED, target_trials
 from hpo.service.comparison_views import (
@@ -27,6 +30,7 @@ from hpo.service.comparison_views import (
     SamplerResult,
 )
 from hpo.service.creating import CreatesStudies
+from hpo.service.fronts import reference_point
 from hpo.service.studies import StudyAction, StudyService, insert_study
 from hpo.storage import (
     Comparison,
@@ -164,10 +168,15 @@ class ComparisonService(CreatesStudies):
     # -- the derived view --------------------------------------------------------------------
     def _view(self, session: Session, comparison: Comparison) -> ComparisonView:
         spec = comparison.spec
-        maximize = spec["task"].get("direction", "maximize") == Direction.MAXIMIZE
+        objectives = StudyObjectives.of_spec(spec)
+        # Several objectives: each trial's "value" is the hypervolume of its study's front
+        # after it, so the curves and the ranking below read hypervolume (higher is better).
+        maximize = objectives.multi or (
+            spec["task"].get("direction", "maximize") == Direction.MAXIMIZE
+        )
         studies = repo.comparison_studies(session, [comparison.id])
         counts = repo.count_trials_by_state_for(session, [s.id for s in studies])
-        histories = _histories(session, studies, maximize=maximize)
+        histories = _histories(session, studies, maximize=maximize, objectives=objectives)
         names = _sampler_names(comparison)
         n_axis = max((target_trials(s) for s in studies), default=int(spec["n_trials"]))
 
@@ -210,7 +219,9 @@ class ComparisonService(CreatesStudies):
             state=comparison_state(studies),
             created_at=comparison.created_at,
             direction="maximize" if maximize else "minimize",
-            objective=str(spec["task"].get("metric", "val_accuracy")),
+            objective="hypervolume"
+            if objectives.multi
+            else str(spec["task"].get("metric", "val_accuracy")),
             task=dict(spec["task"]),
             n_trials=_budget(comparison, studies),
             repeats=int(spec["repeats"]),
@@ -247,21 +258,69 @@ def comparison_state(studies: Sequence[Study]) -> str:
 
 
 def _histories(
-    session: Session, studies: Sequence[Study], *, maximize: bool
+    session: Session,
+    studies: Sequence[Study],
+    *,
+    maximize: bool,
+    objectives: StudyObjectives,
 ) -> dict[int, curves.SeedHistory]:
     by_study: dict[int, list[repo.FinishedTrial]] = {s.id: [] for s in studies}
     for trial in repo.finished_trials(session, list(by_study)):
         by_study[trial.study_id].append(trial)
     over = (StudyState.COMPLETED, StudyState.CANCELLED)
+    if objectives.multi:
+        values = _hypervolumes(by_study, objectives)
+    else:
+        values = {
+            sid: [
+                t.value if t.state is TrialState.COMPLETED and t.feasible is not False else None
+                for t in trials
+            ]
+            for sid, trials in by_study.items()
+        }
     return {
         s.id: curves.SeedHistory.of(
-            [t.value if t.state is TrialState.COMPLETED else None for t in by_study[s.id]],
+            values[s.id],
             [_duration(t) for t in by_study[s.id]],
             maximize=maximize,
             done=s.state in over,
         )
         for s in studies
     }
+
+
+def _hypervolumes(
+    by_study: Mapping[int, list[repo.FinishedTrial]], objectives: StudyObjectives
+) -> dict[int, list[float | None]]:
+    """Each study's hypervolume after each finished trial (None before its first feasible
+    result), against one reference for the whole comparison: the spec's, or the worst
+    feasible values observed in any of its studies (so the samplers are measured alike)."""
+    k = len(objectives.metrics)
+
+    def row(t: repo.FinishedTrial) -> list[float]:
+        ok = (
+            t.state is TrialState.COMPLETED
+            and t.feasible is not False
+            and t.objective_values is not None
+            and len(t.objective_values) == k
+        )
+        return [float(v) for v in t.objective_values] if ok else [np.nan] * k  # type: ignore[union-attr]
+
+    losses = {
+        sid: to_losses([row(t) for t in trials], objectives.directions).reshape(-1, k)
+        for sid, trials in by_study.items()
+    }
+    pooled = np.concatenate([y for y in losses.values()] or [np.zeros((0, k))])
+    reference = reference_point(objectives, pooled)
+    out: dict[int, list[float | None]] = {}
+    for sid, y in losses.items():
+        if reference is None:
+            out[sid] = [None] * len(y)
+            continue
+        seen = np.cumsum(np.all(np.isfinite(y), axis=1)) > 0
+        hv = hypervolume_history(y, reference)
+        out[sid] = [h if s else None for h, s in zip(hv, seen, strict=True)]
+    return out
 
 
 def _duration(trial: repo.FinishedTrial) -> float:

@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 from hpo.command_spec import task_kind
 from hpo.dataset_location import check_dataset_location
 from hpo.errors import ConflictError, ValidationError
+from hpo.objectives import StudyObjectives
+from hpo.pick import Objective, check_pick, parse_pick
 from hpo.pruners import make_pruner
 from hpo.service._common import (
     ACTIVE,
@@ -24,6 +26,13 @@ from hpo.service._common import (
 from hpo.service.client_tokens import new_client_token
 from hpo.service.creating import CreatesStudies
 from hpo.service.failures import common_failures, no_completed_trial
+from hpo.service.fronts import (
+    HypervolumeHistory,
+    hypervolume_over_trials,
+    objective_values,
+    pareto_trials,
+    pick_trial,
+)
 from hpo.service.stopping import BUDGET_FIELDS, budget_use, target_already_reached
 from hpo.service.views import BestConfig, CreatedStudy, StudyView, TrialView
 from hpo.service.warm_start import warm_start
@@ -41,6 +50,11 @@ from hpo.storage import (
 from hpo.storage import repositories as repo
 from hpo.storage.repositories import counts
 from hpo.trainable import check_config
+
+
+def _pick_objectives(objectives: StudyObjectives) -> list[Objective]:
+    return [Objective(m, d) for m, d in zip(objectives.metrics, objectives.directions, strict=True)]
+
 
 StudyAction = Literal["pause", "resume", "cancel"]
 
@@ -269,29 +283,62 @@ class StudyService(CreatesStudies):
             return [TrialView.of(t) for t in rows], total
 
     def leaderboard(self, study_id: int, k: int = 10) -> list[TrialView]:
+        """The best k feasible trials, best first; a multi-objective study's is its Pareto
+        front (sorted by the first objective), at most k of it."""
         with self.db.transaction(write=False) as session:
             study = repo.get_study(session, study_id)
+            if StudyObjectives.of_spec(study.spec).multi:
+                front = pareto_trials(study, repo.feasible_completed(session, study_id))
+                return [TrialView.of(t) for t in front[:k]]
             return [
                 TrialView.of(t) for t in repo.leaderboard(session, study_id, study.direction, k=k)
             ]
 
-    def best(self, study_id: int) -> BestConfig:
-        """The best completed trial with the config to retrain it; 409 while there is none."""
+    def pareto(self, study_id: int) -> list[TrialView]:
+        """The non-dominated feasible completed trials, sorted by the first objective (a
+        single-objective study's front is its best trial)."""
         with self.db.transaction(write=False) as session:
             study = repo.get_study(session, study_id)
+            front = pareto_trials(study, repo.feasible_completed(session, study_id))
+            return [TrialView.of(t) for t in front]
+
+    def hypervolume(self, study_id: int) -> HypervolumeHistory | None:
+        """The hypervolume after each finished trial (None before any result)."""
+        with self.db.transaction(write=False) as session:
+            study = repo.get_study(session, study_id)
+            finished = repo.list_trials(
+                session, study_id, states=[TrialState.COMPLETED], limit=None
+            )
+            finished.sort(key=lambda t: (t.finished_at or t.created_at, t.id))
+            return hypervolume_over_trials(study, finished)
+
+    def best(self, study_id: int, pick: str | None = None) -> BestConfig:
+        """The best feasible completed trial with the config to retrain it; 409 while there is
+        none. `pick` (the `hpo.pick` grammar) chooses among several objectives; without it,
+        the best on the first objective."""
+        parsed = parse_pick(pick) if pick is not None else None
+        with self.db.transaction(write=False) as session:
+            study = repo.get_study(session, study_id)
+            objectives = StudyObjectives.of_spec(study.spec)
+            if parsed is not None:
+                check_pick(parsed, _pick_objectives(objectives))
             trial = repo.best_trial(session, study_id, study.direction)
             if trial is None or trial.value is None:
                 counts = repo.count_trials_by_state(session, study_id)
                 raise ConflictError(no_completed_trial(session, study, counts))
+            if parsed is not None:
+                trial = pick_trial(study, repo.feasible_completed(session, study_id), parsed)
             return BestConfig(
                 study_id=study_id,
                 trial_id=trial.id,
                 number=trial.number,
-                value=trial.value,
+                value=float(trial.value or 0.0),  # feasible_completed trials all have one
                 metric=str(study.spec["task"].get("metric", "val_accuracy")),
                 direction=str(study.direction),
                 params=dict(trial.params),
                 config=training_config(study.spec, trial.params),
+                values=objective_values(trial, objectives) if objectives.multi else None,
+                pick=pick,
             )
 
     def enqueue(self, study_id: int, params: Mapping[str, Any]) -> tuple[TrialView, bool]:

@@ -127,6 +127,12 @@ class Trial(Base):
     )
     value: Mapped[float | None] = mapped_column(Float)
     metrics: Mapped[dict[str, Any] | None]
+    # Several objectives and constraints (hpo/objectives.py), set when the trial completes in
+    # a study that has them: one value per objective (`value` is the first), each
+    # constraint's violation (> 0: broken), and whether none is broken (NULL: no constraints).
+    objective_values: Mapped[list[float] | None] = mapped_column(JsonDocument)
+    violations: Mapped[list[float] | None] = mapped_column(JsonDocument)
+    feasible: Mapped[bool | None] = mapped_column(Boolean)
     attempt: Mapped[int] = mapped_column(Integer, default=1)  # 1 on the first claim's run
     lease_token: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None]

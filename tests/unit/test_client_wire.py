@@ -22,6 +22,7 @@ TRIAL: dict[str, Any] = {
     "started_at": "2026-01-02T03:04:06Z", "finished_at": "2026-01-02T03:04:16Z",
     "failure_class": None, "failure_message": None, "last_step": 2,
     "last_report_value": 0.91, "duration_s": 10.0, "note": "lr too high", "tags": ["a", "b"],
+    "values": [0.93, 5000.0], "feasible": True,
 }  # fmt: skip
 STUDY: dict[str, Any] = {
     "id": 2, "name": "s", "state": "running", "direction": "maximize", "sampler": "tpe",
@@ -72,7 +73,8 @@ def test_a_study_nests_its_best_trial_and_counts() -> None:
         (TrialPage, {"items": [TRIAL, TRIAL], "total": 9, "offset": 0, "limit": 2}),
         (BestConfig, {"study_id": 2, "trial_id": 7, "number": 3, "value": 0.91,
                       "metric": "val_accuracy", "direction": "maximize",
-                      "params": {"lr": 0.01}, "config": {"seed": 3}}),
+                      "params": {"lr": 0.01}, "config": {"seed": 3},
+                      "values": [0.91, 100.0], "pick": "knee"}),
     ],
 )  # fmt: skip
 def test_to_json_gives_back_what_the_api_sent(cls: type[Any], data: dict[str, Any]) -> None:

@@ -28,7 +28,11 @@ REGISTRY = default_registry()
 NAMES = REGISTRY.names()
 
 # Model-based samplers leave their random start-up phase early so that the model is tested.
-FAST: dict[str, dict[str, Any]] = {"tpe": {"n_startup_trials": 4}, "gp": {"n_startup_trials": 4}}
+FAST: dict[str, dict[str, Any]] = {
+    "tpe": {"n_startup_trials": 4},
+    "gp": {"n_startup_trials": 4},
+    "nsga2": {"population_size": 4},
+}
 # Optuna's GP costs about a second per suggestion on 2 cores: the tests marked "cheap" keep
 # it in its start-up phase, which still runs the whole adapter.
 CHEAP: dict[str, dict[str, Any]] = {**FAST, "gp": {"n_startup_trials": 1000}}

@@ -10,6 +10,7 @@ import { duration, num } from "./format.js";
 import "./header.js";
 import { poll } from "./poll.js";
 import { badge, finished, paramsCell, showStats } from "./stats.js";
+import * as pareto from "./pareto.js";
 import * as studyPlots from "./study_plots.js";
 const studyId = Number(window.location.pathname.split("/").filter(Boolean).pop());
 const PAGE = 25;
@@ -118,7 +119,8 @@ async function renderTrials() {
     const row = el("tr", { dataset: { trialNumber: t.number, trialId: t.id }, class: "opens",
       title: "show this trial's log", "aria-expanded": t.id === openTrial ? "true" : "false" },
       el("td", { class: "num" }, `#${t.number}`),
-      el("td", { title: t.failure_message || "" }, badge(t.state)),
+      el("td", { title: t.failure_message || "" }, badge(t.state),
+        t.feasible === false ? el("span", { class: "badge infeasible", title: "a constraint is broken" }, "infeasible") : null),
       el("td", { class: "num" }, num(t.value, 6)),
       el("td", { class: "num" }, t.last_step === null ? "–" : t.last_step),
       paramsCell(t.params),
@@ -165,6 +167,7 @@ async function renderPlots(study) {
   const jobs = [
     getJson(paths.plots(studyId)).then(studyPlots.renderAll),
     getJson(paths.curves(studyId)).then(studyPlots.curves),
+    pareto.render(study),
   ];
   const completed = study.counts.completed || 0;
   if (completed !== completedAtImportance) {

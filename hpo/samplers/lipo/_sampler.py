@@ -46,8 +46,21 @@ class LipoSampler(BaseSampler):
             only looser far from them; the best point, where the trust region works, stays.
 
     Keeps the history as numpy rows and losses (`X`, `losses()`), not `Observation` objects.
+
+    Constraints: an infeasible trial counts as a failed one (the worst feasible loss so far,
+    `BaseSampler.losses`), so the bound learns the region is bad without being told why.
+
+    Several objectives (ParEGO, Knowles 2006): each ask draws a weight vector w uniformly
+    from the simplex (this ask's seeded generator), scales every objective's losses to [0, 1]
+    over the feasible observations, and maximizes the augmented Chebyshev scalarization
+    `-(max_j w_j f_j + 0.05 sum_j w_j f_j)` as one objective. Different asks aim at different
+    parts of the front; failed and infeasible trials get the worst value of every objective.
     """
 
+    multi_objective: ClassVar[bool] = True
+    # The augmentation weight rho of the Chebyshev scalarization: small, so it only breaks
+    # ties between points on the same level set of the max term (weakly dominated points).
+    chebyshev_rho: ClassVar[float] = 0.05
     keep_observations: ClassVar[bool] = False
     keep_keys: ClassVar[bool] = False
 
@@ -117,12 +130,12 @@ class LipoSampler(BaseSampler):
             return self._ask_single_threaded(n, rng)
 
     def _ask_single_threaded(self, n: int, rng: np.random.Generator) -> list[Params]:
-        loss, _ = self.losses()
+        loss = self._scalarized(rng) if len(self.directions) > 1 else self.losses()[0]
         # Maximise -loss; with no real value yet (all failed) every point is equally bad.
         values = np.nan_to_num(-loss, nan=0.0)
         fitted = self.X
         if self._window.cut(len(values)):
-            rows = self._window.rows(self._signed, self._valued)
+            rows = self._window.rows(self._signed, self._valued & self._feasible)
             fitted, values = fitted[rows], values[rows]
         points = self._points(fitted)
         pending = self._points(self.space.encode_many(list(self.pending)))
@@ -139,6 +152,21 @@ class LipoSampler(BaseSampler):
             out.append(self._decode(x))
             history.pending = history.pending.concat(x)
         return out
+
+    def _scalarized(self, rng: np.random.Generator) -> FloatArray:
+        """One loss per observation: the augmented Chebyshev scalarization of its objectives
+        under a random weight vector (see the class docstring)."""
+        y, mask = self.loss_vectors()
+        weights = rng.dirichlet(np.ones(y.shape[1]))
+        if not mask.any():
+            return np.full(y.shape[0], np.nan)
+        low, high = y[mask].min(axis=0), y[mask].max(axis=0)
+        span = np.where(high > low, high - low, 1.0)
+        scaled = (y - low) / span
+        weighted = scaled * weights
+        return np.asarray(
+            weighted.max(axis=1) + self.chebyshev_rho * weighted.sum(axis=1), dtype=np.float64
+        )
 
     def _previous_bound(self, x: FloatArray, values: FloatArray) -> UpperBound | None:
         """The last fit, if it was on a prefix of today's (windowed) history, else None (a

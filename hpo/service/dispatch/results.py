@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from hpo.errors import ConflictError, ValidationError
+from hpo.objectives import Evaluated, StudyObjectives
 from hpo.pruners import make_pruner
 from hpo.service._common import finish_study_if_done, require_state, target_trials
 from hpo.service.dispatch.leases import RETRIED, check_token, failure_class, token_matches
@@ -108,6 +110,7 @@ class Results(DispatchPart):
                 )
                 if row is None or not token_matches(row.lease_token, token):
                     raise _NotThisLease  # rolls the update back
+                evaluated = _evaluate(session, row, value, metrics or {})
                 state, sampler = StudyState(row.study_state), str(row.sampler)
                 created = -1 if row.top_number is None else int(row.top_number) + 1
                 now = row.finished_at
@@ -124,6 +127,13 @@ class Results(DispatchPart):
                     state = study.state
                 self.finished(session, trial_id)
                 view = TrialView.of(row)
+                if evaluated is not None:
+                    view = replace(
+                        view,
+                        value=evaluated.values[0],
+                        values=list(evaluated.values),
+                        feasible=evaluated.feasible if evaluated.violations else None,
+                    )
         except TimedOut as timed_out:
             raise self._time_out(timed_out) from None
         except _NotThisLease:
@@ -142,7 +152,10 @@ class Results(DispatchPart):
         the trial unchanged for a retry of a complete that already landed."""
         trial = repo.lock_trial(session, trial_id)
         check_token(trial, token, "complete")
-        if trial.state is TrialState.COMPLETED and trial.value == value:
+        if trial.state is TrialState.COMPLETED and value in (
+            trial.value,
+            (trial.metrics or {}).get(StudyObjectives.of_spec(trial.study.spec).task_metric),
+        ):
             return TrialView.of(trial)  # a retry of a complete that already landed
         require_state(trial, (TrialState.RUNNING,), "complete")
         raise AssertionError(f"trial {trial_id}: running with this token, yet not completed")
@@ -251,6 +264,25 @@ class Results(DispatchPart):
             raise ConflictError(f"study {trial.study_id} was cancelled: stop this trial")
         check_trial_time(study, trial.id, trial.started_at, self.clock())
         return trial, study
+
+
+def _evaluate(
+    session: Session, row: Any, value: float, metrics: Mapping[str, Any]
+) -> Evaluated | None:
+    """A completed result through its study's objectives and constraints, stored on the
+    trial; None for a plain study (one objective, the task's metric, no constraints)."""
+    objectives = StudyObjectives.of_spec(row.study_spec or {})
+    if objectives.plain:
+        return None
+    evaluated = objectives.evaluate(value, metrics)  # ValidationError: rolls back
+    claim_path.record_objectives(
+        session,
+        int(row.id),
+        evaluated.values,
+        evaluated.violations,
+        evaluated.feasible if evaluated.violations else None,
+    )
+    return evaluated
 
 
 class _NotThisLease(Exception):

@@ -75,6 +75,7 @@ from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
+from hpo.objectives import StudyObjectives
 from hpo.samplers import Sampler, SamplerFeed, SamplerRegistry, taken_key
 from hpo.service._common import study_space, target_trials, to_observation
 from hpo.service.dispatch.active_trials import ActiveTrials, read_active
@@ -351,12 +352,15 @@ class SamplerCache:
 
     def _new_sampler(self, study: Study) -> Sampler:
         spec = study.spec
+        objectives = StudyObjectives.of_spec(spec)
         return self.registry.create(
             study.sampler,
             study_space(study),
             direction=study.direction,
             seed=int(spec.get("seed") or 0),
             options=(spec.get("sampler") or {}).get("options") or {},
+            directions=objectives.directions,
+            n_constraints=len(objectives.constraints),
         )
 
     def _refresh(

@@ -56,6 +56,7 @@ from hpo.storage.repositories.studies import (
 from hpo.storage.repositories.trials import (
     best_trial,
     count_trials,
+    feasible_completed,
     find_trial_by_dedup_key,
     insert_trial,
     leaderboard,
@@ -82,6 +83,7 @@ __all__ = [
     "delete_comparison",
     "delete_study",
     "expired_leases",
+    "feasible_completed",
     "find_trial_by_dedup_key",
     "finished_trials",
     "get_comparison",

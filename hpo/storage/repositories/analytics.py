@@ -31,6 +31,12 @@ def finished_trial_columns(
     return [(n, s, v, r) for n, s, v, r in session.execute(statement)]
 
 
+def infeasible_numbers(session: Session, study_id: int) -> set[int]:
+    """Numbers of the study's completed trials that broke a constraint."""
+    statement = select(Trial.number).where(Trial.study_id == study_id, Trial.feasible.is_(False))
+    return set(session.scalars(statement))
+
+
 def completed_values(session: Session, study_id: int) -> list[tuple[int, float]]:
     """(number, value) of every completed trial with a value, by number."""
     statement = (

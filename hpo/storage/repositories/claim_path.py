@@ -54,6 +54,8 @@ _OBSERVED = (
     _T.c.value,
     _T.c.last_report_value,
     _T.c.failure_class,
+    _T.c.objective_values,
+    _T.c.violations,
 )
 _FINISHED = (TrialState.COMPLETED, TrialState.PRUNED, TrialState.FAILED)
 _FINISHED_ABOVE = (
@@ -98,6 +100,8 @@ _PROGRESS_OF_ROW = (
     .where(_S.c.id == _T.c.study_id)
     .scalar_subquery()
     .label("stop_rules"),
+    # The spec says whether the result needs evaluating (objectives, constraints).
+    select(_S.c.spec).where(_S.c.id == _T.c.study_id).scalar_subquery().label("study_spec"),
     # The study's highest trial number (numbers are never changed, so the snapshot before
     # the update is as good as after).
     select(func.max(_OTHER.c.number))
@@ -117,6 +121,39 @@ _COMPLETE_RUNNING = (
     )
     .returning(*_T.c, *_PROGRESS_OF_ROW)
 )
+
+
+_RECORD_OBJECTIVES = (
+    update(_T)
+    .where(_T.c.id == bindparam("tid"))
+    .values(
+        value=bindparam("b_value"),
+        objective_values=bindparam("b_values"),
+        violations=bindparam("b_violations"),
+        feasible=bindparam("b_feasible"),
+    )
+)
+
+
+def record_objectives(
+    session: Session,
+    trial_id: int,
+    values: Sequence[float],
+    violations: Sequence[float],
+    feasible: bool | None,
+) -> None:
+    """Store a completed trial's objective values (the first also as `value`), constraint
+    violations and feasibility (None: the study has no constraints)."""
+    session.connection().execute(
+        _RECORD_OBJECTIVES,
+        {
+            "tid": trial_id,
+            "b_value": float(values[0]),
+            "b_values": [float(v) for v in values],
+            "b_violations": [float(v) for v in violations] if violations else None,
+            "b_feasible": feasible,
+        },
+    )
 
 
 def active_trials(

@@ -71,6 +71,8 @@ class FinishedTrial:
     value: float | None
     started_at: datetime | None
     finished_at: datetime | None
+    objective_values: list[float] | None = None  # several objectives: one value each
+    feasible: bool | None = None  # False: a constraint broken (NULL: no constraints)
 
 
 def finished_trials(session: Session, study_ids: Sequence[int]) -> list[FinishedTrial]:
@@ -90,6 +92,8 @@ def finished_trials(session: Session, study_ids: Sequence[int]) -> list[Finished
             Trial.value,
             Trial.started_at,
             Trial.finished_at,
+            Trial.objective_values,
+            Trial.feasible,
         )
         .where(
             Trial.study_id.in_(list(study_ids)),

@@ -113,7 +113,13 @@ def leaderboard(
     order = Trial.value.asc() if Direction(direction) is Direction.MINIMIZE else Trial.value.desc()
     statement = (
         select(Trial)
-        .where(Trial.study_id == study_id, Trial.state.in_(states), Trial.value.is_not(None))
+        .where(
+            Trial.study_id == study_id,
+            Trial.state.in_(states),
+            Trial.value.is_not(None),
+            # An infeasible trial (a constraint broken) is never ranked; NULL: no constraints.
+            Trial.feasible.is_not(False),
+        )
         .order_by(order, Trial.number)
         .limit(k)
     )
@@ -124,6 +130,21 @@ def best_trial(session: Session, study_id: int, direction: Direction) -> Trial |
     """The best completed trial, or None while no trial has completed."""
     top = leaderboard(session, study_id, direction, k=1)
     return top[0] if top else None
+
+
+def feasible_completed(session: Session, study_id: int) -> list[Trial]:
+    """The study's completed trials that broke no constraint, by number."""
+    statement = (
+        select(Trial)
+        .where(
+            Trial.study_id == study_id,
+            Trial.state == TrialState.COMPLETED,
+            Trial.value.is_not(None),
+            Trial.feasible.is_not(False),
+        )
+        .order_by(Trial.number)
+    )
+    return list(session.scalars(statement))
 
 
 def find_trial_by_dedup_key(session: Session, study_id: int, dedup_key: str) -> Trial | None:

@@ -183,3 +183,26 @@ def test_bad_training_configs_say_what_is_valid(kwargs: dict[str, object], needl
 def test_asking_for_cuda_without_one_is_a_config_error(tiny: Dataset) -> None:
     with pytest.raises(ConfigError, match="no CUDA device is available"):
         train(SMALL, tiny, TrainConfig(device="cuda"))
+
+
+def test_a_finished_run_reports_its_inference_latency(tiny: Dataset) -> None:
+    r = train(SMALL, tiny, TrainConfig(epochs=1, lr=0.01, batch_size=16))
+    assert r.latency_ms is not None and math.isfinite(r.latency_ms) and r.latency_ms > 0
+    assert r.to_dict()["latency_ms"] == r.latency_ms  # the worker sends it with the metrics
+
+
+def test_latency_times_the_forward_passes_after_warm_up_in_eval_mode() -> None:
+    from contextlib import nullcontext
+
+    from trainers.latency import latency_ms
+
+    calls: list[tuple[bool, bool]] = []
+
+    class Probe(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            calls.append((self.training, torch.is_grad_enabled()))
+            return x
+
+    ms = latency_ms(Probe(), torch.zeros(4, 3), nullcontext, warmup=2, timed=5)
+    assert ms >= 0 and len(calls) == 7
+    assert set(calls) == {(False, False)}
