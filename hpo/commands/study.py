@@ -50,7 +50,7 @@ read_token_option = click.option(
 )
 # What `--help` lists; tests/unit/test_cli_tables.py keeps it equal to the registry's names
 # (importing the registry here would load the samplers for `--help`).
-SAMPLER_NAMES = "grid, random, qmc, tpe, gp, cmaes, lipo"
+SAMPLER_NAMES = "grid, random, qmc, tpe, gp, cmaes, nsga2, lipo"
 # A study on the command line: its id, or its name (the newest study of that name).
 study_argument = click.argument("study", metavar="STUDY")
 
