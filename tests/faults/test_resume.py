@@ -88,7 +88,11 @@ def test_a_killed_builtin_trial_resumes_where_it_stopped(
                 if not t or (t.get("last_step") or 0) < 3:
                     return False
                 names = [a["name"] for a in http.get(f"/api/v1/trials/{t['id']}/artifacts").json()]
-                return "checkpoint/training-state.pt" in names
+                # The log goes up about once a second: wait until the reported epochs are in
+                # it too, so what attempt 1 logged is known (a SIGKILL loses that second).
+                logged = http.get(f"/api/v1/trials/{t['id']}/logs", params={"attempt": 1}).text
+                reported = t.get("last_step") or 0
+                return "checkpoint/training-state.pt" in names and f"epoch {reported}:" in logged
 
             wait_for(checkpointed_past_three, 120, "epoch 3 reported and checkpointed", poll=0.05)
             first.kill()  # SIGKILL, in the middle of the trial
