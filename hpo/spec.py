@@ -130,6 +130,18 @@ class ResourcesSpec(_Frozen):
     pool: str = Field(default=DEFAULT_POOL, max_length=POOL_NAME_MAX)
     gpus_per_trial: int = Field(default=1, ge=0, le=MAX_GPUS_PER_TRIAL, strict=True)
 
+    @field_validator("gpus_per_trial")
+    @classmethod
+    def _one_device(cls, gpus: int) -> int:
+        # A worker slot trains on one device; accepting 2 would train on one and say two.
+        if gpus > 1:
+            raise ValueError(
+                f"gpus_per_trial is {gpus}: a trial trains on one device (each worker slot has "
+                "one GPU, `hpo worker --slots-per-device` packs several trials on one); use 0 "
+                "(CPU) or 1"
+            )
+        return gpus
+
     @field_validator("pool")
     @classmethod
     def _pool_name(cls, pool: str) -> str:

@@ -88,6 +88,8 @@ def test_bad_pools_are_refused_with_the_rule(db: Database) -> None:
         spec("A100!")
     with pytest.raises(ValidationError, match="gpus_per_trial"):
         spec("a100", resources={"pool": "a100", "gpus_per_trial": -1})
+    with pytest.raises(ValidationError, match="a trial trains on one device"):
+        spec("a100", resources={"pool": "a100", "gpus_per_trial": 2})
     service = Service(db, prepare_suggestions=False)
     with pytest.raises(ValidationError, match="not a pool name"):
         service.dispatch.claim("w", pools=("",))
