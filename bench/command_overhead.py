@@ -1,5 +1,6 @@
 """Issue 14, command trials: what a worker adds to each trial over running the same script by
 hand (spawn in its own process group, reading stdout for reports, a report request per line,
+the script's lines streamed to the server's log, its checkpoint uploaded after each report,
 the result and the next claim), for a trivial script and for a longer one.
 
 One `hpo serve` (SQLite) and one `hpo worker --allow-commands` (long-poll, no warm-up), in
@@ -35,11 +36,19 @@ from typing import Any
 from hpo.client import Client
 from hpo.serving import free_port, start_serve, stop_serve, wait_healthy
 
+# Each step: a small checkpoint (4 KiB, written whole then renamed), a line on stderr and a
+# report on stdout, so the worker's log streaming and checkpoint upload are in the figures.
 SCRIPT = """\
-import json, sys, time
+import json, os, sys, time
 steps, seconds = int(sys.argv[1]), float(sys.argv[2])
+checkpoint = os.environ["HPO_CHECKPOINT_DIR"]
 for step in range(steps):
     time.sleep(seconds / steps)
+    hidden = os.path.join(checkpoint, ".state.tmp")
+    with open(hidden, "wb") as f:
+        f.write(step.to_bytes(4, "little") * 1024)
+    os.replace(hidden, os.path.join(checkpoint, "state.bin"))
+    print(f"step {step} done", file=sys.stderr, flush=True)
     print(json.dumps({"step": step, "score": step + 0.5}), flush=True)
 """
 
@@ -47,13 +56,16 @@ for step in range(steps):
 def by_hand(script: Path, steps: int, seconds: float, n: int) -> list[float]:
     times = []
     for _ in range(n):
-        start = time.perf_counter()
-        subprocess.run(
-            [sys.executable, str(script), str(steps), str(seconds)],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        times.append(time.perf_counter() - start)
+        with tempfile.TemporaryDirectory() as checkpoint:
+            start = time.perf_counter()
+            subprocess.run(
+                [sys.executable, str(script), str(steps), str(seconds)],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env={**os.environ, "HPO_CHECKPOINT_DIR": checkpoint},
+            )
+            times.append(time.perf_counter() - start)
     return times
 
 

@@ -1,5 +1,8 @@
 """Resume after a kill: how many epochs a built-in trial trains again when its worker is
 SIGKILLed at a random point, with the checkpoints the worker uploads and without them.
+`--task command`: the same for a command trial, tests/e2e/command_scripts/steps.py (a step
+every 0.3 s, its next step written to HPO_CHECKPOINT_DIR before each report, read back when
+it starts; the worker uploads the directory after each report and restores it on requeue).
 
 Real processes: one `hpo serve` (SQLite), and per run a study of one MLP trial, a worker that
 is SIGKILLed at a random moment of the trial, and a second worker that takes the requeued
@@ -8,6 +11,7 @@ server's artifact store before the second worker starts: the attempt then starts
 is what a trial did before checkpoints. Both arms alternate in one session on one machine.
 
     .venv/bin/python bench/resume.py --runs 6 --epochs 10
+    .venv/bin/python bench/resume.py --task command --runs 6 --epochs 10
 
 Figures per run: `finished` epochs the killed attempt had reported, `resumed_from` (the epoch
 the second attempt started after), `retrained` = finished - resumed_from whole epochs trained
@@ -35,6 +39,25 @@ from hpo.bench.harness import machine_meta
 from hpo.serving import free_port, start_serve, stop_serve, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = ROOT / "tests" / "e2e" / "command_scripts"
+
+
+def command_spec(name: str, steps: int, seed: int) -> dict[str, Any]:
+    return {
+        "name": name,
+        "task": {
+            "kind": "command",
+            "command": [sys.executable, "steps.py"],
+            "workdir": str(SCRIPTS),
+            "metric": "score",
+            "direction": "minimize",
+            "params_in_env": True,
+            "env": {"STEPS": str(steps), "STEP_SECONDS": "0.3"},
+        },
+        "space": {"seed": {"type": "categorical", "choices": [seed]}},
+        "sampler": "grid",
+        "budget": {"n_trials": 1, "max_parallel": 1, "max_attempts": 3},
+    }
 
 
 def spec(name: str, epochs: int, seed: int) -> dict[str, Any]:
@@ -61,7 +84,8 @@ def spec(name: str, epochs: int, seed: int) -> dict[str, Any]:
 def start_worker(url: str, name: str, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     argv = [sys.executable, "-m", "hpo.cli", "worker", "--api", url, "--device", "cpu",
             "--threads", "1", "--poll-seconds", "0.2", "--worker-id", name,
-            "--max-trials", "1", "--no-warm-up"]  # fmt: skip
+            "--max-trials", "1", "--no-warm-up", "--allow-commands", str(SCRIPTS),
+            "--work-dir", str(log.parent / "work")]  # fmt: skip
     with log.open("ab") as out:
         return subprocess.Popen(argv, stdout=out, stderr=out, env=env, cwd=ROOT)
 
@@ -78,9 +102,12 @@ def wait(predicate: Any, timeout: float, what: str, poll: float = 0.02) -> Any:
 
 def one_run(
     http: httpx.Client, url: str, data_dir: Path, env: dict[str, str], *, run: int,
-    epochs: int, checkpoints: bool, rng: random.Random, logs: Path,
+    epochs: int, checkpoints: bool, rng: random.Random, logs: Path, task: str,
 ) -> dict[str, Any]:  # fmt: skip
-    study = http.post("/api/v1/studies", json=spec(f"resume-{run}", epochs, run)).json()
+    make = command_spec if task == "command" else spec
+    study = http.post("/api/v1/studies", json=make(f"resume-{run}", epochs, run)).json()
+    # A built-in trial reports epochs 1, 2, ...; steps.py reports steps 0, 1, ...
+    done_at_step = 1 if task == "command" else 0
 
     def trial() -> dict[str, Any]:
         items = http.get(f"/api/v1/studies/{study['id']}/trials").json()["items"]
@@ -106,7 +133,7 @@ def one_run(
         # The trial ended before the kill (epochs sped up as the machine's load fell): no
         # resume to measure. Counted apart, never as a run.
         return {"checkpoints": checkpoints, "missed": True}
-    finished = int(trial()["last_step"])
+    finished = int(trial()["last_step"]) + done_at_step
     if not checkpoints:
         shutil.rmtree(data_dir / "artifacts" / f"study-{study['id']}", ignore_errors=True)
     second = start_worker(url, f"second-{run}", logs / f"second-{run}.log", env)
@@ -137,6 +164,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=6, help="runs per arm")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--task", choices=("builtin", "command"), default="builtin")
     parser.add_argument("--json", type=Path, help="also write the runs here")
     args = parser.parse_args()
     rng = random.Random(args.seed)
@@ -160,13 +188,14 @@ def main() -> None:
             with httpx.Client(base_url=url, timeout=30) as http:
                 for i in range(args.runs * 2):
                     row = one_run(http, url, work / "data", env, run=i, epochs=args.epochs,
-                                  checkpoints=i % 2 == 0, rng=rng, logs=work)  # fmt: skip
+                                  checkpoints=i % 2 == 0, rng=rng, logs=work,
+                                  task=args.task)  # fmt: skip
                     print(json.dumps(row), flush=True)
                     if not row.get("missed"):
                         runs.append(row)
         finally:
             stop_serve(server)
-    print(json.dumps({"machine": machine_meta(), "epochs": args.epochs}))
+    print(json.dumps({"machine": machine_meta(), "epochs": args.epochs, "task": args.task}))
     print("\n| arm | runs | epochs reported at the kill (mean) | re-trained: mean | max |")
     print("|---|---|---|---|---|")
     for arm in (True, False):

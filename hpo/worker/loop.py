@@ -19,6 +19,7 @@ from hpo.errors import one_line
 from hpo.outage import Outage
 from hpo.wire import Lease
 from hpo.worker.command import AttemptHooks, run_command
+from hpo.worker.command_files import CommandAttemptFiles
 from hpo.worker.options import WorkerOptions
 from hpo.worker.process import kill_running_scripts
 from hpo.worker.trial import LEASE_GONE, Outcome, train
@@ -71,8 +72,8 @@ class Worker:
         self.backoff = ClaimBackoff(
             options.claim_backoff_seconds, options.max_claim_backoff_seconds
         )
-        # Around each command-trial attempt (log streaming, checkpoints): none by default.
-        self.attempt_hooks: AttemptHooks | None = None
+        # Around each command-trial attempt: its log streamed, its checkpoints and outputs kept.
+        self.attempt_hooks: AttemptHooks | None = CommandAttemptFiles(self.reporter, self.outage)
         # What this worker runs: command trials only when given folders to run them in.
         self.task_kinds = ("builtin", "command") if options.allow_commands else ("builtin",)
 

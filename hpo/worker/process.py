@@ -10,10 +10,13 @@ Callbacks run on the reader threads, one per stream: keep them quick.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import logging
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -38,6 +41,43 @@ def kill_running_scripts() -> None:
     lock taken (the main thread may hold it when the signal lands), the set copied as is."""
     for pid in tuple(_running):
         _signal_group(pid, signal.SIGKILL)
+
+
+# A worker that is SIGKILLed runs no handler: on Linux the kernel sends each script SIGKILL
+# when the worker dies (prctl PR_SET_PDEATHSIG), so no script trains on for a trial the server
+# has requeued. The signal fires when the *thread* that started the script exits: scripts are
+# started from the thread that runs the worker's loop (the main thread of each slot process),
+# which lives as long as the worker. Only the script itself is covered: children it started
+# itself are its own to stop (a stop or a graceful exit still takes its whole group).
+_PR_SET_PDEATHSIG = 1
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return libc.prctl
+    except (OSError, AttributeError):
+        return None
+
+
+# Looked up here, once: the child between fork and exec only calls it (no import, no lookup,
+# nothing that takes a lock another thread of the worker may have held at the fork).
+_prctl = _load_prctl()
+
+
+def _die_with_parent(parent: int) -> Callable[[], None] | None:
+    if _prctl is None:
+        return None
+    prctl = _prctl
+
+    def in_child() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the worker died before the signal was armed
+            os._exit(1)
+
+    return in_child
 
 
 class LineSink(Protocol):
@@ -86,6 +126,7 @@ class ScriptProcess:
             # started, and a Ctrl-C at the worker's terminal is the worker's to handle.
             start_new_session=True,
             close_fds=True,
+            preexec_fn=_die_with_parent(os.getpid()),
         )
         with _running_lock:
             _running.add(self._process.pid)

@@ -93,7 +93,10 @@ def train(
     trial_id = lease.trial_id
     log.info("trial %s (study %s): %s", trial_id, lease.study_id, lease.params)
     with tempfile.TemporaryDirectory(prefix=f"hpo-trial-{trial_id}-") as scratch:
-        attempt = AttemptFiles(reporter, lease, Path(scratch), outage)
+        checkpoint_dir, output_dir = Path(scratch) / "checkpoint", Path(scratch) / "output"
+        checkpoint_dir.mkdir()
+        output_dir.mkdir()
+        attempt = AttemptFiles(reporter, lease, checkpoint_dir, output_dir, outage)
         try:
             return _train(lease, device, options, reporter, outage, stop, attempt)
         finally:
@@ -103,18 +106,31 @@ def train(
 class AttemptFiles:
     """What one attempt has besides its reports: its log stream, its checkpoint directory
     (restored from the store when the trial was requeued, uploaded as it changes) and its
-    output directory (kept by a completed trial)."""
+    output directory (kept by a completed trial). Built-in and command trials alike; both
+    folders exist and are empty when it is made."""
 
-    def __init__(self, client: Client, lease: Lease, scratch: Path, outage: Outage) -> None:
+    def __init__(
+        self,
+        client: Client,
+        lease: Lease,
+        checkpoint_dir: Path,
+        output_dir: Path,
+        outage: Outage,
+        *,
+        checkpoint_every_seconds: float = 30.0,
+    ) -> None:
         self.client, self.lease, self.outage = client, lease, outage
-        self.checkpoint_dir = scratch / "checkpoint"
-        self.output_dir = scratch / "output"
-        self.checkpoint_dir.mkdir()
-        self.output_dir.mkdir()
+        self.checkpoint_dir, self.output_dir = checkpoint_dir, output_dir
         token = lease.lease_token
         self.logs = LogStreamer(client, lease.trial_id, token)
         self.logs.start()
-        self.checkpoints = CheckpointSync(client, lease.trial_id, token, self.checkpoint_dir)
+        self.checkpoints = CheckpointSync(
+            client,
+            lease.trial_id,
+            token,
+            self.checkpoint_dir,
+            every_seconds=checkpoint_every_seconds,
+        )
         if lease.attempt > 1:
             self._restore()
         self.checkpoints.start()
