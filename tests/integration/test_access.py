@@ -45,6 +45,8 @@ ACCESS: dict[tuple[str, str], str] = {
     # analytics for the web UI: reads of what the trials list already shows
     ("GET", "/api/v1/studies/{study_id}/curves"): "read",
     ("GET", "/api/v1/studies/{study_id}/importance"): "read",
+    ("GET", "/api/v1/studies/{study_id}/pareto"): "read",
+    ("GET", "/api/v1/studies/{study_id}/hypervolume"): "read",
     ("GET", "/api/v1/studies/{study_id}/plots"): "read",
     # ask/tell is the user's own code acting as optimizer client: admin, or the study's own
     # client token
