@@ -116,6 +116,26 @@ def start_sim_worker(
     return subprocess.Popen(argv, env=env, stdout=out, stderr=out, cwd=ROOT)
 
 
+def start_cli_worker(
+    api: Any, name: str, log: Path, token: str, *extra: str
+) -> subprocess.Popen[bytes]:
+    """A real `hpo worker` on the CPU against `api`, polling fast, with `token` as its worker
+    token (and no other token from the server's environment); output appended to `log`."""
+    argv = [sys.executable, "-m", "hpo.cli", "worker", "--api", api.url, "--device", "cpu",
+            "--poll-seconds", "0.2", "--worker-id", name, *extra]  # fmt: skip
+    env = {k: v for k, v in api.env.items() if not k.endswith("_TOKEN")}
+    env["HPO_WORKER_TOKEN"] = token
+    out = log.open("ab")
+    return subprocess.Popen(argv, stdout=out, stderr=out, cwd=ROOT, env=env)
+
+
+def kill_worker(worker: subprocess.Popen[bytes]) -> None:
+    """SIGKILL it if it still runs, and reap it."""
+    if worker.poll() is None:
+        worker.kill()
+    worker.wait(timeout=30)
+
+
 def read_journal(journal: Path) -> list[dict[str, Any]]:
     """The sim workers' journal: one JSON object per line (a line cut by a kill is skipped)."""
     import json

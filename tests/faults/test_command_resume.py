@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.e2e.command_scripts.steps import value
-from tests.faults._harness import ROOT, api_server, wait_for
+from tests.faults._harness import ROOT, api_server, kill_worker, start_cli_worker, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -55,19 +55,20 @@ def database_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
 
 
 def _worker(api: Any, name: str, log: Path, work: Path) -> subprocess.Popen[bytes]:
-    argv = [sys.executable, "-m", "hpo.cli", "worker", "--api", api.url, "--device", "cpu",
-            "--no-warm-up", "--poll-seconds", "0.2", "--worker-id", name,
-            "--allow-commands", str(SCRIPTS), "--work-dir", str(work)]  # fmt: skip
-    env = {k: v for k, v in api.env.items() if not k.endswith("_TOKEN")}
-    env["HPO_WORKER_TOKEN"] = WORKER
-    out = log.open("ab")
-    return subprocess.Popen(argv, stdout=out, stderr=out, cwd=ROOT, env=env)
+    return start_cli_worker(
+        api,
+        name,
+        log,
+        WORKER,
+        "--no-warm-up",
+        "--allow-commands",
+        str(SCRIPTS),
+        "--work-dir",
+        str(work),
+    )
 
 
-def _stop(worker: subprocess.Popen[bytes]) -> None:
-    if worker.poll() is None:
-        worker.kill()
-    worker.wait(timeout=30)
+_stop = kill_worker
 
 
 def _alive(pid: int) -> bool:

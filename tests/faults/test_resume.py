@@ -16,7 +16,7 @@ import httpx
 import pytest
 import torch
 
-from tests.faults._harness import ROOT, api_server, wait_for
+from tests.faults._harness import ROOT, api_server, kill_worker, start_cli_worker, wait_for
 from trainers.config import build_run_config, run_training
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -53,18 +53,10 @@ def database_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
 
 
 def _worker(api: Any, name: str, log: Path) -> subprocess.Popen[bytes]:
-    argv = [sys.executable, "-m", "hpo.cli", "worker", "--api", api.url, "--device", "cpu",
-            "--threads", "1", "--poll-seconds", "0.2", "--worker-id", name]  # fmt: skip
-    env = {k: v for k, v in api.env.items() if not k.endswith("_TOKEN")}
-    env["HPO_WORKER_TOKEN"] = WORKER
-    out = log.open("ab")
-    return subprocess.Popen(argv, stdout=out, stderr=out, cwd=ROOT, env=env)
+    return start_cli_worker(api, name, log, WORKER, "--threads", "1")
 
 
-def _stop(worker: subprocess.Popen[bytes]) -> None:
-    if worker.poll() is None:
-        worker.kill()
-    worker.wait(timeout=30)
+_stop = kill_worker
 
 
 def test_a_killed_builtin_trial_resumes_where_it_stopped(
