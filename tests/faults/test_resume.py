@@ -138,8 +138,8 @@ def test_a_killed_builtin_trial_resumes_where_it_stopped(
     ]
     # The log goes up about once a second, so a SIGKILL may lose its last second: what
     # attempt 1 logged (perhaps nothing yet) is the start of the uninterrupted run's epochs.
-    first = [line for line in logs[1].splitlines() if line.startswith("epoch ")]
-    assert first == epoch_lines[: len(first)], first
+    logged_first = [line for line in logs[1].splitlines() if line.startswith("epoch ")]
+    assert logged_first == epoch_lines[: len(logged_first)], logged_first
     assert "restored the checkpoint of an earlier attempt" in logs[2]
     assert [line for line in logs[2].splitlines() if line.startswith("epoch ")] == epoch_lines[
         resumed_from:
