@@ -35,8 +35,10 @@ then models them with `group=True` (multivariate within each group of trials tha
 their active parameters); GP and CMA-ES model the parameters every trial has and draw the
 others independently, as Optuna does.
 
-Importing this module sets Optuna's log level to WARNING (process-wide) so that trials do not
-log one INFO line each; experimental-feature warnings are silenced around our calls.
+Importing this module swaps in a vectorized log normal CDF for TPE (`_optuna_log_ndtr.py`,
+the one reach past the public API, with why) and sets Optuna's log level to WARNING
+(process-wide) so that trials do not log one INFO line each; experimental-feature warnings are
+silenced around our calls. TPE keeps its history's internal rows between asks (`_tpe_repr.py`).
 """
 
 from __future__ import annotations
@@ -59,11 +61,14 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from hpo.errors import ValidationError
 from hpo.samplers._base import BaseSampler, Direction, Observation, taken_key
+from hpo.samplers._optuna_log_ndtr import use_vectorized_log_ndtr
 from hpo.samplers._optuna_storage import ScratchStorage
+from hpo.samplers._tpe_repr import InternalReprCache
 from hpo.samplers._window import DEFAULT_MAX_HISTORY, window_option
 from hpo.space import Categorical, Float, Params, SearchSpace
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+use_vectorized_log_ndtr()
 
 # The trial system attribute Optuna's samplers read constraint values from (what their
 # `constraints_func` results are stored as, after a trial: see Optuna's constraints_func docs).
@@ -105,8 +110,15 @@ class _FixedSpaceTPE(optuna.samplers.TPESampler):
     while no trial is complete (or pruned), as Optuna would find. Suggestions are unchanged.
     """
 
-    def __init__(self, *, distributions: Mapping[str, BaseDistribution], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        distributions: Mapping[str, BaseDistribution],
+        repr_cache: InternalReprCache | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
+        self._repr_cache = repr_cache
         self._fixed_space = {name: d for name, d in sorted(distributions.items()) if not d.single()}
         # With `group` (conditional spaces) trials differ in their parameters: Optuna's own
         # inference is then the right one.
@@ -119,6 +131,14 @@ class _FixedSpaceTPE(optuna.samplers.TPESampler):
             return super().infer_relative_search_space(study, trial)
         finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
         return deepcopy(self._fixed_space) if finished else {}
+
+    def _get_internal_repr(
+        self, trials: list[FrozenTrial], search_space: dict[str, BaseDistribution]
+    ) -> dict[str, np.ndarray]:
+        # The history's rows are kept between asks (`_tpe_repr.py`): same values as Optuna's.
+        if self._repr_cache is None:
+            return super()._get_internal_repr(trials, search_space)
+        return self._repr_cache.columns(trials, search_space, self._get_params)
 
 
 def _stored_constraints(trial: FrozenTrial) -> Sequence[float]:
@@ -172,6 +192,8 @@ class _OptunaAdapter(BaseSampler):
         # The RUNNING trial of each pending configuration, kept while it stays pending: one new
         # configuration per ask is built, not all of them (`_pending_trials`).
         self._pending_cache: dict[int, FrozenTrial] = {}
+        # TPE's internal rows of the kept trials (`_tpe_repr.py`); emptied with the study.
+        self._repr_cache = InternalReprCache()
         self.rebuilds = 0  # how many times the study was rebuilt (for tests and tuning)
         # Build the Optuna sampler once now, so options Optuna refuses fail at creation (a
         # study spec is checked by building its sampler), not at every later ask.
@@ -259,7 +281,8 @@ class _OptunaAdapter(BaseSampler):
     def _sync(self) -> optuna.Study:
         """Bring the cached study in line with `self.completed`, or rebuild it."""
         imputed = self._worst()
-        has_failure = any(not o.has_value or not o.feasible for o in self.completed)
+        # The base keeps these flags per observation as arrays: no Python pass over the history.
+        has_failure = not bool((self._valued & self._feasible).all())
         # Failures are stored at the worst value so far (or as FAIL before any value): when
         # that value moves, the stored failures are stale and the study is rebuilt.
         same_imputation = not self._had_failure or imputed == self._imputed
@@ -293,6 +316,7 @@ class _OptunaAdapter(BaseSampler):
     def _rebuild(self, imputed: tuple[float, ...] | None) -> optuna.Study:
         self.rebuilds += 1
         self._storage = ScratchStorage()
+        self._repr_cache = InternalReprCache()
         study = optuna.create_study(
             storage=self._storage,
             directions=list(self.directions),
@@ -371,6 +395,7 @@ class _OptunaAdapter(BaseSampler):
                 params = self._ask_one(study, taken, rng)
                 taken.add(taken_key(params))
                 out.append(params)
+            self._repr_cache.trim(self._storage.trial_objects)
         return out
 
     def _dists_of(self, params: Mapping[str, Any]) -> dict[str, BaseDistribution]:
@@ -461,6 +486,7 @@ class TPESampler(_OptunaAdapter):
         group = self._conditional and multivariate if o["group"] is None else bool(o["group"])
         return _FixedSpaceTPE(
             distributions=self._dists,
+            repr_cache=self._repr_cache,
             n_startup_trials=int(o["n_startup_trials"]),
             n_ei_candidates=int(o["n_ei_candidates"]),
             multivariate=multivariate,
@@ -504,6 +530,7 @@ class GPSampler(_OptunaAdapter):
         if self.n_completed + len(self.pending) > int(o["max_observations"]):
             return _FixedSpaceTPE(
                 distributions=self._dists,
+                repr_cache=self._repr_cache,
                 n_startup_trials=10,
                 multivariate=True,
                 constant_liar=True,

@@ -77,6 +77,11 @@ class ScratchStorage(BaseStorage):
     def n_trials(self) -> int:
         return len(self._trials)
 
+    @property
+    def trial_objects(self) -> Sequence[FrozenTrial]:
+        """The trials themselves, head then scratch (no copy: for identity checks)."""
+        return self._trials
+
     # -- study ---------------------------------------------------------------------------
     def create_new_study(
         self, directions: Sequence[StudyDirection], study_name: str | None = None
