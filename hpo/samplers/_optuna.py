@@ -115,10 +115,15 @@ class _FixedSpaceTPE(optuna.samplers.TPESampler):
         *,
         distributions: Mapping[str, BaseDistribution],
         repr_cache: InternalReprCache | None = None,
+        reuse_fit: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self._repr_cache = repr_cache
+        # With `reuse_fit` (the adapter's one-sampler-per-ask use only: a sampler kept across
+        # asks would reuse a stale fit) the draws after the first reuse its estimators.
+        self._reuse_fit = reuse_fit
+        self._fitted: dict[tuple[bool, tuple[str, ...]], Any] = {}
         self._fixed_space = {name: d for name, d in sorted(distributions.items()) if not d.single()}
         # With `group` (conditional spaces) trials differ in their parameters: Optuna's own
         # inference is then the right one.
@@ -131,6 +136,28 @@ class _FixedSpaceTPE(optuna.samplers.TPESampler):
             return super().infer_relative_search_space(study, trial)
         finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
         return deepcopy(self._fixed_space) if finished else {}
+
+    def _build_parzen_estimator(
+        self,
+        study: optuna.Study,
+        search_space: dict[str, BaseDistribution],
+        trials: list[FrozenTrial],
+        handle_below: bool,
+    ) -> Any:
+        # Fit once, draw several: the adapter builds one sampler per `_ask`, and the draws of
+        # one `_ask` (a claim batch, or re-asks of a repeat) differ only by their own earlier
+        # siblings, RUNNING in the "above" group under the constant liar. Those are a handful
+        # among the history and the workers' pending trials, so the later draws reuse the
+        # first draw's two estimators (about 2/3 of an ask's CPU at 1 000 results) and sample
+        # their own candidates from them. The first draw is exactly Optuna's.
+        if not self._reuse_fit:
+            return super()._build_parzen_estimator(study, search_space, trials, handle_below)
+        key = (handle_below, tuple(search_space))
+        fitted = self._fitted.get(key)
+        if fitted is None:
+            fitted = super()._build_parzen_estimator(study, search_space, trials, handle_below)
+            self._fitted[key] = fitted
+        return fitted
 
     def _get_internal_repr(
         self, trials: list[FrozenTrial], search_space: dict[str, BaseDistribution]
@@ -487,6 +514,7 @@ class TPESampler(_OptunaAdapter):
         return _FixedSpaceTPE(
             distributions=self._dists,
             repr_cache=self._repr_cache,
+            reuse_fit=True,
             n_startup_trials=int(o["n_startup_trials"]),
             n_ei_candidates=int(o["n_ei_candidates"]),
             multivariate=multivariate,
@@ -531,6 +559,7 @@ class GPSampler(_OptunaAdapter):
             return _FixedSpaceTPE(
                 distributions=self._dists,
                 repr_cache=self._repr_cache,
+                reuse_fit=True,
                 n_startup_trials=10,
                 multivariate=True,
                 constant_liar=True,

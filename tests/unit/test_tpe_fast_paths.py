@@ -1,6 +1,7 @@
-"""TPE's two fast paths (issue 12) change its cost, not its suggestions: SciPy's vectorized
-log normal CDF in place of Optuna's per-element Python one (`_optuna_log_ndtr.py`), and the
-history's internal rows kept between asks (`_tpe_repr.py`)."""
+"""TPE's fast paths (issue 12) change its cost, not its suggestions: SciPy's vectorized normal
+CDFs in place of Optuna's (`_optuna_log_ndtr.py`), the history's internal rows kept between
+asks (`_tpe_repr.py`); the fitted estimators reused by the later draws of one ask change only
+the draws after the first, by leaving out their siblings (checked at the end)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from typing import Any
 import numpy as np
 import optuna
 import pytest
-from optuna.samplers._tpe import _truncnorm
+from optuna.samplers._tpe import _erf, _truncnorm
 from optuna.trial import TrialState, create_trial
 
-from hpo.samplers import Observation, default_registry
+from hpo.samplers import Observation, default_registry, taken_key
 from hpo.samplers._optuna import _FixedSpaceTPE, distributions_for
-from hpo.samplers._optuna_log_ndtr import vectorized_log_ndtr
+from hpo.samplers._optuna_log_ndtr import vectorized_log_ndtr, vectorized_ndtr
 from hpo.samplers._tpe_repr import InternalReprCache
 from hpo.space import space_from_dict
 
@@ -24,8 +25,18 @@ def _optunas_log_ndtr(a: Any) -> Any:
     return np.frompyfunc(_truncnorm._log_ndtr_single, 1, 1)(a).astype(float)
 
 
+def _optunas_ndtr(a: Any) -> Any:
+    return 0.5 + 0.5 * _erf.erf(np.asarray(a, dtype=float) / 2**0.5)
+
+
 def test_the_swap_is_installed_when_samplers_are_imported() -> None:
     assert _truncnorm._log_ndtr is vectorized_log_ndtr
+    assert _truncnorm._ndtr is vectorized_ndtr
+
+
+def test_vectorized_ndtr_agrees_with_optunas() -> None:
+    x = np.linspace(-40, 40, 80_001)
+    np.testing.assert_allclose(vectorized_ndtr(x), _optunas_ndtr(x), rtol=0, atol=1e-15)
 
 
 def test_vectorized_log_ndtr_agrees_with_optunas_over_the_whole_range() -> None:
@@ -110,25 +121,42 @@ def test_tpe_suggestions_are_the_same_without_the_fast_paths(
     history = [Observation(p, float(np.log10(p["lr"]) ** 2)) for p in s.sample(rng, 120)]
     pendings = [s.sample(rng, 8) for _ in range(4)]
 
-    def suggestions() -> list[dict[str, Any]]:
+    def suggestions() -> list[list[dict[str, Any]]]:
         sampler = default_registry().create("tpe", s, direction="minimize", seed=7)
         out = []
         for k, pending in enumerate(pendings):
             sampler.tell(history[: 100 + 5 * k], pending)
-            out.extend(sampler.ask(2))
+            out.append(sampler.ask(2))
         return out
 
+    builds = []
+    optunas_build = optuna.samplers.TPESampler._build_parzen_estimator
+
+    def counted_build(self: Any, *args: Any, **kwargs: Any) -> Any:
+        builds.append(1)
+        return optunas_build(self, *args, **kwargs)
+
+    monkeypatch.setattr(optuna.samplers.TPESampler, "_build_parzen_estimator", counted_build)
     fast = suggestions()
+    if space == "flat":  # (a conditional space's groups each have their own pair)
+        assert len(builds) == 2 * len(pendings)  # below + above once per ask, not per draw
     monkeypatch.setattr(_truncnorm, "_log_ndtr", _optunas_log_ndtr)
+    monkeypatch.setattr(_truncnorm, "_ndtr", _optunas_ndtr)
+    monkeypatch.setattr(_FixedSpaceTPE, "_build_parzen_estimator", optunas_build)
     monkeypatch.setattr(
         _FixedSpaceTPE, "_get_internal_repr", optuna.samplers.TPESampler._get_internal_repr
     )
     plain = suggestions()
-    assert len(fast) == len(plain) == 8
-    for a, b in zip(fast, plain, strict=True):
-        assert a.keys() == b.keys()
-        for name in a:
-            if isinstance(a[name], float):
-                assert a[name] == pytest.approx(b[name], rel=1e-9)
+    for (first, second), (plain_first, _), pending in zip(fast, plain, pendings, strict=True):
+        # The first draw of an ask is Optuna's own ...
+        assert first.keys() == plain_first.keys()
+        for name in first:
+            if isinstance(first[name], float):
+                assert first[name] == pytest.approx(plain_first[name], rel=1e-9)
             else:
-                assert a[name] == b[name]
+                assert first[name] == plain_first[name]
+        # ... a later one comes from the same fit: valid, and distinct from its siblings and
+        # the pending configurations.
+        assert s.validate(second) == second
+        keys = {taken_key(p) for p in [*pending, first]}
+        assert taken_key(second) not in keys
