@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -166,9 +168,7 @@ def test_bad_batches_are_refused_naming_the_limit(client: TestClient) -> None:
         refused = post(client, lease, action, reports=too_many, **extra)
         assert refused.status_code == 422, refused.text
         assert str(MAX_REPORTS_PER_REQUEST) in refused.text
-    refused = post(
-        client, lease, "complete-and-claim", value=0.5, worker_id="w", reports=too_many
-    )
+    refused = post(client, lease, "complete-and-claim", value=0.5, worker_id="w", reports=too_many)
     assert refused.status_code == 422 and str(MAX_REPORTS_PER_REQUEST) in refused.text
     for bad, says in (
         (items([(0, 0.5), (-1, 0.5)]), "greater than or equal to 0"),
@@ -179,8 +179,10 @@ def test_bad_batches_are_refused_naming_the_limit(client: TestClient) -> None:
         assert refused.status_code == 422 and says in refused.text, (bad, refused.text)
     nan = client.post(
         f"/api/v1/trials/{lease['trial_id']}/reports",
-        content='{"lease_token": "%s", "reports": [{"step": 0, "value": NaN}]}'
-        % lease["lease_token"],
+        # NaN is no JSON: json.dumps writes it only when allowed, as a careless client might.
+        content=json.dumps(
+            {"lease_token": lease["lease_token"], "reports": [{"step": 0, "value": math.nan}]}
+        ),
         headers={**auth(WORKER), "Content-Type": "application/json"},
     )
     assert nan.status_code == 422 and "finite" in nan.text, nan.text
