@@ -6,8 +6,8 @@ orchestration. Two hpo loops, interleaved in the same run:
 
 - `hpo-batched`: what `hpo worker` does for a study without a pruner (`Lease.sync_reports`
   false): its reports go through the worker's own `hpo.worker.reports.ReportSender` (the
-  first at once, then at most one request a second: with no training between epochs, the
-  other nine ride with `complete-and-claim`);
+  request at most a second after the attempt started or after the last one: with no
+  training between epochs, all ten ride with `complete-and-claim`);
 - `hpo-per-report` (the baseline: every report of a study with a pruner, and every report
   before batching): claim, one report request per epoch, `complete-and-claim`.
 

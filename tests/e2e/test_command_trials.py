@@ -393,9 +393,9 @@ def test_the_attempt_hooks_see_every_line_each_report_and_the_outcome(
     assert outcome.kind == "completed" and outcome.value == expected
     assert hooks.outcome == outcome
     # Five report lines (the final one and the one after it included). No pruner, so they
-    # are batched: the first sent at once (then `reported`), the rest with the result.
+    # are batched: those sent (then `reported`) and the rest, with the result, make five.
     assert lease.sync_reports is False
-    assert hooks.sender is not None and hooks.reports == hooks.sender.requests >= 1
+    assert hooks.sender is not None and hooks.reports == hooks.sender.requests
     assert hooks.sender.sent + len(outcome.reports) == 5
     assert len(hooks.stdout) == 5 and json.loads(hooks.stdout[3])["final"] is True
     assert hooks.started_with == [tmp_path / f"trial-{lease.trial_id}" / "attempt-1" / "checkpoint"]

@@ -91,8 +91,8 @@ def test_a_worker_without_a_pruner_batches_its_reports_and_keeps_the_curve_whole
     sent = report_requests(url) - before
 
     epochs = EPOCHS * len(trials)
-    # The first report at once, then at most one request a second per trial (the rest goes
-    # with the result): bounded by how long the trials ran, far below one per epoch.
+    # At most one request a second per trial, counted from its start (the rest goes with the
+    # result): bounded by how long the trials ran (a spare each), far below one per epoch.
     assert sent <= sum(int(seconds(t)) + 2 for t in trials), (sent, [seconds(t) for t in trials])
     assert sent < epochs / 3, (sent, epochs)
     curves = httpx.get(
