@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -17,6 +17,7 @@ from hpo.service.stopping import BUDGET_FIELDS
 from hpo.service.views import Lease, TrialView
 from hpo.spec import MAX_BUDGET_SECONDS, MAX_TRIAL_SECONDS
 from hpo.states import FailureClass
+from hpo.wire import MAX_REPORTS_PER_REQUEST
 
 # Free-form metrics a worker attaches to a result: any JSON within the limits of
 # hpo.jsonlimits (depth, size, finite numbers, no NUL).
@@ -111,9 +112,46 @@ class TokenBody(_Body):
     lease_token: str = Field(min_length=1, max_length=128, pattern=LEASE_TOKEN_PATTERN)
 
 
-class ReportBody(TokenBody):
-    step: int = Field(ge=0, le=10_000_000)
+# The highest step a report may carry (an epoch, a batch count: far below this).
+MAX_STEP = 10_000_000
+
+
+class ReportItem(_Body):
+    """One intermediate value: the study's metric at `step` (finite: a NaN loss is a
+    diverged trial, to be failed as such)."""
+
+    step: int = Field(ge=0, le=MAX_STEP)
     value: float
+
+
+# A list of reports in one request: bounded (a 422 names the limit), in the order they were
+# made (a step given twice keeps the later value, as a repeated single report does).
+ReportList = Annotated[list[ReportItem], Field(max_length=MAX_REPORTS_PER_REQUEST)]
+
+
+class ReportBody(TokenBody):
+    """One report (`step`, `value`), or several at once (`reports`, at most
+    MAX_REPORTS_PER_REQUEST), stored in one transaction as that many single reports in
+    order would be; with a pruner each is decided in turn. One form or the other."""
+
+    step: int | None = Field(default=None, ge=0, le=MAX_STEP)
+    value: float | None = None
+    reports: ReportList | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Self:
+        single = self.step is not None or self.value is not None
+        if self.reports is not None and single:
+            raise ValueError("send step and value, or reports, not both")
+        if self.reports is None and (self.step is None or self.value is None):
+            raise ValueError("a report needs step and value (or reports: [{step, value}, ...])")
+        return self
+
+    def pairs(self) -> list[tuple[int, float]]:
+        if self.reports is not None:
+            return [(r.step, r.value) for r in self.reports]
+        assert self.step is not None and self.value is not None  # _one_form
+        return [(self.step, self.value)]
 
 
 class ReportOut(BaseModel):
@@ -123,10 +161,19 @@ class ReportOut(BaseModel):
 class CompleteBody(TokenBody):
     value: float
     metrics: Metrics = Field(default_factory=dict)
+    # The trial's last intermediate values, not sent yet (a worker batches its reports when no
+    # pruner needs them: `Lease.sync_reports`), stored in the complete's transaction.
+    reports: ReportList = Field(default_factory=list)
+
+    def report_pairs(self) -> list[tuple[int, float]]:
+        return [(r.step, r.value) for r in self.reports]
 
 
 class CompleteAndClaimBody(CompleteBody, _ClaimFields):
-    """A complete plus the claim of the worker's next trial (the claim's fields)."""
+    """A complete plus the claim of the worker's next trial (the claim's fields). With
+    `wait_seconds`, a claim that finds no work after the complete is held as a claim's is."""
+
+    wait_seconds: float = Field(default=0.0, ge=0, le=3600)
 
 
 class CompleteAndClaimOut(BaseModel):

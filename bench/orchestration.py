@@ -1,13 +1,23 @@
 """Per-trial orchestration cost (issue 12): what a trial costs besides its training.
 
-One client speaks the worker protocol exactly as `hpo worker` does (`hpo.client.Client`:
-claim, one report per epoch, `complete-and-claim`) against a real `hpo serve` on the embedded
-default (SQLite), with no training in between, so everything measured is orchestration. Per
-trial: wall time, the client's CPU, the server's CPU (from /proc), and their sum; then the
-server's CPU per request kind (claim alone, a report, complete alone), measured with the same
-requests in isolation. Beside it, in the same run, Optuna's own orchestration for the same
-loop (ask, `trial.report` + `should_prune` per epoch, tell) with its RDB storage on SQLite
-(what a plain Optuna script with a database pays) and in memory.
+One client speaks the worker protocol as `hpo worker` does against a real `hpo serve` on the
+embedded default (SQLite), with no training in between, so everything measured is
+orchestration. Two hpo loops, interleaved in the same run:
+
+- `hpo-batched`: what `hpo worker` does for a study without a pruner (`Lease.sync_reports`
+  false): its reports go through the worker's own `hpo.worker.reports.ReportSender` (the
+  request at most a second after the attempt started or after the last one: with no
+  training between epochs, all ten ride with `complete-and-claim`);
+- `hpo-per-report` (the baseline: every report of a study with a pruner, and every report
+  before batching): claim, one report request per epoch, `complete-and-claim`.
+
+Per trial: wall time, the client's CPU, the server's CPU (from /proc), and their sum; then the
+server's CPU per request kind (claim alone, a report, complete alone, a complete carrying
+the epochs' reports), measured with the same requests in isolation. Beside it, in the same
+run, Optuna's own orchestration for the same loop (ask, `trial.report` + `should_prune` per
+epoch, tell) with its RDB storage on SQLite (what a plain Optuna script with a database pays)
+and in memory. `--profile-server FILE`: run the server under cProfile, every thread
+(bench/_profiled_serve.py), and write its stats there (slower: read shares, not times).
 
     .venv/bin/python bench/orchestration.py [--trials 300] [--epochs 10] [--sampler random]
 """
@@ -17,6 +27,8 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -26,7 +38,9 @@ from typing import Any
 import optuna
 
 from hpo.client import Client
+from hpo.outage import Outage
 from hpo.serving import free_port, start_serve, stop_serve, wait_healthy
+from hpo.worker.reports import ReportSender
 
 SPACE = {
     "lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
@@ -58,6 +72,28 @@ def hpo_loop(client: Client, trials: int, epochs: int) -> int:
             value_of(lease.params, epochs),
             {"val_loss": 0.1},
             "bench-orchestration",
+        )
+        done += 1
+    return done
+
+
+def hpo_batched_loop(client: Client, trials: int, epochs: int) -> int:
+    """As `hpo_loop`, with the reports batched as `hpo worker` batches them for a study
+    without a pruner (its own ReportSender)."""
+    done = 0
+    outage = Outage()
+    lease = client.claim("bench-orchestration")
+    while lease is not None and done < trials:
+        reports = ReportSender(client, lease, outage)
+        for epoch in range(epochs):
+            reports.add(epoch, value_of(lease.params, epoch))
+        _, lease = client.complete_and_claim(
+            lease.trial_id,
+            lease.lease_token,
+            value_of(lease.params, epochs),
+            {"val_loss": 0.1},
+            "bench-orchestration",
+            reports=reports.take_rest(),
         )
         done += 1
     return done
@@ -113,6 +149,17 @@ def per_request(client: Client, pid: int, epochs: int, n: int) -> dict[str, floa
     for lease in leases:
         client.complete(lease.trial_id, lease.lease_token, 0.5)
     out["complete"] = (cpu_seconds(pid) - c0) * 1e3 / n
+    client.create_study(spec("per-request-carried", n, epochs, "random"))
+    leases = []
+    for _ in range(n):
+        lease = client.claim("bench-per-request")
+        assert lease is not None
+        leases.append(lease)
+    carried = [(epoch, 0.5) for epoch in range(epochs)]
+    c0 = cpu_seconds(pid)
+    for lease in leases:
+        client.complete(lease.trial_id, lease.lease_token, 0.5, reports=carried)
+    out[f"complete carrying {epochs} reports"] = (cpu_seconds(pid) - c0) * 1e3 / n
     del study
     return out
 
@@ -123,36 +170,60 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--sampler", default="random", choices=["random", "tpe"])
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of each side")
+    parser.add_argument("--profile-server", type=Path, help="cProfile the server into this file")
+    parser.add_argument(
+        "--only", choices=["hpo-batched", "hpo-per-report"], help="run this hpo loop alone"
+    )
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    loops: dict[str, Callable[[Client, int, int], int]] = {
+        "hpo-batched": hpo_batched_loop,
+        "hpo-per-report": hpo_loop,
+    }
+    if args.only:
+        loops = {args.only: loops[args.only]}
     rows: dict[str, list[tuple[float, float, float]]] = {
-        "hpo": [],
+        **{name: [] for name in loops},
         "optuna-sqlite": [],
         "optuna-memory": [],
     }
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         env = {**os.environ, "HPO_DATA_DIR": tmp, "HPO_LOG_LEVEL": "warning"}
-        process = start_serve(port, env=env, log=Path(tmp) / "serve.log")
+        if args.profile_server is not None:
+            process = subprocess.Popen(
+                [sys.executable, str(Path(__file__).with_name("_profiled_serve.py")),
+                 str(args.profile_server.resolve()), "--port", str(port)],
+                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+        else:
+            process = start_serve(port, env=env, log=Path(tmp) / "serve.log")
         url = f"http://127.0.0.1:{port}"
         try:
             wait_healthy(url, process, timeout=60)
             with Client(url) as client:
                 hpo_loop(client, 5, args.epochs)  # nothing to claim yet: connection, imports
-                client.create_study(spec("warm", 20, args.epochs, args.sampler))
+                client.create_study(spec("warm", 40, args.epochs, args.sampler))
                 hpo_loop(client, 20, args.epochs)
+                hpo_batched_loop(client, 20, args.epochs)
                 for r in range(args.rounds):
-                    client.create_study(spec(f"r{r}", args.trials, args.epochs, args.sampler))
-                    w0, c0, s0 = time.perf_counter(), time.process_time(), cpu_seconds(process.pid)
-                    done = hpo_loop(client, args.trials, args.epochs)
-                    wall = time.perf_counter() - w0
-                    rows["hpo"].append(
-                        (
-                            wall * 1e3 / done,
-                            (time.process_time() - c0) * 1e3 / done,
-                            (cpu_seconds(process.pid) - s0) * 1e3 / done,
+                    # Alternate which hpo loop goes first, so neither always runs warmer.
+                    order = list(loops.items()) if r % 2 == 0 else list(loops.items())[::-1]
+                    for name, loop in order:
+                        client.create_study(
+                            spec(f"r{r}-{name}", args.trials, args.epochs, args.sampler)
                         )
-                    )
+                        w0, c0 = time.perf_counter(), time.process_time()
+                        s0 = cpu_seconds(process.pid)
+                        done = loop(client, args.trials, args.epochs)
+                        wall = time.perf_counter() - w0
+                        rows[name].append(
+                            (
+                                wall * 1e3 / done,
+                                (time.process_time() - c0) * 1e3 / done,
+                                (cpu_seconds(process.pid) - s0) * 1e3 / done,
+                            )
+                        )
                     for name, storage in (
                         ("optuna-sqlite", f"sqlite:///{tmp}/optuna-{r}.db"),
                         ("optuna-memory", None),
@@ -183,10 +254,13 @@ def main() -> None:
         "|---|---:|---:|---:|---:|",
     ]
     for name, label in (
-        ("hpo", "hpo: `hpo serve` (SQLite) + the worker protocol over HTTP"),
+        ("hpo-batched", "hpo, reports batched (no pruner): `hpo serve` (SQLite) over HTTP"),
+        ("hpo-per-report", "hpo, one request per report (baseline; a pruner's studies)"),
         ("optuna-sqlite", "Optuna, RDB storage on SQLite, in process"),
         ("optuna-memory", "Optuna, in-memory storage, in process"),
     ):
+        if name not in rows:
+            continue
         lines.append(
             f"| {label} | {med(name, 0):.1f} | {med(name, 1):.1f} | "
             f"{med(name, 2):.1f} | {med(name, 1) + med(name, 2):.1f} |"

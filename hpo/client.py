@@ -308,14 +308,36 @@ class Client:
         return datetime.fromisoformat(str(answer["lease_expires_at"]))
 
     def report(self, trial_id: int, token: str, step: int, value: float) -> bool:
+        """One intermediate value; True when the pruner stopped the trial."""
         body = {"lease_token": token, "step": step, "value": value}
         answer = self._json("POST", f"/api/v1/trials/{trial_id}/reports", json=body)
         return bool(answer["should_prune"])
 
+    def report_many(self, trial_id: int, token: str, reports: Sequence[tuple[int, float]]) -> bool:
+        """Several intermediate values (step, value) in one request (at most
+        MAX_REPORTS_PER_REQUEST), stored as that many `report`s in order; True when the
+        pruner stopped the trial at one of them."""
+        body = {"lease_token": token, "reports": _report_items(reports)}
+        answer = self._json("POST", f"/api/v1/trials/{trial_id}/reports", json=body)
+        return bool(answer["should_prune"])
+
     def complete(
-        self, trial_id: int, token: str, value: float, metrics: Mapping[str, Any] | None = None
+        self,
+        trial_id: int,
+        token: str,
+        value: float,
+        metrics: Mapping[str, Any] | None = None,
+        reports: Sequence[tuple[int, float]] = (),
     ) -> TrialView:
-        body = {"lease_token": token, "value": value, "metrics": dict(metrics or {})}
+        """The final value; `reports`: the trial's last intermediate values, not sent yet,
+        stored with it."""
+        body: dict[str, Any] = {
+            "lease_token": token,
+            "value": value,
+            "metrics": dict(metrics or {}),
+        }
+        if reports:
+            body["reports"] = _report_items(reports)
         return TrialView.from_json(
             self._json("POST", f"/api/v1/trials/{trial_id}/complete", json=body)
         )
@@ -331,10 +353,15 @@ class Client:
         devices: list[str] | None = None,
         pools: tuple[str, ...] | list[str] = ("default",),
         task_kinds: Sequence[str] = ("builtin",),
+        *,
+        reports: Sequence[tuple[int, float]] = (),
+        wait_seconds: float = 0.0,
     ) -> tuple[TrialView, Lease | None]:
         """`complete`, then `claim` for `worker_id`, in one request: (the completed trial, the
-        next lease or None when there is no work right now). Safe to retry like `complete`."""
-        body = {
+        next lease or None when there is no work right now). Safe to retry like `complete`.
+        `reports` as `complete`'s; `wait_seconds` as `claim`'s (the complete lands first,
+        then the claim is held until work appears or the wait is over)."""
+        body: dict[str, Any] = {
             "lease_token": token,
             "value": value,
             "metrics": dict(metrics or {}),
@@ -344,7 +371,15 @@ class Client:
             "pools": list(pools),
         }
         _add_task_kinds(body, task_kinds)
-        answer = self._json("POST", f"/api/v1/trials/{trial_id}/complete-and-claim", json=body)
+        if reports:
+            body["reports"] = _report_items(reports)
+        kwargs: dict[str, Any] = {}
+        if wait_seconds > 0:
+            body["wait_seconds"] = wait_seconds
+            kwargs["timeout"] = httpx.Timeout(self.timeout, read=self.timeout + wait_seconds)
+        answer = self._json(
+            "POST", f"/api/v1/trials/{trial_id}/complete-and-claim", json=body, **kwargs
+        )
         following = answer.get("next")
         trial = TrialView.from_json(answer["trial"])
         return trial, None if following is None else Lease.from_json(following)
@@ -532,6 +567,10 @@ def _detail(response: httpx.Response) -> str:
     if isinstance(body, dict) and "detail" in body:
         return str(body["detail"])
     return str(body)[:500]
+
+
+def _report_items(reports: Sequence[tuple[int, float]]) -> list[dict[str, Any]]:
+    return [{"step": int(step), "value": float(value)} for step, value in reports]
 
 
 def _add_task_kinds(body: dict[str, Any], task_kinds: Sequence[str]) -> None:

@@ -225,3 +225,12 @@ def make_pruner(name: str, options: Mapping[str, Any] | None, direction: str) ->
             f"allowed: {', '.join(allowed) or 'none'}"
         )
     return cls(direction=direction, **options)
+
+
+def reports_answered(spec: Mapping[str, Any]) -> bool:
+    """Whether this study's reports need an answer from the server: its pruner can stop a
+    trial (`reads_reports`: the no-op pruner never looks at them, so never prunes). An
+    unknown name answers True, the safe side (creation refuses one anyway)."""
+    name = (spec.get("pruner") or {}).get("name", "none")
+    cls = _REGISTRY.get(name)
+    return cls is None or cls.reads_reports

@@ -21,6 +21,11 @@ from pydantic import TypeAdapter
 
 from hpo.states import Direction, FailureClass, StudyState, TrialState
 
+# The most reports one request may carry (a batch to `POST /trials/{id}/reports`, or those that
+# ride with a complete): a worker sends about one batch a second, so this is far more than one
+# second of epochs; bounded so that one request's transaction stays small.
+MAX_REPORTS_PER_REQUEST = 1000
+
 
 class TrialRecord(Protocol):
     """What `TrialView.of` reads of a stored trial (an ORM Trial or a Core row)."""
@@ -327,6 +332,12 @@ class Lease(_Wire):
     config: dict[str, Any]
     lease_token: str
     lease_expires_at: datetime
+    # Whether a report's answer may be "prune" (the study's pruner reads reports): then each
+    # report is sent and its answer awaited. False: a report is only stored, and the other
+    # answers that stop a trial (409/404: lease lost, study cancelled, past max_trial_seconds)
+    # come as well to a batch a second later, or to the heartbeat; so the worker batches its
+    # reports (hpo/worker/reports.py). True when absent: an older server's leases, the old way.
+    sync_reports: bool = True
 
 
 @dataclass(frozen=True)

@@ -94,13 +94,18 @@ def heartbeat(trial_id: int, body: TokenBody, service: ServiceDep) -> Any:
 
 @router.post("/trials/{trial_id}/reports", dependencies=[WorkerOrClient], response_model=ReportOut)
 def report(trial_id: int, body: ReportBody, service: ServiceDep) -> Any:
-    prune = service.dispatch.report(trial_id, body.lease_token, body.step, body.value)
+    """One report (`step`, `value`) or a batch (`reports`): with a pruner, `should_prune`
+    says whether to stop (a batch is decided report by report); without one, it is false and
+    a worker batches (the lease's `sync_reports`)."""
+    prune = service.dispatch.reports(trial_id, body.lease_token, body.pairs())
     return _json(_REPORT, ReportOut(should_prune=prune))
 
 
 @router.post("/trials/{trial_id}/complete", dependencies=[WorkerAuth], response_model=TrialView)
 def complete(trial_id: int, body: CompleteBody, service: ServiceDep) -> Any:
-    view = service.dispatch.complete(trial_id, body.lease_token, body.value, body.metrics)
+    view = service.dispatch.complete(
+        trial_id, body.lease_token, body.value, body.metrics, body.report_pairs()
+    )
     return _json(_TRIAL, view)
 
 
@@ -109,21 +114,57 @@ def complete(trial_id: int, body: CompleteBody, service: ServiceDep) -> Any:
     dependencies=[WorkerAuth],
     response_model=CompleteAndClaimOut,
 )
-def complete_and_claim(trial_id: int, body: CompleteAndClaimBody, service: ServiceDep) -> Any:
-    """Complete this trial and claim the worker's next one, in one request (a worker that goes
-    on saves a round trip per trial). A retry of one whose answer was lost completes nothing
-    twice and hands out the same next trial again."""
-    view, lease = service.dispatch.complete_and_claim(
-        trial_id,
-        body.lease_token,
-        body.value,
-        body.metrics,
-        body.worker_id,
-        host=body.host,
-        devices=tuple(body.devices),
-        pools=tuple(body.pools),
-        task_kinds=body.task_kinds,
+async def complete_and_claim(
+    trial_id: int,
+    body: CompleteAndClaimBody,
+    service: ServiceDep,
+    settings: SettingsDep,
+    request: Request,
+) -> Any:
+    """Complete this trial (with its last `reports`) and claim the worker's next one, in one
+    request (a worker that goes on saves a round trip per trial). A retry of one whose answer
+    was lost completes nothing twice and hands out the same next trial again. With
+    `wait_seconds` (clamped to HPO_CLAIM_MAX_WAIT_SECONDS), the complete is committed first;
+    then, if no trial could be served, the claim is held as `POST /workers/claim` holds one,
+    and `next` is null only once the wait is over."""
+    dispatch = service.dispatch
+    devices, pools = tuple(body.devices), tuple(body.pools)
+    view, lease, tried_at = await run_in_threadpool(
+        lambda: dispatch.complete_and_claim_once(
+            trial_id,
+            body.lease_token,
+            body.value,
+            body.metrics,
+            body.worker_id,
+            host=body.host,
+            devices=devices,
+            pools=pools,
+            task_kinds=body.task_kinds,
+            reports=body.report_pairs(),
+        )
     )
+    wait = min(body.wait_seconds, settings.claim_max_wait_seconds)
+    if lease is None and wait > 0:
+
+        def attempt() -> Lease | None:
+            return dispatch.claim(
+                body.worker_id,
+                host=body.host,
+                devices=devices,
+                pools=pools,
+                task_kinds=body.task_kinds,
+                completed_trial_id=trial_id,  # bound for a retry, as the first claim was
+            )
+
+        lease = await claim_waiting(
+            attempt,
+            dispatch.work,
+            wait_seconds=wait,
+            recheck_seconds=settings.claim_recheck_seconds,
+            run=run_in_threadpool,
+            gone=request.is_disconnected,
+            tried_at=tried_at,
+        )
     return _json(_COMPLETE_AND_CLAIM, CompleteAndClaimOut(trial=view, next=lease))
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from hpo.artifacts import CHECKPOINT_PREFIX, OUTPUT_PREFIX, validate_name
@@ -56,11 +56,16 @@ class CheckpointSync(threading.Thread):
         token: str,
         directory: Path,
         *,
-        every_seconds: float = 30.0,
+        every_seconds: float | None = 30.0,
+        before_upload: Callable[[], bool] | None = None,
     ) -> None:
+        """`every_seconds` None: no timer (only `sync` uploads). `before_upload`: called
+        before the first upload of a sync (the attempt's reports flushed, so a checkpoint
+        never gets ahead of them); False: upload nothing this time."""
         super().__init__(name=f"checkpoints-{trial_id}", daemon=True)
         self.client, self.trial_id, self.token = client, trial_id, token
         self.directory, self.every_seconds = directory, every_seconds
+        self.before_upload = before_upload
         self._seen: dict[str, tuple[int, int]] = {}
         self._lock = threading.Lock()  # one sync at a time (the timer's and a report's)
         self._done = threading.Event()
@@ -89,6 +94,8 @@ class CheckpointSync(threading.Thread):
                 key = (stat.st_size, stat.st_mtime_ns)
                 if self._seen.get(name) == key:
                     continue
+                if sent == 0 and self.before_upload is not None and not self.before_upload():
+                    break  # the reports did not land: this checkpoint waits for them
                 if not self._upload(CHECKPOINT_PREFIX + name, path):
                     break
                 self._seen[name] = key
@@ -111,6 +118,8 @@ class CheckpointSync(threading.Thread):
         return True
 
     def run(self) -> None:
+        if self.every_seconds is None:
+            return
         while not self._done.wait(self.every_seconds):
             self.sync()
 

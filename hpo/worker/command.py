@@ -1,6 +1,7 @@
 """One leased command trial, run: the user's program (the study's `task.command`, placeholders
 filled in) as a process group of its own, its stdout read for reports, each report sent to the
-API (which answers whether the pruner stops it), and how it ended as an `Outcome`.
+API (at once when the study's pruner may stop it, else batched: hpo.worker.reports), and how
+it ended as an `Outcome`.
 
 How it ends:
 - exit 0 after at least one report: completed, with the final report's value (a line with
@@ -40,9 +41,9 @@ from typing import Any, Literal, Protocol
 
 import pydantic
 
-from hpo.client import ApiError, ApiUnreachable, Client
+from hpo.client import Client
 from hpo.command_spec import CommandTaskSpec, command_argv, command_env
-from hpo.errors import HpoError, one_line
+from hpo.errors import one_line
 from hpo.outage import Outage
 from hpo.trial_protocol import (
     ENV_ATTEMPT,
@@ -61,7 +62,8 @@ from hpo.trial_protocol import (
 from hpo.wire import Lease
 from hpo.worker.options import WorkerOptions
 from hpo.worker.process import LineSink, ScriptProcess, SinkFanout
-from hpo.worker.trial import LEASE_GONE, Heartbeat, Outcome, heartbeat_every
+from hpo.worker.reports import ReportSender
+from hpo.worker.trial import Heartbeat, Outcome, heartbeat_every, with_rest
 
 log = logging.getLogger("hpo.worker")
 
@@ -100,12 +102,13 @@ def default_work_dir() -> Path:
 class AttemptHooks(Protocol):
     """What else happens around one attempt of a command trial (log streaming, checkpoints)."""
 
-    def start(self, lease: Lease, dirs: AttemptDirs) -> Sequence[LineSink]:
-        """Before the script starts, its folders fresh; returns the sinks for its lines."""
+    def start(self, lease: Lease, dirs: AttemptDirs, reports: ReportSender) -> Sequence[LineSink]:
+        """Before the script starts, its folders fresh; returns the sinks for its lines.
+        `reports`: the attempt's, to flush before a checkpoint goes up."""
         ...
 
     def reported(self, lease: Lease, dirs: AttemptDirs) -> None:
-        """After each report was handled (on the runner's thread)."""
+        """After reports were sent (on the runner's thread): the server has them all."""
         ...
 
     def ended(self, lease: Lease, dirs: AttemptDirs, outcome: Outcome) -> None:
@@ -114,7 +117,7 @@ class AttemptHooks(Protocol):
 
 
 class NoHooks:
-    def start(self, lease: Lease, dirs: AttemptDirs) -> Sequence[LineSink]:
+    def start(self, lease: Lease, dirs: AttemptDirs, reports: ReportSender) -> Sequence[LineSink]:
         return ()
 
     def reported(self, lease: Lease, dirs: AttemptDirs) -> None:
@@ -269,7 +272,8 @@ def _run(
         return Outcome.failed("config", f"placeholder {{{e.args[0]}}} has no value in the trial")
     write_control(dirs.control, Control())
     reader = _Reader(task.metric)
-    sinks = hooks.start(lease, dirs)
+    reports = ReportSender(reporter, lease, outage)
+    sinks = hooks.start(lease, dirs, reports)
     process = ScriptProcess(argv, workdir, env, SinkFanout(reader, *sinks))
     try:
         process.start()
@@ -287,7 +291,7 @@ def _run(
     heartbeat.start()
     try:
         outcome = _supervise(
-            lease, task, process, reader, dirs, options, reporter, outage, stop, heartbeat, hooks
+            lease, task, process, reader, dirs, options, reports, stop, heartbeat, hooks
         )
     except Exception as e:  # a bug on our side: the script goes, the worker stays
         process.stop(options.kill_grace_seconds)
@@ -297,6 +301,7 @@ def _run(
     finally:
         heartbeat.done.set()
         process.finish()
+    outcome = with_rest(outcome, reports)
     hooks.ended(lease, dirs, outcome)
     return outcome
 
@@ -335,37 +340,26 @@ def _supervise(
     reader: _Reader,
     dirs: AttemptDirs,
     options: WorkerOptions,
-    reporter: Client,
-    outage: Outage,
+    reports: ReportSender,
     stop: threading.Event,
     heartbeat: Heartbeat,
     hooks: AttemptHooks,
 ) -> Outcome:
-    trial_id, token = lease.trial_id, lease.lease_token
+    trial_id = lease.trial_id
     results = _Results()
     started = time.monotonic()
 
     def send(report: Report) -> Ending | None:
-        """Send one report; 'pruned' / 'abandoned' when that ends the trial."""
+        """Send one report (or keep it for the next batch: hpo.worker.reports); 'pruned' /
+        'abandoned' when that ends the trial."""
         step = results.add(report)
         answer: Ending | None = None
-        if not math.isfinite(report.value) or outage.seconds > 0:
-            pass  # a diverged value is the result's business; an outage: go on
-        else:
-            try:
-                if reporter.report(trial_id, token, step, report.value):
-                    answer = "pruned"
-            except ApiError as e:
-                if e.status in LEASE_GONE:
-                    answer = "abandoned"
-                else:
-                    log.warning("report failed: %s", e)
-            except ApiUnreachable:
-                pass
-            except HpoError as e:
-                log.warning("report failed: %s", e)
+        if math.isfinite(report.value):  # a diverged value is the result's business
+            sent = reports.add(step, report.value)
+            answer = "pruned" if sent == "pruned" else "abandoned" if sent == "gone" else None
+            if sent == "sent":
+                hooks.reported(lease, dirs)
         write_control(dirs.control, Control(answered=results.count, stop=answer is not None))
-        hooks.reported(lease, dirs)
         return answer
 
     def drain() -> Ending | None:

@@ -5,10 +5,13 @@ keep the same way.
 - start: the attempt's HPO_CHECKPOINT_DIR is restored from the trial's latest uploaded
   checkpoint (a requeued attempt, on whichever worker claimed it), the log stream and the
   30-second checkpoint timer start, and a sink hands every stdout and stderr line to the log;
-- reported: after each report, what changed in the checkpoint directory goes up;
-- ended: a last checkpoint sync (a worker that stops gracefully leaves the newest state), what
-  a completed script left in HPO_OUTPUT_DIR kept as the trial's artifacts (before the result
-  is sent: the lease is still this attempt's), then the stream is flushed and closed.
+- reported: after reports were sent, what changed in the checkpoint directory goes up (every
+  upload, the timer's too, flushes the attempt's kept reports first: a checkpoint is never
+  ahead of the reports the server has);
+- ended: a last checkpoint sync for an attempt that did not complete (a worker that stops
+  gracefully leaves the newest state), what a completed script left in HPO_OUTPUT_DIR kept as
+  the trial's artifacts (before the result is sent: the lease is still this attempt's), then
+  the stream is flushed and closed.
 
 One hooks object serves every slot of a worker: the attempts are told apart by trial id.
 """
@@ -25,6 +28,7 @@ from hpo.wire import Lease
 from hpo.worker.command import AttemptDirs
 from hpo.worker.logs import LogStreamer
 from hpo.worker.process import LineSink
+from hpo.worker.reports import ReportSender
 from hpo.worker.trial import AttemptFiles, Outcome
 
 log = logging.getLogger("hpo.worker")
@@ -55,7 +59,7 @@ class CommandAttemptFiles:
         self._attempts: dict[int, AttemptFiles] = {}
         self._lock = threading.Lock()
 
-    def start(self, lease: Lease, dirs: AttemptDirs) -> Sequence[LineSink]:
+    def start(self, lease: Lease, dirs: AttemptDirs, reports: ReportSender) -> Sequence[LineSink]:
         files = AttemptFiles(
             self.client,
             lease,
@@ -63,6 +67,7 @@ class CommandAttemptFiles:
             dirs.output,
             self.outage,
             checkpoint_every_seconds=self.checkpoint_every_seconds,
+            before_upload=reports.flush,
         )
         with self._lock:
             self._attempts[lease.trial_id] = files
@@ -79,7 +84,9 @@ class CommandAttemptFiles:
         if files is None:
             return
         try:
-            if outcome.kind != "abandoned":  # an abandoned attempt's lease is not ours
+            # A completed trial needs no checkpoint (and its last reports go with the result,
+            # not in a flush before an upload); an abandoned attempt's lease is not ours.
+            if outcome.kind not in ("abandoned", "completed"):
                 files.after_report()
             if outcome.kind == "completed":
                 kept = files.keep_outputs()

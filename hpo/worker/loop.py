@@ -76,6 +76,9 @@ class Worker:
         self.attempt_hooks: AttemptHooks | None = CommandAttemptFiles(self.reporter, self.outage)
         # What this worker runs: command trials only when given folders to run them in.
         self.task_kinds = ("builtin", "command") if options.allow_commands else ("builtin",)
+        # How long a claim (and a complete-and-claim's claim) may be held by the API when
+        # there is no work. Exit-when-idle asks once: a held claim would only delay the exit.
+        self.wait_seconds = 0.0 if options.exit_when_idle else options.wait_seconds
 
     def _client(self, retries: int | None) -> Client:
         options = self.options
@@ -101,8 +104,7 @@ class Worker:
             self.options.api,
             ",".join(self.options.pools),
         )
-        # Exit-when-idle asks once: a held claim would only delay the exit.
-        wait = 0.0 if self.options.exit_when_idle else self.options.wait_seconds
+        wait = self.wait_seconds
         lease: Lease | None = None  # the next trial, handed out with a result
         while not self.stop.requested.is_set():
             if self._at_max_trials():
@@ -177,9 +179,9 @@ class Worker:
             self._finish(lambda: self.client.fail(trial_id, token, failure, message))
             return None
         assert outcome.value is not None  # a completed outcome carries its value
-        value, metrics = outcome.value, outcome.metrics
+        value, metrics, reports = outcome.value, outcome.metrics, outcome.reports
         if self.stop.requested.is_set() or self._at_max_trials(after=1):
-            self._finish(lambda: self.client.complete(trial_id, token, value, metrics))
+            self._finish(lambda: self.client.complete(trial_id, token, value, metrics, reports))
             return None
         # The result and the next claim in one request.
         following: list[Lease | None] = [None]
@@ -196,6 +198,8 @@ class Worker:
                     [device],
                     pools=self.options.pools,
                     task_kinds=self.task_kinds,
+                    reports=reports,
+                    wait_seconds=self.wait_seconds,  # held like a claim when no work is left
                 )
             except ApiError as e:
                 if not claim_answer_is_retried(e):
@@ -203,7 +207,7 @@ class Worker:
                 # The claim half may be what failed: send the result alone (a retry of a
                 # complete that landed is a no-op); the loop claims, backing off.
                 log.warning("complete-and-claim answered %s: sending the result alone", e.status)
-                self.client.complete(trial_id, token, value, metrics)
+                self.client.complete(trial_id, token, value, metrics, reports)
 
         if not self._finish(complete_and_claim):
             # The result was refused (lease lost): nothing was claimed; the loop claims.

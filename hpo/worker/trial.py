@@ -9,8 +9,8 @@ import logging
 import tempfile
 import threading
 import traceback
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +22,7 @@ from hpo.wire import Lease
 from hpo.worker.checkpoints import CheckpointSync, restore_checkpoint, upload_outputs
 from hpo.worker.logs import LogStreamer
 from hpo.worker.options import WorkerOptions
+from hpo.worker.reports import ReportSender
 
 log = logging.getLogger("hpo.worker")
 
@@ -42,6 +43,8 @@ class Outcome:
     metrics: Mapping[str, Any] = field(default_factory=dict)
     failure_class: str = ""
     message: str = ""
+    # Reports not sent yet (hpo.worker.reports): they go with a completed trial's result.
+    reports: tuple[tuple[int, float], ...] = ()
 
     @classmethod
     def failed(cls, failure_class: str, message: str) -> Outcome:
@@ -96,11 +99,29 @@ def train(
         checkpoint_dir, output_dir = Path(scratch) / "checkpoint", Path(scratch) / "output"
         checkpoint_dir.mkdir()
         output_dir.mkdir()
-        attempt = AttemptFiles(reporter, lease, checkpoint_dir, output_dir, outage)
+        reports = ReportSender(reporter, lease, outage)
+        # No checkpoint timer: the trainer writes its checkpoint just before each epoch's
+        # report, so only then (after the reports are flushed) is it sure not to be ahead of
+        # them; a timer's upload could catch the next epoch's checkpoint before its report.
+        attempt = AttemptFiles(
+            reporter, lease, checkpoint_dir, output_dir, outage,
+            checkpoint_every_seconds=None, before_upload=reports.flush,
+        )  # fmt: skip
         try:
-            return _train(lease, device, options, reporter, outage, stop, attempt)
+            outcome = _train(lease, device, options, reporter, outage, stop, attempt, reports)
         finally:
             attempt.close()
+        return with_rest(outcome, reports)
+
+
+def with_rest(outcome: Outcome, reports: ReportSender) -> Outcome:
+    """The outcome, carrying the reports not sent yet when it is a result; for a failure
+    they are sent now (best effort), before the fail that ends the attempt."""
+    if outcome.kind == "completed":
+        return replace(outcome, reports=tuple(reports.take_rest()))
+    if outcome.kind == "failed":
+        reports.flush()
+    return outcome
 
 
 class AttemptFiles:
@@ -117,8 +138,12 @@ class AttemptFiles:
         output_dir: Path,
         outage: Outage,
         *,
-        checkpoint_every_seconds: float = 30.0,
+        checkpoint_every_seconds: float | None = 30.0,
+        before_upload: Callable[[], bool] | None = None,
     ) -> None:
+        """`before_upload`: the attempt's `ReportSender.flush` (a checkpoint goes up only
+        once the server has every report before it); `checkpoint_every_seconds` None: no
+        timer, uploads only after reports."""
         self.client, self.lease, self.outage = client, lease, outage
         self.checkpoint_dir, self.output_dir = checkpoint_dir, output_dir
         token = lease.lease_token
@@ -130,6 +155,7 @@ class AttemptFiles:
             token,
             self.checkpoint_dir,
             every_seconds=checkpoint_every_seconds,
+            before_upload=before_upload,
         )
         if lease.attempt > 1:
             self._restore()
@@ -154,8 +180,8 @@ class AttemptFiles:
             )
 
     def after_report(self) -> None:
-        """Upload what changed in the checkpoint directory (skipped during an outage: the
-        next report or the timer tries again)."""
+        """Upload what changed in the checkpoint directory, once the reports it follows were
+        sent (skipped during an outage: the next flush or the timer tries again)."""
         if self.outage.seconds <= 0:
             self.checkpoints.sync()
 
@@ -182,44 +208,24 @@ def _train(
     outage: Outage,
     stop: threading.Event,
     attempt: AttemptFiles,
+    reports: ReportSender,
 ) -> Outcome:
     trial_id, token = lease.trial_id, lease.lease_token
     heartbeat = Heartbeat(
         reporter, trial_id, token, heartbeat_every(lease, options.heartbeat_seconds)
     )
     heartbeat.start()
-    pruned = False
-    abandoned = False
-
-    def report(epoch: int, value: float) -> bool:
-        nonlocal pruned, abandoned
-        if heartbeat.lease_lost.is_set():
-            abandoned = True
-            return True
-        if outage.seconds > 0:
-            # The API is unreachable: no epoch waits on a report. The heartbeat sees when
-            # it is back; the result is retried until it lands.
-            return stop.is_set()
-        try:
-            pruned = reporter.report(trial_id, token, epoch, value)
-        except ApiError as e:
-            if e.status not in LEASE_GONE:
-                raise
-            abandoned = True
-            return True
-        except ApiUnreachable:
-            pass  # an outage: train on, the result is retried until it lands
-        except HpoError as e:
-            # A report that could not be sent is not worth the trial: train on.
-            log.warning("report failed: %s", e)
-        return pruned or stop.is_set()
 
     def on_epoch(epoch: int, value: float, train_loss: float) -> bool:
         attempt.logs.line(f"epoch {epoch}: train_loss={train_loss:.6g} {metric}={value:.6g}")
-        stop_now = report(epoch, value)
-        if not abandoned:
-            attempt.after_report()  # the checkpoint saved before this epoch's report
-        return stop_now
+        if heartbeat.lease_lost.is_set():
+            reports.gone = True
+            return True
+        answer = reports.add(epoch, value)
+        if answer == "sent":
+            # The checkpoint saved before this epoch's report, now that the server has it.
+            attempt.after_report()
+        return answer in ("pruned", "gone") or stop.is_set()
 
     metric = str((lease.config.get("task") or {}).get("metric", "value"))
     try:
@@ -251,7 +257,8 @@ def _train(
             return Outcome.failed("internal", message)
     finally:
         heartbeat.done.set()
-    if abandoned or pruned:
+    if reports.gone or reports.pruned:
+        pruned = reports.pruned
         log.info("trial %s %s", trial_id, "pruned" if pruned else "abandoned (lease lost)")
         return Outcome("pruned" if pruned else "abandoned")
     if stop.is_set():

@@ -25,6 +25,7 @@ from hpo.outage import Outage
 from hpo.wire import Lease
 from hpo.worker import Outcome, WorkerOptions
 from hpo.worker.command import AttemptDirs, run_command
+from hpo.worker.reports import ReportSender
 from tests.e2e._servers import hpo_argv, running_server
 from tests.e2e.command_scripts.behave import score
 from tests.faults.conftest import pg_url  # noqa: F401  (the PostgreSQL fixture)
@@ -348,6 +349,7 @@ class RecordingHooks:
         self.stdout: list[str] = []
         self.stderr: list[str] = []
         self.reports = 0
+        self.sender: ReportSender | None = None
         self.started_with: list[Path] = []
         self.outcome: Outcome | None = None
 
@@ -357,9 +359,10 @@ class RecordingHooks:
     def on_stderr_line(self, line: str) -> None:
         self.stderr.append(line)
 
-    def start(self, lease: Lease, dirs: AttemptDirs) -> list[RecordingHooks]:
+    def start(self, lease: Lease, dirs: AttemptDirs, reports: ReportSender) -> list[RecordingHooks]:
         assert dirs.checkpoint.is_dir() and not any(dirs.checkpoint.iterdir())
         self.started_with.append(dirs.checkpoint)
+        self.sender = reports
         return [self]
 
     def reported(self, lease: Lease, dirs: AttemptDirs) -> None:
@@ -389,6 +392,10 @@ def test_the_attempt_hooks_see_every_line_each_report_and_the_outcome(
     expected = score(lease.params["x"], 2)
     assert outcome.kind == "completed" and outcome.value == expected
     assert hooks.outcome == outcome
-    assert hooks.reports == 5  # every report line, the final one and the one after it
+    # Five report lines (the final one and the one after it included). No pruner, so they
+    # are batched: those sent (then `reported`) and the rest, with the result, make five.
+    assert lease.sync_reports is False
+    assert hooks.sender is not None and hooks.reports == hooks.sender.requests
+    assert hooks.sender.sent + len(outcome.reports) == 5
     assert len(hooks.stdout) == 5 and json.loads(hooks.stdout[3])["final"] is True
     assert hooks.started_with == [tmp_path / f"trial-{lease.trial_id}" / "attempt-1" / "checkpoint"]

@@ -189,10 +189,14 @@ def test_a_killed_command_trial_resumes_from_its_checkpoint_and_keeps_its_output
     stderr_lines = set(expected["stderr"])
     assert [ln for ln in lines[1:] if ln not in stderr_lines] == expected["stdout"]
     assert [ln for ln in lines[1:] if ln in stderr_lines] == expected["stderr"]
-    # The first attempt's log is its own: from step 0, as far as it got.
+    # The first attempt's log is its own: from step 0, as far as it got. The log goes up about
+    # once a second, and so do the reports (batched, no pruner), each on its own clock: a
+    # SIGKILL loses the last second of either, so the log's steps are a prefix of the steps
+    # run, not necessarily every one the server had a report of.
     first_lines = logs[1].splitlines()
     assert first_lines[0] == "attempt 1 starts at step 0"
-    assert all(f"stdout step {s}" in first_lines for s in range(killed_at))
+    logged = [ln for ln in first_lines if ln.startswith("stdout step ")]
+    assert logged == [f"stdout step {s}" for s in range(len(logged))], logged
     # `hpo logs --tail` prints the end of the latest attempt's log.
     assert cli_logs.returncode == 0, cli_logs.stderr
     assert cli_logs.stdout.splitlines() == lines[-4:]

@@ -22,13 +22,15 @@ from trainers.config import build_run_config, run_training
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ADMIN, WORKER = "admin-resume-e2e", "worker-resume-e2e-0123456789"
-EPOCHS = 10
+# Enough epochs that the trial outlasts a few of the worker's report batches (about one a
+# second, hpo/worker/reports.py): the kill below waits for a batch past epoch 3.
+EPOCHS = 30
 SPEC: dict[str, Any] = {
     "name": "resume",
     "task": {"model": "mlp", "dataset": "digits", "epochs": EPOCHS, "metric": "val_accuracy"},
     "space": {"width": {"type": "categorical", "choices": [48]}},
     # Dropout, momentum and a schedule: each is state a restart would not reproduce. Batches
-    # of 2 make an epoch long enough (~0.4 s) to kill the worker in the middle of the trial.
+    # of 2 make an epoch long enough (0.1-0.4 s) to kill the worker in the middle of the trial.
     "fixed": {
         "depth": 2,
         "batch_size": 2,

@@ -42,7 +42,7 @@ STUDY: dict[str, Any] = {
 LEASE: dict[str, Any] = {
     "trial_id": 7, "study_id": 2, "number": 3, "attempt": 1, "params": {"lr": 0.01},
     "config": {"task": {}, "params": {"lr": 0.01}, "seed": 3}, "lease_token": "hpol_x",
-    "lease_expires_at": "2026-01-02T03:09:05Z",
+    "lease_expires_at": "2026-01-02T03:09:05Z", "sync_reports": False,
 }  # fmt: skip
 
 
@@ -52,6 +52,9 @@ def test_a_lease_is_read_as_attributes_with_an_aware_expiry() -> None:
     assert lease.lease_expires_at == datetime(2026, 1, 2, 3, 9, 5, tzinfo=UTC)
     with pytest.raises(FrozenInstanceError):
         lease.trial_id = 8  # type: ignore[misc]
+    # An older server's lease says nothing of its reports: each is sent for its answer.
+    older = {k: v for k, v in LEASE.items() if k != "sync_reports"}
+    assert lease.sync_reports is False and Lease.from_json(older).sync_reports is True
 
 
 def test_a_study_nests_its_best_trial_and_counts() -> None:

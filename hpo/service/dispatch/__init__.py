@@ -71,11 +71,18 @@ class Dispatcher:
         devices: tuple[str, ...] = (),
         pools: tuple[str, ...] = (DEFAULT_POOL,),
         task_kinds: Sequence[str] = BUILTIN_ONLY,
+        completed_trial_id: int | None = None,
     ) -> Lease | None:
         """A trial for this worker from a study in one of its `pools` and of one of its
-        `task_kinds`, or None (HTTP 204): see `Claims.claim`."""
+        `task_kinds`, or None (HTTP 204): see `Claims.claim`. `completed_trial_id`: the claim
+        half of that trial's complete-and-claim (the lease is bound to it, `lease_binding`)."""
         return self.claims.claim(
-            worker_id, host=host, devices=devices, pools=pools, task_kinds=task_kinds
+            worker_id,
+            host=host,
+            devices=devices,
+            pools=pools,
+            task_kinds=task_kinds,
+            completed_trial_id=completed_trial_id,
         )
 
     def ask(
@@ -90,12 +97,23 @@ class Dispatcher:
     def report(self, trial_id: int, token: str, step: int, value: float) -> bool:
         return self.results.report(trial_id, token, step, value)
 
+    def reports(self, trial_id: int, token: str, reports: Sequence[tuple[int, float]]) -> bool:
+        """Several reports in one transaction, as many `report`s in order: see
+        `Results.reports`."""
+        return self.results.reports(trial_id, token, reports)
+
     def complete(
-        self, trial_id: int, token: str, value: float, metrics: Mapping[str, Any] | None = None
+        self,
+        trial_id: int,
+        token: str,
+        value: float,
+        metrics: Mapping[str, Any] | None = None,
+        reports: Sequence[tuple[int, float]] = (),
     ) -> TrialView:
-        """Record the final value. Idempotent: repeating a complete that already landed
-        (same token and value) returns the trial unchanged."""
-        view = self.results.complete(trial_id, token, value, metrics)[0]
+        """Record the final value, and the trial's last `reports` with it. Idempotent:
+        repeating a complete that already landed (same token and value) returns the trial
+        unchanged."""
+        view = self.results.complete(trial_id, token, value, metrics, reports)[0]
         self.work.notify()
         return view
 
@@ -111,6 +129,7 @@ class Dispatcher:
         devices: tuple[str, ...] = (),
         pools: tuple[str, ...] = (DEFAULT_POOL,),
         task_kinds: Sequence[str] = BUILTIN_ONLY,
+        reports: Sequence[tuple[int, float]] = (),
     ) -> tuple[TrialView, Lease | None]:
         """`complete`, then `claim` for the same worker: one request per trial instead of two
         for a worker that goes on (its next trial, or None: no work right now).
@@ -120,15 +139,48 @@ class Dispatcher:
         live, is handed out again rather than a second one, which would sit leased to nobody
         until it expired. That lease is found through the completed trial (whose token the
         retry proves it holds), never by `worker_id` (see `lease_binding`)."""
+        view, lease, _ = self.complete_and_claim_once(
+            trial_id,
+            token,
+            value,
+            metrics,
+            worker_id,
+            host=host,
+            devices=devices,
+            pools=pools,
+            task_kinds=task_kinds,
+            reports=reports,
+        )
+        return view, lease
+
+    def complete_and_claim_once(
+        self,
+        trial_id: int,
+        token: str,
+        value: float,
+        metrics: Mapping[str, Any] | None,
+        worker_id: str,
+        *,
+        host: str = "",
+        devices: tuple[str, ...] = (),
+        pools: tuple[str, ...] = (DEFAULT_POOL,),
+        task_kinds: Sequence[str] = BUILTIN_ONLY,
+        reports: Sequence[tuple[int, float]] = (),
+    ) -> tuple[TrialView, Lease | None, int]:
+        """`complete_and_claim`, also returning the `work` signal's generation read after the
+        complete and before the claim: a long-polling caller (api/routes/trials.py) that got
+        no lease waits from there for further work (`claim_waiting(tried_at=...)`), without
+        claiming again at once for its own complete's notify."""
         check_claim_fields(worker_id, host, devices)  # before the complete lands
         pools = check_pools(pools)
-        view, retried = self.results.complete(trial_id, token, value, metrics)
+        view, retried = self.results.complete(trial_id, token, value, metrics, reports)
         self.work.notify()
+        generation = self.work.generation
         if retried:
             with self.db.transaction(write=False) as session:
                 held = bound_next_lease(session, trial_id, token, self.clock())
             if held is not None:
-                return view, held
+                return view, held, generation
         lease = self.claims.claim(
             worker_id,
             host=host,
@@ -137,7 +189,7 @@ class Dispatcher:
             pools=pools,
             task_kinds=task_kinds,
         )
-        return view, lease
+        return view, lease, generation
 
     def fail(
         self, trial_id: int, token: str, failure_class: FailureClass | str, message: str = ""

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from hpo.errors import ConflictError, DatabaseUnavailable
 from hpo.pools import DEFAULT_POOL, check_pools
+from hpo.pruners import reports_answered
 from hpo.service._common import finish_study_if_done, target_trials, training_config
 from hpo.service.dispatch.active_trials import read_active
 from hpo.service.dispatch.claim_fields import check_claim_fields
@@ -296,6 +297,7 @@ class Claims(DispatchPart):
                 }
             )
         trial_ids = claim_path.insert_running_trials(session, rows) if rows else []
+        sync_reports = reports_answered(study.spec)
         for trial_id, row in zip(trial_ids, rows, strict=True):
             params = row["params"]
             self.suggestions.claimed(study.id, trial_id, params)
@@ -309,6 +311,7 @@ class Claims(DispatchPart):
                     config=training_config(study.spec, params),
                     lease_token=str(row["lease_token"]),
                     lease_expires_at=expiry,
+                    sync_reports=sync_reports,
                 )
             )
         return leases

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from hpo.errors import LeaseError, ValidationError
+from hpo.pruners import reports_answered
 from hpo.service._common import training_config
 from hpo.service.tokens import same_secret
 from hpo.service.views import Lease
@@ -56,6 +57,7 @@ def lease_of(trial: Trial, spec: Mapping[str, Any]) -> Lease:
         config=training_config(spec, trial.params),
         lease_token=trial.lease_token,
         lease_expires_at=trial.lease_expires_at,
+        sync_reports=reports_answered(spec),
     )
 
 

@@ -10,7 +10,7 @@ A retried complete that already landed (same token, same value) is a no-op.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -34,6 +34,7 @@ from hpo.service.views import TrialView
 from hpo.storage import FailureClass, Study, StudyState, Trial, TrialState
 from hpo.storage import repositories as repo
 from hpo.storage.repositories import claim_path, durations
+from hpo.wire import MAX_REPORTS_PER_REQUEST
 
 
 class Results(DispatchPart):
@@ -52,37 +53,48 @@ class Results(DispatchPart):
     def report(self, trial_id: int, token: str, step: int, value: float) -> bool:
         """Record an intermediate value; renews the lease; returns should_prune. A trial the
         pruner stops is marked pruned at once (its last value counts): the worker just stops."""
-        if not math.isfinite(value):
-            raise ValidationError(
-                f"report value {value!r} is not finite: fail the trial with failure_class "
-                "'diverged' instead"
-            )
+        return self.reports(trial_id, token, [(step, value)])
+
+    def reports(self, trial_id: int, token: str, reports: Sequence[tuple[int, float]]) -> bool:
+        """Record several intermediate values (step, value) in one transaction, as that many
+        `report`s in order would: with a pruner each is decided in turn, and the first that
+        prunes ends the trial (the rest are dropped: a pruned trial takes no reports); without
+        one, one statement stores them all. Renews the lease; returns should_prune."""
+        reports = _checked_reports(reports)
         try:
             with self.db.transaction() as session:
                 trial, study = self._leased(session, trial_id, token, "report on")
-                pruned = self._report_in(session, trial, study, step, value)
+                pruned = self._reports_in(session, trial, study, reports)
         except TimedOut as timed_out:
             raise self._time_out(timed_out) from None
         if pruned:
             self.suggestions.result_in(study.id, study.state, study.sampler)
         return pruned
 
-    def _report_in(
-        self, session: Session, trial: Trial, study: Study, step: int, value: float
+    def _reports_in(
+        self, session: Session, trial: Trial, study: Study, reports: Sequence[tuple[int, float]]
     ) -> bool:
-        """`report` inside its transaction: record, renew, ask the pruner."""
-        repo.record_report(session, trial, step, value)
+        """`reports` inside its transaction: record, renew, ask the pruner."""
         now = self.clock()
         trial.lease_expires_at = now + self.lease
         spec = study.spec.get("pruner") or {}
         pruner = make_pruner(spec.get("name", "none"), spec.get("options"), str(study.direction))
         if not pruner.reads_reports:
             # No pruner: skip reading every report of the study, which grew each report's
-            # work and transient memory with the study's history, on every report.
+            # work and transient memory with the study's history, on every report; and a
+            # batch is one statement.
+            if len(reports) == 1:
+                repo.record_report(session, trial, *reports[0])
+            else:
+                _apply_last(trial, repo.record_reports(session, trial.id, trial.study_id, reports))
             return False
-        session.flush()
-        reports = repo.study_reports(session, study.id, max_step=step)
-        if not pruner.should_prune(reports, trial.id, step):
+        for step, value in reports:
+            repo.record_report(session, trial, step, value)
+            session.flush()
+            decided = repo.study_reports(session, study.id, max_step=step)
+            if pruner.should_prune(decided, trial.id, step):
+                break
+        else:
             return False
         trial.state = TrialState.PRUNED
         trial.value = value
@@ -94,15 +106,24 @@ class Results(DispatchPart):
         return True
 
     def complete(
-        self, trial_id: int, token: str, value: float, metrics: Mapping[str, Any] | None
+        self,
+        trial_id: int,
+        token: str,
+        value: float,
+        metrics: Mapping[str, Any] | None,
+        reports: Sequence[tuple[int, float]] = (),
     ) -> tuple[TrialView, bool]:
         """Record the final value; returns the trial and whether this was a retry of a
-        complete that already landed (same token and value: the trial, unchanged)."""
+        complete that already landed (same token and value: the trial, unchanged).
+        `reports`: the trial's last intermediate values (step, value), stored in the same
+        transaction as `reports` would store them, but never given to the pruner (the trial
+        is done); a retry's are not stored twice (the first attempt's are there)."""
         if not math.isfinite(value):
             raise ValidationError(
                 f"value {value!r} is not finite: fail the trial with failure_class "
                 "'diverged' instead"
             )
+        reports = _checked_reports(reports) if reports else ()
         try:
             with self.db.transaction() as session:
                 row = claim_path.complete_running(
@@ -110,6 +131,9 @@ class Results(DispatchPart):
                 )
                 if row is None or not token_matches(row.lease_token, token):
                     raise _NotThisLease  # rolls the update back
+                last = repo.record_reports(session, trial_id, int(row.study_id), reports)
+                if last is not None:
+                    repo.apply_last_report(session, trial_id, *last)
                 evaluated = _evaluate(session, row, value, metrics or {})
                 state, sampler = StudyState(row.study_state), str(row.sampler)
                 created = -1 if row.top_number is None else int(row.top_number) + 1
@@ -127,6 +151,8 @@ class Results(DispatchPart):
                     state = study.state
                 self.finished(session, trial_id)
                 view = TrialView.of(row)
+                if last is not None and (view.last_step is None or last[0] >= view.last_step):
+                    view = replace(view, last_step=last[0], last_report_value=last[1])
                 if evaluated is not None:
                     view = replace(
                         view,
@@ -264,6 +290,31 @@ class Results(DispatchPart):
             raise ConflictError(f"study {trial.study_id} was cancelled: stop this trial")
         check_trial_time(study, trial.id, trial.started_at, self.clock())
         return trial, study
+
+
+def _checked_reports(reports: Sequence[tuple[int, float]]) -> Sequence[tuple[int, float]]:
+    """Reports within the per-request bound, each step an integer >= 0 and each value finite
+    (the API's schema says the same with a 422; this is for every other caller)."""
+    if len(reports) > MAX_REPORTS_PER_REQUEST:
+        raise ValidationError(
+            f"{len(reports)} reports in one request; at most {MAX_REPORTS_PER_REQUEST}: send "
+            "them in several"
+        )
+    for step, value in reports:
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise ValidationError(f"report step must be an integer >= 0, got {step!r}")
+        if not math.isfinite(value):
+            raise ValidationError(
+                f"report value at step {step} is {value!r}: fail the trial with failure_class "
+                "'diverged' instead"
+            )
+    return reports
+
+
+def _apply_last(trial: Trial, last: tuple[int, float] | None) -> None:
+    """A batch's highest report onto the trial, as `record_report` moves it: only forward."""
+    if last is not None and (trial.last_step is None or last[0] >= trial.last_step):
+        trial.last_step, trial.last_report_value = last
 
 
 def _evaluate(

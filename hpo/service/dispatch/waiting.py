@@ -68,19 +68,26 @@ async def claim_waiting(
     recheck_seconds: float,
     run: Callable[[Callable[[], T | None]], Awaitable[T | None]],
     gone: Callable[[], Awaitable[bool]] | None = None,
+    tried_at: int | None = None,
 ) -> T | None:
     """`claim()` (run off the event loop by `run`), retried on each notify and every
     `recheck_seconds` until it gives something or `wait_seconds` have passed. With
     `wait_seconds` 0 this is one claim, exactly as without long-poll. `gone` says the client
-    went away (nobody to hand a lease to: stop waiting)."""
+    went away (nobody to hand a lease to: stop waiting). `tried_at`: the caller has just
+    claimed and found nothing, after reading the signal's generation `tried_at`
+    (complete-and-claim's own claim): the first claim here is skipped and the wait starts
+    from that generation, so a notify since then is not lost."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
+    since = tried_at
     while True:
-        since = signal.generation
-        found = await run(claim)
-        if found is not None:
-            return found
+        if since is None:
+            since = signal.generation
+            found = await run(claim)
+            if found is not None:
+                return found
         left = deadline - loop.time()
         if left <= 0 or (gone is not None and await gone()):
             return None
         await signal.wait(since, min(left, recheck_seconds))
+        since = None

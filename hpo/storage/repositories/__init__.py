@@ -40,7 +40,9 @@ from hpo.storage.repositories.logs import (
 )
 from hpo.storage.repositories.reports import (
     StudyReports,
+    apply_last_report,
     record_report,
+    record_reports,
     study_reports,
 )
 from hpo.storage.repositories.studies import (
@@ -72,6 +74,7 @@ __all__ = [
     "StudyReports",
     "active_study_counts",
     "append_log",
+    "apply_last_report",
     "best_trial",
     "claimable_study_ids",
     "comparison_studies",
@@ -105,6 +108,7 @@ __all__ = [
     "params_hash",
     "read_log",
     "record_report",
+    "record_reports",
     "study_of_client_token",
     "study_of_trial",
     "study_reports",
