@@ -126,6 +126,16 @@ _TOKEN_ON_COMMAND_LINE = (
     help="Longest wait between lease renewals while a trial trains (at most a third of the lease).",
 )
 @click.option(
+    "--report-seconds",
+    default=1.0,
+    show_default=True,
+    envvar="HPO_WORKER_REPORT_SECONDS",
+    type=click.FloatRange(0.0, 3600.0),
+    help="A study without a pruner gets its trials' reports in one request at most this "
+    "often (the rest ride with the result); 0: each report as it comes "
+    "[$HPO_WORKER_REPORT_SECONDS].",
+)
+@click.option(
     "--cache-dir",
     type=click.Path(file_okay=False),
     help="Where generated datasets are cached [default: $HPO_CACHE_DIR, else ~/.cache/hpo].",
@@ -212,6 +222,7 @@ def worker_options(ctx: click.Context) -> WorkerOptions:
         max_trials=p["max_trials"],
         exit_when_idle=p["exit_when_idle"],
         heartbeat_seconds=p["heartbeat_seconds"],
+        report_seconds=p["report_seconds"],
         worker_id=p["worker_id"],
         cache_dir=p["cache_dir"],
         data_roots=_data_roots(p["data_roots"]),

@@ -272,7 +272,7 @@ def _run(
         return Outcome.failed("config", f"placeholder {{{e.args[0]}}} has no value in the trial")
     write_control(dirs.control, Control())
     reader = _Reader(task.metric)
-    reports = ReportSender(reporter, lease, outage)
+    reports = ReportSender(reporter, lease, outage, every_seconds=options.report_seconds)
     sinks = hooks.start(lease, dirs, reports)
     process = ScriptProcess(argv, workdir, env, SinkFanout(reader, *sinks))
     try:

@@ -24,6 +24,9 @@ class WorkerOptions:
     max_trials: int | None = None  # stop after this many trials (tests, batch jobs)
     exit_when_idle: bool = False  # stop at the first claim that finds no work
     heartbeat_seconds: float = 20.0
+    # Reports of a study without a pruner are batched: one request at most this often
+    # (hpo.worker.reports); 0 sends each report as it comes (live curves for short epochs).
+    report_seconds: float = 1.0
     worker_id: str = ""
     cache_dir: str | None = None
     data_roots: tuple[str, ...] = ()  # the only folders user datasets are read from
@@ -51,6 +54,7 @@ SLOT_FLAGS: dict[str, str] = {
     "max_trials": "--max-trials",
     "exit_when_idle": "--exit-when-idle",
     "heartbeat_seconds": "--heartbeat-seconds",
+    "report_seconds": "--report-seconds",
     "worker_id": "--worker-id",
     "cache_dir": "--cache-dir",
     "data_roots": "--data-root",

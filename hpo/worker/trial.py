@@ -99,7 +99,7 @@ def train(
         checkpoint_dir, output_dir = Path(scratch) / "checkpoint", Path(scratch) / "output"
         checkpoint_dir.mkdir()
         output_dir.mkdir()
-        reports = ReportSender(reporter, lease, outage)
+        reports = ReportSender(reporter, lease, outage, every_seconds=options.report_seconds)
         # No checkpoint timer: the trainer writes its checkpoint just before each epoch's
         # report, so only then (after the reports are flushed) is it sure not to be ahead of
         # them; a timer's upload could catch the next epoch's checkpoint before its report.

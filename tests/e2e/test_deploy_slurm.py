@@ -81,6 +81,8 @@ def test_slurms_term_to_the_batch_shell_hands_the_trial_back_and_exits_0(
         "HPO_CACHE_DIR": server_env["HPO_CACHE_DIR"],
         "SLURM_ARRAY_JOB_ID": "4242",
         "SLURM_ARRAY_TASK_ID": "3",
+        # Each report at once (not batched a second): the test waits for a trial mid-training.
+        "HPO_WORKER_REPORT_SECONDS": "0",
     }
     log_path = tmp_path / "task.log"
     with log_path.open("wb") as log:

@@ -62,8 +62,9 @@ def test_serve_two_workers_and_a_kill_9_lose_nothing(
 
     def start_worker(name: str) -> subprocess.Popen[bytes]:
         log = (tmp_path / f"{name}.log").open("wb")
+        # Each report at once (not batched a second): the kill below waits for epoch 1-2.
         argv = hpo_argv("worker", "--api", url, "--device", "cpu", "--exit-when-idle",
-                    "--poll-seconds", "0.2", "-v")  # fmt: skip
+                    "--poll-seconds", "0.2", "--report-seconds", "0", "-v")  # fmt: skip
         return subprocess.Popen(argv, env=env, stdout=log, stderr=log)
 
     victim = start_worker("victim")

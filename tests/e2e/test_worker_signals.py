@@ -54,7 +54,9 @@ def test_sigterm_mid_trial_requeues_at_once_and_exits_0(
     worker_log = tmp_path / "worker.log"
     with worker_log.open("wb") as log:
         worker = subprocess.Popen(
-            hpo_argv("worker", "--api", url, "--device", "cpu", "--poll-seconds", "0.2", "-v"),
+            # Each report at once: the test waits for a trial seen mid-training.
+            hpo_argv("worker", "--api", url, "--device", "cpu", "--poll-seconds", "0.2",
+                     "--report-seconds", "0", "-v"),
             env=env, stdout=log, stderr=log,
         )  # fmt: skip
     try:

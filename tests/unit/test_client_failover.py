@@ -22,13 +22,15 @@ class _Replica(BaseHTTPRequestHandler):
     status = 200
 
     def do_GET(self) -> None:
+        # Counted before the answer goes out: the client may read it (and the test assert
+        # the count) before this thread runs another line.
+        self.server.hits += 1  # type: ignore[attr-defined]  # our _Server
         body = json.dumps({"detail": "not here"} if self.status >= 400 else {"status": "ok"})
         self.send_response(self.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body.encode())
-        self.server.hits += 1  # type: ignore[attr-defined]  # our _Server
 
     def log_message(self, *args: object) -> None:
         pass

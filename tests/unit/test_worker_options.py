@@ -32,6 +32,7 @@ def non_default_options(tmp_path: Path) -> WorkerOptions:
         "max_trials": 7,
         "exit_when_idle": True,
         "heartbeat_seconds": 4.5,
+        "report_seconds": 0.0,  # falsy, and still carried
         "worker_id": "rack-1",
         "cache_dir": str(tmp_path / "cache"),
         "data_roots": tuple(str(r.resolve()) for r in roots),
@@ -57,7 +58,13 @@ def parsed_by_the_slot(
 ) -> WorkerOptions:
     """What `hpo worker` in the slot's process makes of its command line and environment."""
     assert argv[1:4] == ["-m", "hpo.cli", "worker"]
-    for name in ("HPO_TOKEN", "HPO_WORKER_TOKEN", "HPO_API_URL", "HPO_WORKER_DATA_ROOTS"):
+    for name in (
+        "HPO_TOKEN",
+        "HPO_WORKER_TOKEN",
+        "HPO_API_URL",
+        "HPO_WORKER_DATA_ROOTS",
+        "HPO_WORKER_REPORT_SECONDS",
+    ):
         monkeypatch.delenv(name, raising=False)
         if name in env:
             monkeypatch.setenv(name, env[name])
