@@ -170,6 +170,17 @@ class _Numeric:
             return np.asarray(np.clip(u, 0.0, 1.0), dtype=np.float64)
         return self.to_unit_array(self.from_unit_array(u))
 
+    def valid_array(self, x: FloatArray) -> npt.NDArray[np.bool_]:
+        """`check`'s verdict on each value of a float array, vectorized (an int must also be
+        integer-valued); the caller has checked the values are numbers, not bools."""
+        ok = np.isfinite(x) & (x >= self.low) & (x <= self.high)
+        if self.kind == "int":
+            ok &= x == np.round(x)
+        if self.step is not None:
+            k = (x - self.low) / self.step
+            ok &= np.abs(k - np.round(k)) <= 1e-6 * np.maximum(1.0, np.abs(k))
+        return np.asarray(ok, dtype=np.bool_)
+
     def _on_step(self, x: float) -> bool:
         if self.step is None:
             return True

@@ -288,6 +288,9 @@ class SearchSpace(Mapping[str, Param]):
         `validate=False` skips the checks for configurations known to be valid (e.g. ones
         this space decoded), which makes encoding a long history cheap."""
         if validate:
+            checked = self._encode_checked_by_column(configs)
+            if checked is not None:
+                return checked
             configs = [self.validate(c) for c in configs]
         out = np.zeros((len(configs), self.dim), dtype=np.float64)
         if not configs:
@@ -300,6 +303,36 @@ class SearchSpace(Mapping[str, Param]):
             else:
                 col = np.array([float(c[name]) for c in configs], dtype=np.float64)  # type: ignore[arg-type]
                 out[:, i] = d.to_unit_array(col)
+        return out
+
+    def _encode_checked_by_column(
+        self, configs: Sequence[Mapping[str, object]]
+    ) -> FloatArray | None:
+        """`encode_many` with `validate`'s checks done a column at a time, for a space without
+        conditions; None when any configuration fails one (or is not plainly typed), and the
+        per-configuration path then raises, naming it. A fresh LIPO told 1 000 results and
+        asked once takes 18 ms CPU this way, 25 ms one by one (bench/lipo_latency.py)."""
+        if self._conditions or not configs:
+            return None
+        names = self._params.keys()
+        if any(c.keys() != names for c in configs):
+            return None
+        out = np.empty((len(configs), self.dim), dtype=np.float64)
+        for i, (name, d) in enumerate(self._params.items()):
+            column = [c[name] for c in configs]
+            if isinstance(d, Categorical):
+                try:
+                    out[:, i] = [(d.index(v) + 0.5) / d.n_levels for v in column]
+                except ValidationError:
+                    return None
+                continue
+            # Exactly int or float: bools, strings and numpy scalars take the full path.
+            if not all(type(v) is float or type(v) is int for v in column):
+                return None
+            x = np.array(column, dtype=np.float64)
+            if not d.valid_array(x).all():
+                return None
+            out[:, i] = d.to_unit_array(x)
         return out
 
     def decode(self, u: npt.ArrayLike) -> Params:

@@ -145,6 +145,40 @@ def test_snap_matches_decode_then_encode() -> None:
     assert np.allclose(space.snap(U[0]), space.encode(space.decode(U[0])))
 
 
+def test_encode_many_checks_by_column_as_validate_does_one_by_one() -> None:
+    """The column-at-a-time checks of `encode_many` (a long history's fast path) accept what
+    `validate` accepts and encode it the same; anything else takes the one-by-one path, which
+    raises naming the configuration's problem."""
+    space = space_from_dict(MIXED)
+    rng = np.random.default_rng(5)
+    configs = space.decode_many(rng.random((40, space.dim)))
+    configs += [{**configs[0], "depth": 3.0, "dropout": 0, "act": 3.0}]  # other spellings
+    assert space._encode_checked_by_column(configs) is not None  # the fast path took them
+    one_by_one = np.array([space.encode(c) for c in configs])
+    assert np.array_equal(space.encode_many(configs), one_by_one)
+    # numpy scalars are valid numbers too: the full path takes them
+    assert np.allclose(space.encode_many([{**configs[0], "lr": np.float64(1e-3)}]),
+                       space.encode({**configs[0], "lr": 1e-3}))  # fmt: skip
+    bad: list[tuple[dict[str, object], str]] = [
+        ({"lr": 0.5}, "'lr': 0.5 is outside"),
+        ({"lr": math.nan}, "'lr': nan is outside"),
+        ({"dropout": 0.25}, "'dropout': 0.25 is not on the step"),
+        ({"depth": 2.5}, "'depth': expected an integer"),
+        ({"depth": True}, "'depth': expected an integer"),
+        ({"kernel": 4}, "'kernel': 4 is not on the step"),
+        ({"act": "gelu"}, "'act': 'gelu' is not one of the choices"),
+        ({"extra": 1}, "unknown 'extra'"),
+    ]
+    for change, message in bad:
+        broken: list[dict[str, object]] = [dict(c) for c in configs[:5]]
+        broken.append({**configs[5], **change})
+        assert space._encode_checked_by_column(broken) is None, change
+        with pytest.raises(ValidationError, match=message):
+            space.encode_many(broken)
+    with pytest.raises(ValidationError, match="missing 'width'"):
+        space.encode_many([{k: v for k, v in configs[0].items() if k != "width"}])
+
+
 def test_categorical_dims_and_indices() -> None:
     space = space_from_dict(MIXED)
     assert space.categorical_dims == (5,)
