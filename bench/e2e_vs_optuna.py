@@ -1,7 +1,8 @@
 """Issue 12, end to end: the same MLP trials on MNIST-1D trained by hpo (a real `hpo serve` on
 the embedded SQLite default and 2 real `hpo worker` processes on the CPU) and by a plain Optuna
-script (`n_jobs=2`, in-memory storage) calling our trainers directly. Target: hpo/optuna wall
-time <= 1.05x.
+script (`n_jobs=2`, in-memory storage; or, with `--optuna-processes`, two Optuna processes
+sharing a JournalStorage file, n_jobs=1 each) calling our trainers directly. Target:
+hpo/optuna wall time <= 1.05x.
 
 Two modes, each a set of interleaved A/B pairs (ABBA: the order flips every run):
 - `fixed`: 24 fixed configurations (lr x width x depth x batch_size). hpo: a study over REST
@@ -29,7 +30,7 @@ and its callback, which in hpo sends the report and uploads the checkpoint, and 
 and workers) during the study, and the 1-minute load average before each run.
 
     .venv/bin/python bench/e2e_vs_optuna.py [--pairs 3] [--epochs 20] [--train-size 4000]
-        [--modes fixed,tpe] [--threads 1] [--json out.json]
+        [--modes fixed,tpe] [--threads 1] [--json out.json] [--optuna-processes]
 """
 
 from __future__ import annotations
@@ -143,19 +144,11 @@ def write_dataset(root: Path, train_size: int) -> str:
 # --- the Optuna arm: a child process (this script with --optuna-arm) --------------------------
 
 
-def optuna_arm(mode: str, setup: Setup) -> dict[str, Any]:
-    """A plain Optuna script: imports and the worker's warm-up, then the study. Returns wall
-    clock times (time.time()) and CPU seconds of the study."""
-    import warnings
-
+def _objective(mode: str, setup: Setup) -> Callable[[Any], float]:
+    """The Optuna arm's objective: the same trainer call as hpo's worker makes."""
     import optuna
 
     from trainers.config import build_run_config, run_training
-    from trainers.warmup import warm_up
-
-    warm_up("cpu")  # what `hpo worker` does before its first claim
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
     def objective(trial: optuna.Trial) -> float:
         if mode == "fixed":
@@ -187,26 +180,131 @@ def optuna_arm(mode: str, setup: Setup) -> dict[str, Any]:
             raise RuntimeError(f"{result.status}: {result.message}")
         return float(result.val_accuracy)
 
+    return objective
+
+
+def _optuna_sampler(mode: str) -> Any:
+    import optuna
+
     if mode == "fixed":
-        sampler: optuna.samplers.BaseSampler = optuna.samplers.RandomSampler(seed=SEED)
-    else:
-        sampler = optuna.samplers.TPESampler(seed=SEED, **TPE_OPTIONS)
+        return optuna.samplers.RandomSampler(seed=SEED)
+    return optuna.samplers.TPESampler(seed=SEED, **TPE_OPTIONS)
+
+
+def _quiet_optuna() -> None:
+    import warnings
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def optuna_arm(mode: str, setup: Setup, processes: bool) -> dict[str, Any]:
+    """A plain Optuna script: imports and the worker's warm-up, then the study. With
+    `processes`, the study lives in a JournalStorage file and N_WORKERS worker processes
+    (started, imported and warmed up before the study is created, as hpo's are) run it with
+    n_jobs=1 each; otherwise one process runs it with n_jobs=N_WORKERS threads. Returns wall
+    clock times (time.time()) and CPU seconds of the study."""
+    import optuna
+
+    from trainers.warmup import warm_up
+
+    _quiet_optuna()
+    if processes:
+        return _optuna_processes(mode, setup)
+    warm_up("cpu")  # what `hpo worker` does before its first claim
     cpu0 = _own_cpu()
     created = time.time()
-    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study = optuna.create_study(direction="maximize", sampler=_optuna_sampler(mode))
     if mode == "fixed":
         for config in FIXED_CONFIGS:
             study.enqueue_trial(config)
-    study.optimize(objective, n_trials=N_TRIALS, n_jobs=N_WORKERS)
+    study.optimize(_objective(mode, setup), n_trials=N_TRIALS, n_jobs=N_WORKERS)
     ended = time.time()
+    return _summary(study, created, ended, _own_cpu() - cpu0)
+
+
+def _summary(study: Any, created: float, ended: float, cpu_s: float) -> dict[str, Any]:
+    import optuna
+
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     return {
         "created": created,
         "ended": ended,
-        "cpu_s": _own_cpu() - cpu0,
+        "cpu_s": cpu_s,
         "train_s": sum(float(t.user_attrs["train_s"]) for t in done),
         "trials": len(done),
     }
+
+
+def _journal(path: str) -> Any:
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    return JournalStorage(JournalFileBackend(path))
+
+
+def _optuna_processes(mode: str, setup: Setup) -> dict[str, Any]:
+    import optuna
+
+    with tempfile.TemporaryDirectory(prefix="e2e-optuna-journal-") as scratch:
+        journal = str(Path(scratch) / "study.log")
+        argv = [sys.executable, str(Path(__file__).resolve()), "--optuna-worker", journal,
+                "--optuna-arm", mode, "--epochs", str(setup.epochs),
+                "--threads", str(setup.threads), "--dataset", setup.dataset,
+                "--data-root", str(setup.data_root)]  # fmt: skip
+        workers = [
+            subprocess.Popen(
+                argv, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            )
+            for _ in range(N_WORKERS)
+        ]
+        for w in workers:  # each says "ready" once imported and warmed up
+            assert w.stdout is not None and w.stdout.readline().strip() == "ready"
+        cpu0 = _own_cpu()
+        created = time.time()
+        study = optuna.create_study(
+            storage=_journal(journal),
+            study_name="e2e",
+            direction="maximize",
+            sampler=_optuna_sampler(mode),
+        )
+        if mode == "fixed":
+            for config in FIXED_CONFIGS:
+                study.enqueue_trial(config)
+        for w in workers:
+            assert w.stdin is not None
+            w.stdin.write("go\n")
+            w.stdin.flush()  # communicate() below closes it
+        worker_cpu = 0.0
+        for w in workers:
+            out, _ = w.communicate()
+            if w.returncode != 0:
+                raise SystemExit(f"an Optuna worker process failed ({w.returncode})")
+            worker_cpu += float(json.loads(out.strip().splitlines()[-1])["cpu_s"])
+        ended = time.time()
+        study = optuna.load_study(study_name="e2e", storage=_journal(journal))
+        return _summary(study, created, ended, _own_cpu() - cpu0 + worker_cpu)
+
+
+def optuna_worker(journal: str, mode: str, setup: Setup) -> None:
+    """One of `_optuna_processes`' workers: warm up, say ready, wait for the study, run its
+    share of the trials (n_jobs=1), print its CPU seconds."""
+    import optuna
+
+    from trainers.warmup import warm_up
+
+    _quiet_optuna()
+    warm_up("cpu")
+    print("ready", flush=True)
+    sys.stdin.readline()
+    cpu0 = _own_cpu()
+    study = optuna.load_study(
+        study_name="e2e", storage=_journal(journal), sampler=_optuna_sampler(mode)
+    )
+    study.optimize(_objective(mode, setup), n_trials=N_TRIALS // N_WORKERS, n_jobs=1)
+    print(json.dumps({"cpu_s": _own_cpu() - cpu0}), flush=True)
 
 
 def _own_cpu() -> float:
@@ -214,9 +312,10 @@ def _own_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_optuna(mode: str, setup: Setup) -> Run:
+def run_optuna(mode: str, setup: Setup, processes: bool) -> Run:
     load = os.getloadavg()[0]
     argv = [sys.executable, str(Path(__file__).resolve()), "--optuna-arm", mode,
+            *(["--optuna-processes"] if processes else []),
             "--epochs", str(setup.epochs), "--threads", str(setup.threads),
             "--dataset", setup.dataset, "--data-root", str(setup.data_root)]  # fmt: skip
     started = time.time()
@@ -399,15 +498,25 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per trial")
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--json", type=Path, help="also write every run here")
+    parser.add_argument(
+        "--optuna-processes",
+        action="store_true",
+        help=f"the Optuna arm as {N_WORKERS} processes sharing a JournalStorage file (n_jobs=1 "
+        f"each), as hpo's workers are processes; default: one process, n_jobs={N_WORKERS}",
+    )
     # The Optuna arm's child process (internal).
     parser.add_argument("--optuna-arm", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--dataset", help=argparse.SUPPRESS)
     parser.add_argument("--data-root", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--optuna-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.optuna_arm:
         setup = Setup(args.epochs, args.threads, args.dataset, args.data_root)
-        print(json.dumps(optuna_arm(args.optuna_arm, setup)))
+        if args.optuna_worker:
+            optuna_worker(args.optuna_worker, args.optuna_arm, setup)
+            return
+        print(json.dumps(optuna_arm(args.optuna_arm, setup, args.optuna_processes)))
         return
     modes = [m for m in args.modes.split(",") if m]
     if not set(modes) <= set(MODES):
@@ -431,7 +540,7 @@ def main() -> None:
                     if arm == "hpo":
                         runs[arm] = run_hpo(mode, setup, tmp, pair)
                     else:
-                        runs[arm] = run_optuna(mode, setup)
+                        runs[arm] = run_optuna(mode, setup, args.optuna_processes)
                     r = runs[arm]
                     print(
                         f"pair {pair} {mode:5s} {arm:6s}: created {r.created_s:6.2f} s, "

@@ -23,7 +23,7 @@ _HELP = {
     "hpo_lease_expiries_total": "Leases that expired and were reaped.",
     "hpo_sampler_failures_total": "Sampler asks that raised; each paused its study.",
     "hpo_ask_seconds": "Time to rebuild a sampler from history and ask it for one trial.",
-    "hpo_suggestions_prepared_total": "Suggestions asked in the background ahead of a claim.",
+    "hpo_suggestions_prepared_total": "Background asks ahead of claims (one may ready several).",
     "hpo_suggestions_prepared_used_total": "Claims served by a suggestion prepared ahead.",
     "hpo_suggestions_current_total": "Background preparations that found theirs still current.",
     "hpo_suggestions_skipped_no_room_total": (
