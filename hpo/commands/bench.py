@@ -55,7 +55,19 @@ def _seeds_for(items: tuple[str, ...]) -> dict[str, int]:
     help="Comma-separated sampler names; NAME@FACTOR multiplies the objective (scale check). "
     "'dlib' is added when dlib is importable, unless --no-dlib.",
 )
-@click.option("--functions", default="", help="Comma-separated function names (default: all).")
+@click.option(
+    "--functions",
+    default="",
+    help="Comma-separated function names, NAME+noiseF for a noisy one (default: --suite's).",
+)
+@click.option(
+    "--suite",
+    type=click.Choice(["original", "added", "all"]),
+    default="original",
+    show_default=True,
+    help="The functions when --functions is not given: the first benchmark's nine "
+    "(earlier figures' command), the ones added with issue 19, or both.",
+)
 @click.option("--budgets", default="50,200", show_default=True, help="Evaluation budgets.")
 @click.option("--seeds", default=10, show_default=True, type=click.IntRange(min=1))
 @click.option("--seeds-for", multiple=True, help="Fewer seeds for a slow sampler: NAME=N.")
@@ -87,6 +99,7 @@ def _seeds_for(items: tuple[str, ...]) -> dict[str, int]:
 def bench(
     samplers: str,
     functions: str,
+    suite: str,
     budgets: str,
     seeds: int,
     seeds_for: tuple[str, ...],
@@ -111,14 +124,29 @@ def bench(
         (out_dir / "latency.md").write_text(text + "\n")
         click.echo(text)
         return
-    config = _config(samplers, functions, budgets, seeds, seeds_for, scale_check, no_dlib, jobs)
+    names = _functions(functions, suite)
+    config = _config(samplers, names, budgets, seeds, seeds_for, scale_check, no_dlib, jobs)
     config = dataclasses.replace(config, torch_threads=torch_threads or None)
     _run_grid(console, config, out_dir, reuse)
 
 
+def _functions(functions: str, suite: str) -> tuple[str, ...]:
+    """The benchmark's functions, each checked by name before anything runs."""
+    from hpo.bench.functions import get_problem, problems_of
+    from hpo.errors import ValidationError
+
+    names = tuple(_csv(functions)) or problems_of(suite)
+    for name in names:
+        try:
+            get_problem(name)
+        except ValidationError as e:
+            raise click.BadParameter(str(e), param_hint="--functions") from None
+    return names
+
+
 def _config(
     samplers: str,
-    functions: str,
+    functions: tuple[str, ...],
     budgets: str,
     seeds: int,
     seeds_for: tuple[str, ...],
@@ -126,7 +154,6 @@ def _config(
     no_dlib: bool,
     jobs: int,
 ) -> BenchConfig:
-    from hpo.bench.functions import PROBLEMS
     from hpo.bench.harness import BenchConfig
     from hpo.bench.runners import DLIB, SamplerSpec, dlib_available
 
@@ -137,7 +164,7 @@ def _config(
         specs.append(SamplerSpec(DLIB))
     return BenchConfig(
         samplers=tuple(dict.fromkeys(specs)),
-        functions=tuple(_csv(functions)) or tuple(PROBLEMS),
+        functions=functions,
         budgets=_ints(budgets, "--budgets"),
         seeds=seeds,
         seeds_for=_seeds_for(seeds_for),

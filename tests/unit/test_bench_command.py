@@ -109,3 +109,23 @@ def test_dlib_runs_as_a_seeded_ask_tell_loop_on_a_mixed_space() -> None:
         assert params["activation"] in problem.space["activation"]["choices"]
         assert isinstance(params["depth"], int) and 1 <= params["depth"] <= 12
         assert 1e-5 <= params["lr"] <= 1.0  # type: ignore[operator]
+
+
+def test_suite_picks_the_functions_and_a_mistyped_name_is_refused_before_any_run(
+    tmp_path: Path,
+) -> None:
+    from hpo.bench.functions import problems_of
+    from hpo.commands.bench import _functions
+
+    assert _functions("", "original") == problems_of("original")
+    assert "branin" in problems_of("original") and "branin" not in problems_of("added")
+    assert set(_functions("", "all")) == set(problems_of("original")) | set(problems_of("added"))
+    assert _functions("hartmann3+noise0.1, branin", "added") == ("hartmann3+noise0.1", "branin")
+    out = tmp_path / "bench"
+    result = CliRunner().invoke(
+        bench, ["--samplers", "random", "--functions", "branin,branni", "--no-dlib",
+                "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "unknown benchmark function 'branni'" in result.output
+    assert not out.exists()
