@@ -106,6 +106,7 @@ class Run:
     train_s: float  # the trials' seconds_total (inside the trainer), summed
     cpu_s: float  # CPU of the arm's processes, study created -> finished
     trials: int  # completed
+    server_cpu_s: float = 0.0  # hpo: the part of cpu_s that is `hpo serve`'s
 
 
 def task(setup: Setup) -> dict[str, Any]:
@@ -379,13 +380,21 @@ def run_hpo(mode: str, setup: Setup, tmp: Path, index: int) -> Run:
             ready = wait_for(lambda: ready_at(client, workers), what="both workers' first claim")
             processes = [psutil.Process(p.pid) for p in (served.process, *workers)]
             cpu0 = sum(_cpu(p) for p in processes)
+            server0 = _cpu(processes[0])
             created = time.time()
             study = client.create_study(study_spec(mode, setup, f"e2e-{mode}-{index}"))
             if mode == "fixed":
                 for config in FIXED_CONFIGS:
                     client.enqueue(study.id, config)
-            wait_for(lambda: finished(client, study.id, workers), what="the study to finish")
+            # Polled slowly: the end is read off the trials' finished_at, and each poll is
+            # server CPU taken from the training on the same cores.
+            wait_for(
+                lambda: finished(client, study.id, workers),
+                what="the study to finish",
+                every=0.5,
+            )
             cpu_s = sum(_cpu(p) for p in processes) - cpu0
+            server_cpu_s = _cpu(processes[0]) - server0
             trials = client.trials(study.id, limit=N_TRIALS + 10).items
         finally:
             for worker in workers:
@@ -406,6 +415,7 @@ def run_hpo(mode: str, setup: Setup, tmp: Path, index: int) -> Run:
         train_s=sum(float((t.metrics or {}).get("seconds_total", 0.0)) for t in completed),
         cpu_s=cpu_s,
         trials=len(completed),
+        server_cpu_s=server_cpu_s,
     )
 
 
@@ -442,13 +452,15 @@ def _check_alive(workers: Sequence[subprocess.Popen[bytes]]) -> None:
             raise SystemExit(f"hpo worker exited with {worker.returncode} (see its log)")
 
 
-def wait_for(check: Callable[[], Any], *, what: str, timeout: float = 1800.0) -> Any:
+def wait_for(
+    check: Callable[[], Any], *, what: str, timeout: float = 1800.0, every: float = 0.1
+) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         answer = check()
         if answer:
             return answer
-        time.sleep(0.1)
+        time.sleep(every)
     raise SystemExit(f"gave up waiting for {what} after {timeout:.0f} s")
 
 
@@ -545,7 +557,9 @@ def main() -> None:
                     print(
                         f"pair {pair} {mode:5s} {arm:6s}: created {r.created_s:6.2f} s, "
                         f"started {r.started_s:6.2f} s, train {r.train_s:6.2f} s, "
-                        f"CPU {r.cpu_s:6.2f} s, load {r.load:.2f}",
+                        f"CPU {r.cpu_s:6.2f} s"
+                        + (f" (server {r.server_cpu_s:5.2f})" if r.arm == "hpo" else "")
+                        + f", load {r.load:.2f}",
                         flush=True,
                     )
                 results[mode].append((runs["hpo"], runs["optuna"]))

@@ -1,5 +1,6 @@
-"""How one benchmark run evaluates a problem: through `hpo.optimize` for hpo's samplers, or as a
-seeded ask/tell loop over `dlib.global_function_search` for the side-by-side reference.
+"""How one benchmark run evaluates a problem: through `hpo.optimize` for hpo's samplers, as a
+seeded ask/tell loop over `dlib.global_function_search` for the side-by-side reference, or
+through another library's optimizer (`peers.py`: Nevergrad, scikit-optimize).
 
 Every runner returns the objective values in evaluation order (the objective records them as it
 is called, so the benchmark does not depend on how a result object orders its trials). A failed
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hpo.bench.functions import Params, Problem, SpaceSpec
+from hpo.bench.peers import PEERS
 from hpo.errors import ValidationError
 from hpo.optimize import optimize
 
@@ -68,6 +70,8 @@ def run_one(spec: SamplerSpec, problem: Problem, n_trials: int, seed: int) -> li
 
     if spec.name == DLIB:
         _run_dlib(objective, problem.space, n_trials, seed)
+    elif spec.name in PEERS:
+        PEERS[spec.name].run(objective, problem.space, n_trials, seed)
     else:
         optimize(
             objective,

@@ -53,7 +53,8 @@ def _seeds_for(items: tuple[str, ...]) -> dict[str, int]:
     default=DEFAULT_SAMPLERS,
     show_default=True,
     help="Comma-separated sampler names; NAME@FACTOR multiplies the objective (scale check). "
-    "'dlib' is added when dlib is importable, unless --no-dlib.",
+    "'dlib' is added when dlib is importable, unless --no-dlib. Peers from other libraries: "
+    "nevergrad (NGOpt), skopt (gp_minimize), dlib; skipped with a line when not installed.",
 )
 @click.option(
     "--functions",
@@ -155,9 +156,21 @@ def _config(
     jobs: int,
 ) -> BenchConfig:
     from hpo.bench.harness import BenchConfig
+    from hpo.bench.peers import PEERS
     from hpo.bench.runners import DLIB, SamplerSpec, dlib_available
 
     specs = [SamplerSpec.parse(s) for s in _csv(samplers)]
+    missing = [s for s in specs if s.name in PEERS and not PEERS[s.name].available()]
+    for spec in missing:  # a peer is an optional install: say so and run the rest
+        peer = PEERS[spec.name]
+        click.echo(
+            f"hpo bench: skipping {spec.label}: {peer.module} is not installed "
+            f"(pip install {peer.install}, or pip install -e '.[peers]')",
+            err=True,
+        )
+    specs = [s for s in specs if s not in missing]
+    if not specs:
+        raise click.UsageError("no sampler left to run (see the lines above)")
     if scale_check:
         specs += [SamplerSpec("lipo", 1e-3), SamplerSpec("lipo", 1e3)]
     if not no_dlib and dlib_available() and all(s.name != DLIB for s in specs):
