@@ -18,10 +18,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from hpo.bench.problem import SpaceSpec
+from hpo.errors import HpoError
 
 Objective = Callable[[Mapping[str, Any]], float]
 # What a failed or non-finite evaluation is told as: both libraries need a finite number.
 _WORST = 1e300
+
+
+class PeerFailed(HpoError):
+    """A peer library's own code raised (not the objective): the run cannot go on, and the
+    message says which library, version and step, so the user can leave that peer out."""
 
 
 @dataclass(frozen=True)
@@ -64,8 +70,17 @@ def run_nevergrad(objective: Objective, space: SpaceSpec, n_trials: int, seed: i
     parametrization = ng.p.Dict(**parts)
     parametrization.random_state = np.random.RandomState(seed)
     optimizer = ng.optimizers.NGOpt(parametrization=parametrization, budget=n_trials)
-    for _ in range(n_trials):
-        candidate = optimizer.ask()
+    for i in range(n_trials):
+        try:
+            candidate = optimizer.ask()
+        except Exception as e:
+            # Seen: nevergrad 1.0.12's MetaModel (NGOpt's pick past ~100 evaluations in a few
+            # dimensions) calls float() on a 1-element array, a TypeError since numpy 2.
+            raise PeerFailed(
+                f"nevergrad {ng.__version__} failed inside NGOpt at evaluation {i + 1} of "
+                f"{n_trials} with numpy {np.__version__} ({type(e).__name__}: {e}); "
+                "leave nevergrad out of --samplers"
+            ) from e
         params = {name: _plain(value) for name, value in candidate.value.items()}
         optimizer.tell(candidate, _safe(objective, params))
 
