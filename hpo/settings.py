@@ -72,16 +72,12 @@ class Settings(BaseSettings):
     # How long a SQLite writer waits for the database lock before giving up (503).
     sqlite_busy_timeout_seconds: float = Field(default=30.0, gt=0)
     # Connections the API keeps to PostgreSQL, and how many more it may open under a burst.
-    # The sync endpoints run on anyio's 40 request threads, each holding one connection while
-    # it works, so the pool keeps 40: with fewer kept, every connection past them was opened
-    # and closed again per request (a PostgreSQL backend forked each time). Measured with 32
-    # simulated workers (bench/sampler_dispatch.py, same session): 20 kept -> 40 kept took
-    # random from 78 to 97 trials/s and TPE from 50 to 67. The overflow covers the background
-    # threads (suggestion preparation, the reaper). Connections open lazily, so an idle
-    # replica holds few; a busy one up to the sum: keep replicas x sum under PostgreSQL's
-    # max_connections (100 by default). Ignored for SQLite.
-    database_pool_size: int = Field(default=40, ge=1)
-    database_max_overflow: int = Field(default=10, ge=0)
+    # Request threads (40) each hold one while they work; with SQLAlchemy's default of 5 kept,
+    # a busy server opened and closed connections all the time (a PostgreSQL backend process
+    # each: bench/dispatch_throughput.py). Each API replica may hold up to the sum: keep
+    # replicas x sum under PostgreSQL's max_connections (100 by default). Ignored for SQLite.
+    database_pool_size: int = Field(default=20, ge=1)
+    database_max_overflow: int = Field(default=20, ge=0)
     # FastAPI's native OpenTelemetry (traces, metrics, logs to the providers you configure).
     # Off by default: its per-request check alone was ~7% of the server's CPU on the worker
     # protocol, and /metrics already exports hpo's own figures in Prometheus format.
