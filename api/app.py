@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
             if sink is not None:
                 sink.stop()
             if own:
+                svc.suggestions.close()
                 svc.db.dispose()
 
     app = FastAPI(
@@ -119,6 +120,7 @@ def _build_service(settings: Settings) -> Service:
         Database(engine),
         lease_seconds=settings.lease_seconds,
         sampler_cache_max_observations=settings.sampler_cache_max_observations,
+        sampler_processes=settings.sampler_processes,
         budget_limits=BudgetLimits(
             max_trials_per_study=settings.max_trials_per_study,
             max_studies_per_comparison=settings.max_studies_per_comparison,

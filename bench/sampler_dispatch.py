@@ -143,7 +143,9 @@ def create_study(url: str, sampler: str, workers: int) -> int:
 
 
 @contextmanager
-def servers(samplers: list[str], out: Path, tag: str) -> Iterator[dict[str, str]]:
+def servers(
+    samplers: list[str], out: Path, tag: str, pool: tuple[int, int]
+) -> Iterator[dict[str, str]]:
     """One `hpo serve` on its own fresh PostgreSQL database per sampler."""
     with ExitStack() as stack:
         urls: dict[str, str] = {}
@@ -157,8 +159,8 @@ def servers(samplers: list[str], out: Path, tag: str) -> Iterator[dict[str, str]
                         "HPO_MAX_TRIALS_PER_STUDY": "1000000",
                         "HPO_LOG_LEVEL": "warning",
                         # six servers on one PostgreSQL (max_connections 100), beside others
-                        "HPO_DATABASE_POOL_SIZE": "6",
-                        "HPO_DATABASE_MAX_OVERFLOW": "2",
+                        "HPO_DATABASE_POOL_SIZE": str(pool[0]),
+                        "HPO_DATABASE_MAX_OVERFLOW": str(pool[1]),
                     },
                 )
             )
@@ -173,7 +175,8 @@ def one_worker_count(args: argparse.Namespace, workers: int) -> list[str]:
     errors: dict[str, int] = {s: 0 for s in samplers}
     first_errors: list[str] = []
     prep: dict[str, str] = {}
-    with servers(samplers, args.out, f"w{workers}") as urls:
+    size, overflow = (int(x) for x in args.pool.split(","))
+    with servers(samplers, args.out, f"w{workers}", (size, overflow)) as urls:
         for name, url in urls.items():
             create_study(url, name, workers)
         for k in range(args.slices):
@@ -229,13 +232,22 @@ def main() -> None:
     parser.add_argument("--slice-seconds", type=float, default=60.0)
     parser.add_argument("--train-seconds", type=float, default=0.3)
     parser.add_argument("--samplers", default="random,qmc,tpe,gp,cmaes,lipo")
+    parser.add_argument(
+        "--pool",
+        default="6,2",
+        help="each server's PostgreSQL pool size and overflow (all servers share one "
+        "PostgreSQL, max_connections 100 by default; fewer kept than concurrent requests "
+        "means connections opened and closed under load)",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/out/sampler_dispatch"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     lines = [
         machine_line() + ", load average at start {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()),
         f"{args.slices} slices of {args.slice_seconds:.0f} s per sampler, rotating; "
-        f"{args.train_seconds} s per simulated trial; PostgreSQL 127.0.0.1",
+        f"{args.train_seconds} s per simulated trial; PostgreSQL 127.0.0.1; each server's "
+        f"pool {args.pool}; HPO_SAMPLER_PROCESSES="
+        f"{os.environ.get('HPO_SAMPLER_PROCESSES', '1 (the default)')}",
         "",
     ]
     for w in (int(x) for x in args.workers.split(",")):

@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     # recently used studies are dropped and rebuilt from the database on their next claim; a single
     # study above it is rebuilt on every claim, so keep it above your largest model-based study.
     sampler_cache_max_observations: int = Field(default=200_000, ge=0)
+    # Child processes in which busy studies' model-based samplers ask (8+ pending trials: many
+    # workers), off the API process's GIL (hpo.samplers._process). One takes the asks off the
+    # request threads; more spread many busy studies over more cores. 0: every sampler asks in
+    # the API process.
+    sampler_processes: int = Field(default=1, ge=0)
     # Caps on what one request may book (hpo.service.budgets): a study's n_trials (at
     # creation and when a PATCH raises it), and a comparison's samplers x repeats. Past them
     # the request gets a 422; the cost of reading a comparison grows with its studies.

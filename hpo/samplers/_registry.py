@@ -70,6 +70,16 @@ class SamplerRegistry:
             out.append(name)
         return tuple(out)
 
+    def entry(self, name: str) -> SamplerFactory | str:
+        """What `name` was registered with: its import path, or the factory itself (what a
+        sampler process is sent to build the same sampler)."""
+        entry = self._factories.get(name)
+        if entry is None:
+            raise UnknownSamplerError(
+                f"unknown sampler {name!r}: use one of {', '.join(self._factories)}"
+            )
+        return entry
+
     def factory(self, name: str) -> SamplerFactory:
         """The factory for `name`; raises UnknownSamplerError with the valid names."""
         entry = self._factories.get(name)

@@ -58,6 +58,7 @@ class Service:
         artifact_store: ArtifactStore | None = None,
         artifact_limits: ArtifactLimits | None = None,
         max_log_bytes: int = 1 << 20,
+        sampler_processes: int = 0,
     ) -> None:
         """`dataset_roots`: where a study's dataset may name an absolute path (see
         hpo.dataset_location). `prepare_suggestions`: ask model-based samplers in a background
@@ -65,7 +66,8 @@ class Service:
         False for a `Database` bound to one connection (tests), which a second thread must
         not share. `track_finished_trials`: write each finished trial to the tracking outbox
         for a `TrackingSink` (hpo/service/tracking/) to log, in the transaction that
-        finished it."""
+        finished it. `sampler_processes`: child processes for busy studies' samplers (see
+        `hpo.service.dispatch.sampler_cache`; `hpo serve` uses one, 0 here by default)."""
         self.db = db
         self.metrics = Metrics()
         self.suggestions = Suggestions(
@@ -74,6 +76,7 @@ class Service:
             self.metrics,
             prepare_in_background=prepare_suggestions,
             max_observations=sampler_cache_max_observations,
+            sampler_processes=sampler_processes,
         )
         self.dispatch = Dispatcher(
             db, self.suggestions, lease_seconds=lease_seconds, metrics=self.metrics, clock=clock
@@ -132,6 +135,12 @@ class Service:
             (("pool", pool),): float(n) for pool, n in self.workers.claimable_slots().items()
         }
         gauges = {"hpo_trials": series, "hpo_claimable_slots": slots}
+        processes = self.suggestions.processes
+        if processes is not None:
+            # Asks in the sampler processes: their CPU is off this process's clock.
+            gauges["hpo_sampler_process_cpu_seconds"] = {
+                (("process", name),): cpu for name, cpu in processes.cpu_seconds.items()
+            }
         if self.tracking:
             with self.db.transaction(write=False) as session:
                 waiting = tracking_outbox.backlog(session)

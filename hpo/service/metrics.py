@@ -30,7 +30,14 @@ _HELP = {
         "Background preparations skipped: queued trials wait, the budget is handed out, or "
         "max_parallel trials run."
     ),
-    "hpo_suggestion_prepare_cpu_seconds_total": "CPU seconds of background preparation.",
+    "hpo_suggestion_prepare_cpu_seconds_total": (
+        "CPU seconds of background preparation in this process (asks of samplers in a sampler "
+        "process count in hpo_sampler_process_cpu_seconds)."
+    ),
+    "hpo_sampler_process_moves_total": "Busy studies' samplers moved to a sampler process.",
+    "hpo_sampler_process_losses_total": (
+        "Samplers rebuilt in process after their sampler process died or stopped answering."
+    ),
     "hpo_http_requests_total": "HTTP requests served, by method, route template and status.",
     "hpo_tracking_runs_logged_total": "Finished trials logged to the tracking server (MLflow).",
     "hpo_tracking_errors_total": "Attempts to log a trial that the tracking server failed.",

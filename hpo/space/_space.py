@@ -169,6 +169,11 @@ class SearchSpace(Mapping[str, Param]):
             return f"SearchSpace({dict(self._params)!r}, {dict(self._conditions)!r})"
         return f"SearchSpace({dict(self._params)!r})"
 
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, dict[str, Any]]]]:
+        # Pickled as its dict form (the mapping proxies inside do not pickle): what a sampler
+        # process is sent to build a study's sampler (hpo.samplers._process).
+        return (SearchSpace.from_dict, (self.to_dict(),))
+
     def __setattr__(self, name: str, value: object) -> None:
         if hasattr(self, "_hash"):
             raise AttributeError("SearchSpace is immutable")

@@ -61,6 +61,15 @@ what the cached samplers keep per observation: past it, least recently used stud
 after each use, so memory stays bounded whatever the studies' sizes, at the cost of a full
 reload per claim for that study. The dispatcher also drops a study's entry when the study
 completes or is cancelled or deleted (`forget`).
+
+Busy studies' samplers in a child process. With `processes` (`HPO_SAMPLER_PROCESSES`), a
+model-based sampler whose study has `BUSY_PENDING` or more pending trials moves into one of
+them (`hpo.samplers._process`): the entry gets a `RemoteSampler` told the whole history once,
+and from then on its asks run off the API process's GIL (measured: with 32 workers the API
+process sat at ~85 % of one core in TPE's asks, the other core mostly idle). Small studies
+stay in process (no child is started for them, and nothing crosses a pipe). A child that dies
+is not the sampler's fault, so it never pauses the study: the entry is rebuilt in process from
+the database and stays there (`SamplerProcessLost`).
 """
 
 from __future__ import annotations
@@ -76,7 +85,8 @@ from typing import Any, Literal
 from sqlalchemy.orm import Session
 
 from hpo.objectives import StudyObjectives
-from hpo.samplers import Sampler, SamplerFeed, SamplerRegistry, taken_key
+from hpo.samplers import IncrementalSampler, Sampler, SamplerFeed, SamplerRegistry, taken_key
+from hpo.samplers._process import SamplerProcesses, SamplerProcessLost, can_send
 from hpo.service._common import study_space, target_trials, to_observation
 from hpo.service.dispatch.active_trials import ActiveTrials, read_active
 from hpo.service.dispatch.sampler_failures import SamplerFailed
@@ -100,6 +110,14 @@ _Version = tuple[int, tuple[int, ...]]
 NEAR_PENDING = 8
 DEPTH_PENDING = 16
 MAX_PREPARED = 4
+# From this many pending trials on, a model-based sampler moves to a sampler process (when the
+# cache has them): the many-workers case, where asks come back to back.
+BUSY_PENDING = 8
+
+# Samplers whose ask is cheap and ignores the history's values: asked at claim time, never
+# prepared ahead (a prepared suggestion would almost never match the claim's version), never
+# moved to a sampler process (the pipe would cost more than the ask).
+CHEAP_SAMPLERS = frozenset({"random", "qmc", "grid"})
 
 
 @dataclass(frozen=True)
@@ -126,6 +144,8 @@ class _Entry:
     refreshes: int = 0
     prepared: list[_Prepared] = field(default_factory=list)  # oldest first
     weight: int = 0  # observations held for this study (see `SamplerCache.max_observations`)
+    remote: bool = False  # the sampler lives in a sampler process
+    stay_local: bool = False  # it lost its process once (or could not go): it stays here
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -157,8 +177,12 @@ class SamplerCache:
         registry: SamplerRegistry,
         max_studies: int = 128,
         max_observations: int = 200_000,
+        processes: SamplerProcesses | None = None,
     ) -> None:
         self.registry = registry
+        self.processes = processes
+        self.moved = 0  # entries moved to a sampler process (tests, metrics)
+        self.lost = 0  # entries brought back after their process was lost (tests, metrics)
         self.max_studies = max_studies
         self.max_observations = max_observations
         self._entries: OrderedDict[int, _Entry] = OrderedDict()
@@ -186,18 +210,27 @@ class SamplerCache:
         entry = self._entry(study)
         try:
             with entry.lock:
-                version, pending = self._refresh(session, study.id, entry, active)
-                prepared, entry.prepared = entry.prepared, []
-                if n == 1 and prepared and prepared[0].version == version:
-                    self.prepared_used += 1
-                    return [] if prepared[0].params is None else [dict(prepared[0].params)]
-                used = self._near(prepared, version, pending, n)
-                self.prepared_used += len(used)
-                if len(used) < n:
-                    used += self._ask_for(study, entry, pending + used, n - len(used))
-                return used
+                try:
+                    return self._suggest(session, study, entry, active, n)
+                except SamplerProcessLost as e:
+                    self._bring_back(study, entry, e)
+                    return self._suggest(session, study, entry, active, n)
         finally:
             self._shrink(study.id)
+
+    def _suggest(
+        self, session: Session, study: Study, entry: _Entry, active: ActiveTrials, n: int
+    ) -> list[dict[str, Any]]:
+        version, pending = self._refresh(session, study, entry, active)
+        prepared, entry.prepared = entry.prepared, []
+        if n == 1 and prepared and prepared[0].version == version:
+            self.prepared_used += 1
+            return [] if prepared[0].params is None else [dict(prepared[0].params)]
+        used = self._near(prepared, version, pending, n)
+        self.prepared_used += len(used)
+        if len(used) < n:
+            used += self._ask_for(study, entry, pending + used, n - len(used))
+        return used
 
     @staticmethod
     def _near(
@@ -236,33 +269,92 @@ class SamplerCache:
         entry = self._entry(study)
         try:
             with entry.lock:
-                version, pending = self._refresh(session, study.id, entry, active)
-                if entry.prepared and entry.prepared[0].version == version:
-                    return "current"
-                # What a claim could still use (see `_near`): the rest is dropped.
-                kept = [
-                    p
-                    for p in entry.prepared
-                    if p.params is not None
-                    and len(pending) >= NEAR_PENDING
-                    and version[0] - p.loaded <= len(pending) // NEAR_PENDING
-                ]
-                room = min(
-                    target_trials(study) - active.created, study.max_parallel - active.running
-                )
-                depth = min(MAX_PREPARED, 1 + len(pending) // DEPTH_PENDING, room)
-                if len(kept) >= depth:
-                    entry.prepared = kept
-                    return "current"
-                ahead = [dict(p.params) for p in kept if p.params is not None]
-                asked = self._ask_for(study, entry, pending + ahead, depth - len(kept))
-                if not asked:  # exhausted at this version
-                    entry.prepared = [_Prepared(version, None)]
-                    return "prepared"
-                entry.prepared = kept + [_Prepared(version, params) for params in asked]
-                return "prepared"
+                try:
+                    return self._prepare(session, study, entry, active)
+                except SamplerProcessLost as e:
+                    self._bring_back(study, entry, e)
+                    return self._prepare(session, study, entry, active)
         finally:
             self._shrink(study.id)
+
+    def _prepare(
+        self, session: Session, study: Study, entry: _Entry, active: ActiveTrials
+    ) -> Preparation:
+        version, pending = self._refresh(session, study, entry, active)
+        if entry.prepared and entry.prepared[0].version == version:
+            return "current"
+        # What a claim could still use (see `_near`): the rest is dropped.
+        kept = [
+            p
+            for p in entry.prepared
+            if p.params is not None
+            and len(pending) >= NEAR_PENDING
+            and version[0] - p.loaded <= len(pending) // NEAR_PENDING
+        ]
+        room = min(target_trials(study) - active.created, study.max_parallel - active.running)
+        depth = min(MAX_PREPARED, 1 + len(pending) // DEPTH_PENDING, room)
+        if len(kept) >= depth:
+            entry.prepared = kept
+            return "current"
+        ahead = [dict(p.params) for p in kept if p.params is not None]
+        asked = self._ask_for(study, entry, pending + ahead, depth - len(kept))
+        if not asked:  # exhausted at this version
+            entry.prepared = [_Prepared(version, None)]
+            return "prepared"
+        entry.prepared = kept + [_Prepared(version, params) for params in asked]
+        return "prepared"
+
+    def _place(self, study: Study, entry: _Entry, pending: int) -> bool:
+        """Move a busy study's model-based sampler to its sampler process (see the module
+        docstring); True when it moved, and its history must be loaded again."""
+        if (
+            self.processes is None
+            or entry.remote
+            or entry.stay_local
+            or pending < BUSY_PENDING
+            or study.sampler in CHEAP_SAMPLERS
+            or not isinstance(entry.sampler, IncrementalSampler)
+        ):
+            return False
+        registered = self.registry.entry(study.sampler)
+        if not can_send(registered):  # e.g. a factory registered as a lambda
+            entry.stay_local = True
+            return False
+        process = self.processes.for_study(study.id)
+        if not process.is_warm(study.sampler):
+            # Started off this lock: the sampler moves at a later refresh, once it runs.
+            process.warm_soon(registered, study.sampler)
+            return False
+        try:
+            remote = process.create(
+                registered,
+                study.sampler,
+                study_space(study),
+                self._sampler_arguments(study),
+            )
+        except Exception as e:  # the process, or a sampler that cannot be built there
+            entry.stay_local = True
+            log.warning("study %s: its sampler stays in process (%s)", study.id, e)
+            return False
+        entry.feed, entry.remote = SamplerFeed(remote), True
+        entry.restart()
+        self.moved += 1
+        log.info(
+            "study %s: %s pending trials, sampler moved to %s", study.id, pending, process.name
+        )
+        return True
+
+    def _bring_back(self, study: Study, entry: _Entry, lost: SamplerProcessLost) -> None:
+        """The entry's sampler process is gone: rebuild the sampler here, from the database
+        (the next refresh), and keep it here."""
+        log.warning("study %s: %s; its sampler is rebuilt in process", study.id, lost)
+        try:
+            sampler = self._new_sampler(study)
+        except Exception as e:
+            raise SamplerFailed(study.id, study.sampler, e) from e
+        entry.feed, entry.remote, entry.stay_local = SamplerFeed(sampler), False, True
+        entry.restart()
+        self.lost += 1
 
     def claimed(self, study_id: int, trial_id: int, params: dict[str, Any]) -> None:
         """Record a trial this process just handed out, so the next refresh need not read
@@ -310,6 +402,8 @@ class SamplerCache:
     ) -> list[dict[str, Any]]:
         try:
             return self._ask(entry, pending, n)
+        except SamplerProcessLost:
+            raise  # not the sampler's fault: the caller brings it back in process
         except Exception as e:  # the sampler's own code: nothing here touches the database
             with self._lock:
                 self._entries.pop(study.id, None)  # its state is unknown now: rebuild
@@ -351,23 +445,36 @@ class SamplerCache:
             return entry
 
     def _new_sampler(self, study: Study) -> Sampler:
+        arguments = self._sampler_arguments(study)
+        return self.registry.create(study.sampler, study_space(study), **arguments)
+
+    @staticmethod
+    def _sampler_arguments(study: Study) -> dict[str, Any]:
+        """`SamplerRegistry.create`'s keyword arguments for the study's sampler."""
         spec = study.spec
         objectives = StudyObjectives.of_spec(spec)
-        return self.registry.create(
-            study.sampler,
-            study_space(study),
-            direction=study.direction,
-            seed=int(spec.get("seed") or 0),
-            options=(spec.get("sampler") or {}).get("options") or {},
-            directions=objectives.directions,
-            n_constraints=len(objectives.constraints),
-        )
+        return {
+            "direction": study.direction,
+            "seed": int(spec.get("seed") or 0),
+            "options": (spec.get("sampler") or {}).get("options") or {},
+            "directions": objectives.directions,
+            "n_constraints": len(objectives.constraints),
+        }
 
     def _refresh(
+        self, session: Session, study: Study, entry: _Entry, active: ActiveTrials
+    ) -> tuple[_Version, list[dict[str, Any]]]:
+        """Append newly finished trials to the entry (see the module docstring), moving a busy
+        study's sampler to its process first; return the history's version and the pending
+        configurations, in trial-number order."""
+        version, pending = self._read(session, study.id, entry, active)
+        if self._place(study, entry, len(pending)):
+            version, pending = self._read(session, study.id, entry, active)
+        return version, pending
+
+    def _read(
         self, session: Session, study_id: int, entry: _Entry, active: ActiveTrials
     ) -> tuple[_Version, list[dict[str, Any]]]:
-        """Append newly finished trials to the entry (see the module docstring); return the
-        history's version and the pending configurations, in trial-number order."""
         entry.refreshes += 1
         if entry.refreshes % self.recount_every == 0:
             self._recount(session, study_id, entry)

@@ -17,21 +17,20 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from hpo.samplers import SamplerRegistry
+from hpo.samplers._process import SamplerProcesses
 from hpo.service.dispatch.active_trials import ActiveTrials
 from hpo.service.dispatch.prefetch import Prefetcher
-from hpo.service.dispatch.sampler_cache import SamplerCache
+from hpo.service.dispatch.sampler_cache import CHEAP_SAMPLERS, SamplerCache
 from hpo.service.metrics import Metrics
 from hpo.storage import Database, Study, StudyState
 from hpo.storage import repositories as repo
-
-# Samplers whose ask is cheap and ignores the history's values: asked at claim time, never
-# prepared ahead (a prepared suggestion would almost never match the claim's version).
-CHEAP_SAMPLERS = frozenset({"random", "qmc", "grid"})
 
 # `SamplerCache.prepare`'s outcome -> the counter it adds to (hpo_suggestions_<name>_total).
 _PREPARE_METRIC = {"prepared": "prepared", "current": "current", "no_room": "skipped_no_room"}
@@ -48,10 +47,16 @@ class Suggestions:
         *,
         prepare_in_background: bool = True,
         max_observations: int = 200_000,
+        sampler_processes: int = 0,
     ) -> None:
+        """`sampler_processes`: child processes for busy studies' model-based samplers (see
+        `sampler_cache`); 0 keeps every sampler in this process."""
         self.db = db
         self.metrics = metrics
-        self.cache = SamplerCache(registry, max_observations=max_observations)
+        self.processes = SamplerProcesses(sampler_processes) if sampler_processes else None
+        self.cache = SamplerCache(
+            registry, max_observations=max_observations, processes=self.processes
+        )
         # Started at once, not after a pause that would let the answer to the result's request
         # go out first: the same worker's next claim usually follows within milliseconds, and
         # waiting for the ask already under way beats starting a second one (measured: the
@@ -68,7 +73,8 @@ class Suggestions:
         when the sampler is exhausted. Raises `SamplerFailed` (see `sampler_failures`)."""
         started = time.perf_counter()
         used_before = self.cache.prepared_used
-        suggested = self.cache.suggest(session, study, active, n)
+        with self._counting_moves():
+            suggested = self.cache.suggest(session, study, active, n)
         self.metrics.observe("hpo_ask_seconds", time.perf_counter() - started)
         used = self.cache.prepared_used - used_before
         if used:
@@ -111,13 +117,31 @@ class Suggestions:
         """Drop a study's sampler (it is over, or gone); a later claim rebuilds it."""
         self.cache.forget(study_id)
 
+    def close(self) -> None:
+        """Stop the sampler processes (the server is shutting down)."""
+        if self.processes is not None:
+            self.processes.close()
+
+    @contextmanager
+    def _counting_moves(self) -> Iterator[None]:
+        """Count the samplers the cache moved to (or brought back from) a sampler process."""
+        moved, lost = self.cache.moved, self.cache.lost
+        try:
+            yield
+        finally:
+            if self.cache.moved > moved:
+                self.metrics.inc("hpo_sampler_process_moves_total", self.cache.moved - moved)
+            if self.cache.lost > lost:
+                self.metrics.inc("hpo_sampler_process_losses_total", self.cache.lost - lost)
+
     def _prepare(self, study_id: int) -> None:
         with self.db.transaction(write=False) as session:
             study = repo.get_study(session, study_id)
             if study.state is not StudyState.RUNNING:
                 return
             started = time.thread_time()
-            outcome = self.cache.prepare(session, study)
+            with self._counting_moves():
+                outcome = self.cache.prepare(session, study)
             # The background thread's CPU competes with training on the same cores: count it.
             self.metrics.inc(
                 "hpo_suggestion_prepare_cpu_seconds_total", time.thread_time() - started
