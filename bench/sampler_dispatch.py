@@ -13,6 +13,11 @@ sampler's mean over random's.
 
     .venv/bin/python bench/sampler_dispatch.py [--workers 8,32,64] [--slices 5]
         [--slice-seconds 60] [--train-seconds 0.3] [--samplers random,qmc,tpe,gp,cmaes,lipo]
+        [--pool 6,2]
+
+`--samplers tpe,tpe/0` runs TPE twice, on a server with the default sampler process and on
+one with `HPO_SAMPLER_PROCESSES=0` (every ask in the API process), side by side in the
+rotation: an A/B in one run.
 
 The objective is `_service_bench.objective` (cheap, deterministic): the benchmark times
 dispatch and suggestion, not training. A 0.3 s trial is far shorter than a real one; it makes
@@ -150,17 +155,20 @@ def servers(
     with ExitStack() as stack:
         urls: dict[str, str] = {}
         for name in samplers:
-            database = stack.enter_context(postgres_database(f"{tag}_{name}"))
+            sampler, _, processes = name.partition("/")
+            extra = {} if not processes else {"HPO_SAMPLER_PROCESSES": processes}
+            database = stack.enter_context(postgres_database(f"{tag}_{sampler}{processes}"))
             url, _ = stack.enter_context(
                 hpo_serve(
                     database,
-                    log=out / f"serve-{tag}-{name}.log",
+                    log=out / f"serve-{tag}-{sampler}{processes}.log",
                     env={
                         "HPO_MAX_TRIALS_PER_STUDY": "1000000",
                         "HPO_LOG_LEVEL": "warning",
                         # six servers on one PostgreSQL (max_connections 100), beside others
                         "HPO_DATABASE_POOL_SIZE": str(pool[0]),
                         "HPO_DATABASE_MAX_OVERFLOW": str(pool[1]),
+                        **extra,
                     },
                 )
             )
@@ -178,7 +186,7 @@ def one_worker_count(args: argparse.Namespace, workers: int) -> list[str]:
     size, overflow = (int(x) for x in args.pool.split(","))
     with servers(samplers, args.out, f"w{workers}", (size, overflow)) as urls:
         for name, url in urls.items():
-            create_study(url, name, workers)
+            create_study(url, name.partition("/")[0], workers)
         for k in range(args.slices):
             # Rotate the order each round, so no sampler always follows the same neighbour.
             order = samplers[k % len(samplers) :] + samplers[: k % len(samplers)]
@@ -231,7 +239,12 @@ def main() -> None:
     parser.add_argument("--slices", type=int, default=5)
     parser.add_argument("--slice-seconds", type=float, default=60.0)
     parser.add_argument("--train-seconds", type=float, default=0.3)
-    parser.add_argument("--samplers", default="random,qmc,tpe,gp,cmaes,lipo")
+    parser.add_argument(
+        "--samplers",
+        default="random,qmc,tpe,gp,cmaes,lipo",
+        help="comma-separated; NAME/K runs that sampler's server with HPO_SAMPLER_PROCESSES=K "
+        "(e.g. tpe,tpe/0: with and without a sampler process, side by side in the rotation)",
+    )
     parser.add_argument(
         "--pool",
         default="6,2",
