@@ -15,35 +15,13 @@ from hpo.service import Lease, Service
 from hpo.service._common import FINISHED
 from hpo.spec import parse_study_spec
 from hpo.storage import Database, Trial
+from tests.integration.factories import CACHE_SPACE, cache_spec, cache_value
 
 pytestmark = pytest.mark.integration
 
-SPACE = {
-    "lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
-    "width": {"type": "int", "low": 16, "high": 256},
-    "activation": {"type": "categorical", "choices": ["relu", "tanh", "gelu"]},
-}
-
-
-def _spec(sampler: str, n_trials: int, max_parallel: int, name: str = "cache") -> Any:
-    return parse_study_spec(
-        {
-            "name": name,
-            "task": {"model": "mlp", "dataset": "digits", "epochs": 1},
-            "space": SPACE,
-            "sampler": {"name": sampler, "options": {"n_startup_trials": 3}}
-            if sampler == "tpe"
-            else sampler,
-            "budget": {"n_trials": n_trials, "max_parallel": max_parallel},
-            "seed": 7,
-        }
-    )
-
-
-def _value(params: dict[str, Any]) -> float:
-    return (
-        float(params["width"]) / 256 + {"relu": 0.0, "tanh": 0.3, "gelu": 0.1}[params["activation"]]
-    )
+_spec = cache_spec
+_value = cache_value
+SPACE = CACHE_SPACE
 
 
 def _finished(db: Database, study_id: int) -> list[tuple[int, int]]:

@@ -24,38 +24,20 @@ from hpo.samplers.testing import SPACE as CONTRACT_SPACE
 from hpo.samplers.testing import history
 from hpo.service import Lease, Service
 from hpo.service.dispatch.sampler_cache import BUSY_PENDING
-from hpo.spec import parse_study_spec
+from hpo.spec import StudySpec
 from hpo.storage import Database, StudyState
+from tests.integration.factories import cache_spec, cache_value
 
 pytestmark = pytest.mark.integration
 
-SPACE = {
-    "lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
-    "width": {"type": "int", "low": 16, "high": 256},
-    "activation": {"type": "categorical", "choices": ["relu", "tanh", "gelu"]},
-}
 HELD = BUSY_PENDING + 2  # trials running at once: a busy study
 
 
-def _spec(sampler: str, name: str) -> Any:
-    return parse_study_spec(
-        {
-            "name": name,
-            "task": {"model": "mlp", "dataset": "digits", "epochs": 1},
-            "space": SPACE,
-            "sampler": {"name": sampler, "options": {"n_startup_trials": 3}}
-            if sampler == "tpe"
-            else sampler,
-            "budget": {"n_trials": 200, "max_parallel": 40},
-            "seed": 11,
-        }
-    )
+def _spec(sampler: str, name: str) -> StudySpec:
+    return cache_spec(sampler, n_trials=200, max_parallel=40, name=name, seed=11)
 
 
-def _value(params: dict[str, Any]) -> float:
-    return (
-        float(params["width"]) / 256 + {"relu": 0.0, "tanh": 0.3, "gelu": 0.1}[params["activation"]]
-    )
+_value = cache_value
 
 
 def _wait(condition: Callable[[], bool], timeout: float = 60.0) -> None:
