@@ -198,6 +198,9 @@ def one_worker_count(args: argparse.Namespace, workers: int) -> list[str]:
                 first_errors.extend(f"{name}: {e}" for e in tally.first_errors)
                 if k == args.slices - 1:
                     prep[name] = suggestion_metrics(urls[name])
+                    # The whole of /metrics too: where a claim's time went (batch, ask, wait).
+                    metrics_file = args.out / f"metrics-w{workers}-{name.replace('/', '-')}.txt"
+                    metrics_file.write_text(httpx.get(f"{urls[name]}/metrics", timeout=30).text)
                 print(
                     f"{workers} workers, slice {k + 1}/{args.slices}, {name}: "
                     f"{rates[name][-1]:.1f} trials/s",

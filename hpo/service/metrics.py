@@ -22,7 +22,15 @@ _HELP = {
     "hpo_trials_requeued_total": "Trial attempts requeued (lost worker or expired lease).",
     "hpo_lease_expiries_total": "Leases that expired and were reaped.",
     "hpo_sampler_failures_total": "Sampler asks that raised; each paused its study.",
-    "hpo_ask_seconds": "Time to rebuild a sampler from history and ask it for one trial.",
+    "hpo_ask_seconds": (
+        "Time a claim spent getting its new trials' configurations from the study's sampler "
+        "(a prepared suggestion, or an ask), under the study's lock."
+    ),
+    "hpo_sampler_wait_seconds": (
+        "Time a claim waited for the study's sampler while a background preparation used it."
+    ),
+    "hpo_claim_batch_seconds": "Time a batch of combined claims held its transaction.",
+    "hpo_suggestion_prepare_seconds": "Wall time of a background preparation.",
     "hpo_suggestions_prepared_total": "Background asks ahead of claims (one may ready several).",
     "hpo_suggestions_prepared_used_total": "Claims served by a suggestion prepared ahead.",
     "hpo_suggestions_current_total": "Background preparations that found theirs still current.",

@@ -317,4 +317,22 @@ def test_no_background_preparation_a_claim_cannot_use(fresh_db: Database) -> Non
         assert service.suggestions.prefetcher.wait_idle(timeout=60)
     assert metrics.counter("hpo_suggestions_prepared_total") >= 5
     assert metrics.counter("hpo_suggestion_prepare_cpu_seconds_total") > 0
+    assert _histogram_count(metrics.render(), "hpo_suggestion_prepare_seconds") >= 5
     assert service.suggestions.cache.prepared_used >= 4
+
+
+def _histogram_count(text: str, name: str) -> int:
+    counts = [line for line in text.splitlines() if line.startswith(f"{name}_count ")]
+    return int(counts[0].split()[1]) if counts else 0
+
+
+def test_a_claims_time_is_in_the_metrics(fresh_db: Database) -> None:
+    """Where a claim's time goes shows in /metrics: its batch's transaction, the ask inside
+    it, and the wait for the sampler a background preparation held."""
+    service = Service(fresh_db)
+    service.studies.create(_spec("tpe", 4, max_parallel=2, name="timed"))
+    lease = service.dispatch.claim("w1")
+    assert lease is not None
+    text = service.dispatch.metrics.render()
+    for name in ("hpo_claim_batch_seconds", "hpo_ask_seconds", "hpo_sampler_wait_seconds"):
+        assert _histogram_count(text, name) == 1, name

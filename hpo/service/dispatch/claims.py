@@ -8,6 +8,7 @@ running trials (`claim_path.insert_running_trials`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -120,6 +121,7 @@ class Claims(DispatchPart):
 
     def _serve_once(self, requests: Sequence[ClaimRequest]) -> list[Lease | None]:
         stale = self._seen.stale((r.worker_id, r.host, r.devices, r.pools) for r in requests)
+        started = time.perf_counter()
         with self.db.transaction() as session:
             commit_without_flush_wait(session)
             now = self.clock()
@@ -136,6 +138,7 @@ class Claims(DispatchPart):
             for request, lease in zip(requests, leases, strict=True):
                 if request.completed_trial_id is not None:
                     bind_next_lease(session, request.completed_trial_id, lease)
+        self.metrics.observe("hpo_claim_batch_seconds", time.perf_counter() - started)
         self.suggestions.after_claims()
         self._seen.written(stale)
         given = sum(1 for lease in leases if lease is not None)

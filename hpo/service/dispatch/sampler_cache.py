@@ -77,8 +77,9 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -201,15 +202,24 @@ class SamplerCache:
             return study_id in self._entries
 
     def suggest(
-        self, session: Session, study: Study, active: ActiveTrials, n: int = 1
+        self,
+        session: Session,
+        study: Study,
+        active: ActiveTrials,
+        n: int = 1,
+        on_wait: Callable[[float], None] | None = None,
     ) -> list[dict[str, Any]]:
         """Up to `n` distinct configurations for `study` (call under its lock, with `active`
         read under it); fewer, or none, when the sampler is exhausted. A prepared suggestion
         serves a single ask (`n` = 1) of its version. Raises `SamplerFailed` when building
-        or asking the sampler raises (the entry is dropped)."""
+        or asking the sampler raises (the entry is dropped). `on_wait(seconds)`: how long
+        the claim waited for the entry (a background preparation held it)."""
         entry = self._entry(study)
         try:
+            started = time.perf_counter()
             with entry.lock:
+                if on_wait is not None:
+                    on_wait(time.perf_counter() - started)
                 try:
                     return self._suggest(session, study, entry, active, n)
                 except SamplerProcessLost as e:

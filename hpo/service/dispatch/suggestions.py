@@ -74,7 +74,7 @@ class Suggestions:
         started = time.perf_counter()
         used_before = self.cache.prepared_used
         with self._counting_moves():
-            suggested = self.cache.suggest(session, study, active, n)
+            suggested = self.cache.suggest(session, study, active, n, on_wait=self._waited)
         self.metrics.observe("hpo_ask_seconds", time.perf_counter() - started)
         used = self.cache.prepared_used - used_before
         if used:
@@ -85,6 +85,9 @@ class Suggestions:
                 with self._refill_lock:
                     self._refill.add(study.id)
         return suggested
+
+    def _waited(self, seconds: float) -> None:
+        self.metrics.observe("hpo_sampler_wait_seconds", seconds)
 
     def after_claims(self) -> None:
         """Call after a claim's transaction ended: prepare again for the studies whose
@@ -139,9 +142,10 @@ class Suggestions:
             study = repo.get_study(session, study_id)
             if study.state is not StudyState.RUNNING:
                 return
-            started = time.thread_time()
+            started, wall = time.thread_time(), time.perf_counter()
             with self._counting_moves():
                 outcome = self.cache.prepare(session, study)
+            self.metrics.observe("hpo_suggestion_prepare_seconds", time.perf_counter() - wall)
             # The background thread's CPU competes with training on the same cores: count it.
             self.metrics.inc(
                 "hpo_suggestion_prepare_cpu_seconds_total", time.thread_time() - started
