@@ -72,11 +72,17 @@ class Suggestions:
         with the pending trials (so parallel workers get distinct suggestions); fewer (none)
         when the sampler is exhausted. Raises `SamplerFailed` (see `sampler_failures`)."""
         started = time.perf_counter()
-        used_before = self.cache.prepared_used
+        used = 0
+
+        def count_used(k: int) -> None:
+            nonlocal used
+            used += k
+
         with self._counting_moves():
-            suggested = self.cache.suggest(session, study, active, n, on_wait=self._waited)
+            suggested = self.cache.suggest(
+                session, study, active, n, on_wait=self._waited, on_prepared=count_used
+            )
         self.metrics.observe("hpo_ask_seconds", time.perf_counter() - started)
-        used = self.cache.prepared_used - used_before
         if used:
             self.metrics.inc("hpo_suggestions_prepared_used_total", used)
             # A claim took what was ready: get the next ones ready before the next claim,
