@@ -15,6 +15,7 @@ from sqlalchemy import select
 from hpo.comparison_spec import parse_comparison_spec
 from hpo.service import Lease, Service
 from hpo.service._common import FINISHED
+from hpo.service.dispatch.sampler_cache import _Prepared
 from hpo.spec import parse_study_spec
 from hpo.storage import Database, Trial
 from tests.integration.factories import CACHE_SPACE, cache_spec, cache_value
@@ -176,7 +177,8 @@ def test_with_many_pending_claims_take_prepared_suggestions_while_the_sampler_is
     """Issue 12: a claim takes a prepared suggestion without the sampler's lock, so it never
     waits for a background ask under way (measured: half the claims of a 32-worker TPE run
     waited ~10 ms for one); the prepared ones a claim does not use stay for the next claims
-    instead of being dropped. With none left, a claim waits for the sampler and asks."""
+    instead of being dropped. With none left, a claim waits for the sampler, takes what the
+    background ask readied meanwhile, or else asks."""
     service = Service(fresh_db)
     study = service.studies.create(_spec(sampler, 200, max_parallel=40, name="take"))
     held = [service.dispatch.ask(study.id) for _ in range(17)]
@@ -185,7 +187,7 @@ def test_with_many_pending_claims_take_prepared_suggestions_while_the_sampler_is
     assert service.suggestions.prefetcher is not None
     assert service.suggestions.prefetcher.wait_idle(timeout=60)
     entry = service.suggestions.cache._entries[study.id]
-    ready = [p.params for p in entry.prepared]
+    ready = [p.params for p in entry.prepared if p.params is not None]
     assert len(ready) == 2
     with ThreadPoolExecutor(max_workers=1) as pool:
         entry.lock.acquire()  # as a background ask holds it
@@ -195,11 +197,16 @@ def test_with_many_pending_claims_take_prepared_suggestions_while_the_sampler_is
             third = pool.submit(service.dispatch.ask, study.id)
             with pytest.raises(FuturesTimeout):
                 third.result(timeout=0.5)  # no prepared one left: it waits for the sampler
+            # The background ask it waits for readies one: taken once the lock is free.
+            readied = {**ready[0], "lr": 0.0123}
+            with entry.pool_lock:
+                entry.prepared.append(_Prepared((entry.loaded, ()), readied))
         finally:
             entry.lock.release()
-        asked = third.result(timeout=60)
+        assert third.result(timeout=60).params == readied
+        asked = pool.submit(service.dispatch.ask, study.id).result(timeout=60)
     assert [lease.params for lease in taken] == ready
-    others = [h.params for h in held] + ready
+    others = [h.params for h in held] + ready + [readied]
     assert asked.params not in others
 
 

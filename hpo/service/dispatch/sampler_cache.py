@@ -245,6 +245,11 @@ class SamplerCache:
             with entry.lock:
                 if on_wait is not None:
                     on_wait(time.perf_counter() - started)
+                # A background preparation held the sampler: what it just readied is taken
+                # as above, without the refresh below.
+                taken += count(*self._take(entry, active, n - len(taken), taken))
+                if len(taken) == n:
+                    return taken
                 try:
                     more = count(*self._suggest(session, study, entry, active, n, taken))
                 except SamplerProcessLost as e:
@@ -255,14 +260,18 @@ class SamplerCache:
             self._shrink(study.id)
 
     def _take(
-        self, entry: _Entry, active: ActiveTrials, n: int
+        self,
+        entry: _Entry,
+        active: ActiveTrials,
+        n: int,
+        taken: list[dict[str, Any]] | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
         """Many trials in flight: up to `n` prepared suggestions near enough to the history
         `active` shows (see the module docstring), without the entry's lock, so a claim does
         not wait for a background ask nor refresh the sampler (the next preparation does).
         Only when the params of every active trial are known here (else the claim's refresh
-        reads them)."""
-        if len(active.rows) < NEAR_PENDING:
+        reads them). `taken`: suggestions this claim already took (they count as pending)."""
+        if len(active.rows) < NEAR_PENDING or n <= 0:
             return [], 0
         # Every trial numbered below `created` is finished or active (see `ActiveTrials`).
         finished = active.created - len(active.rows)
@@ -273,7 +282,7 @@ class SamplerCache:
                 pending = [entry.pending_params[i] for i, _, _ in active.rows]
             except KeyError:  # handed out by another replica, or enqueued
                 return [], 0
-            used = self._near_locked(entry, finished, pending, n)
+            used = self._near_locked(entry, finished, pending + (taken or []), n)
         return used, len(used)
 
     def _suggest(
