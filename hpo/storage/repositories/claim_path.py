@@ -12,7 +12,7 @@ Everything else (errors, retries, rare branches) stays in the ORM repositories.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeAlias, cast
 
 from sqlalchemy import Row, Table, bindparam, func, insert, select, update
@@ -57,24 +57,23 @@ _OBSERVED = (
     _T.c.objective_values,
     _T.c.violations,
 )
+_NEVER = datetime.min.replace(tzinfo=UTC)  # sorts a missing finish time (NULLs last)
 _FINISHED = (TrialState.COMPLETED, TrialState.PRUNED, TrialState.FAILED)
-_FINISHED_ABOVE = (
-    select(*_OBSERVED)
-    .where(
-        _T.c.study_id == bindparam("sid"),
-        _T.c.state.in_(_FINISHED),
-        _T.c.number > bindparam("top"),
-    )
-    .order_by(_T.c.finished_at, _T.c.id)
+# The trials numbered above the previous read's top, and those among the ids active then
+# (numbered at most that top, so the two parts never overlap). No state condition in SQL:
+# with one, a planner whose statistics are stale (a young table, or autovacuum off: measured
+# on this project's CI machine) takes the (study_id, state, value) index and reads every
+# finished trial of the study on every claim (12 ms at 11 000 trials, growing with them);
+# without, the only index that bounds the first part is (study_id, number). The few rows
+# that are not finished (claimed since) are dropped in `finished_candidates`.
+_ABOVE = select(*_OBSERVED, _T.c.finished_at).where(
+    _T.c.study_id == bindparam("sid"), _T.c.number > bindparam("top")
 )
-_FINISHED_ABOVE_OR_IN = (
-    select(*_OBSERVED)
-    .where(
-        _T.c.study_id == bindparam("sid"),
-        _T.c.state.in_(_FINISHED),
-        (_T.c.number > bindparam("top")) | _T.c.id.in_(bindparam("ids", expanding=True)),
+_FINISHED_ABOVE = _ABOVE
+_FINISHED_ABOVE_OR_IN = _ABOVE.union_all(
+    select(*_OBSERVED, _T.c.finished_at).where(
+        _T.c.id.in_(bindparam("ids", expanding=True)), _T.c.number <= bindparam("top")
     )
-    .order_by(_T.c.finished_at, _T.c.id)
 )
 _PARAMS_OF = select(_T.c.id, _T.c.params).where(_T.c.id.in_(bindparam("ids", expanding=True)))
 
@@ -184,7 +183,9 @@ def finished_candidates(
         )
     else:
         result = connection.execute(_FINISHED_ABOVE, {"sid": study_id, "top": above})
-    return list(result)
+    rows = [row for row in result if row.state in _FINISHED]
+    rows.sort(key=lambda row: (row.finished_at is None, row.finished_at or _NEVER, row.id))
+    return rows
 
 
 def params_of(session: Session, trial_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
