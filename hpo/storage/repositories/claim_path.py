@@ -61,11 +61,14 @@ _NEVER = datetime.min.replace(tzinfo=UTC)  # sorts a missing finish time (NULLs 
 _FINISHED = (TrialState.COMPLETED, TrialState.PRUNED, TrialState.FAILED)
 # The trials numbered above the previous read's top, and those among the ids active then
 # (numbered at most that top, so the two parts never overlap). No state condition in SQL:
-# with one, a planner whose statistics are stale (a young table, or autovacuum off: measured
-# on this project's CI machine) takes the (study_id, state, value) index and reads every
-# finished trial of the study on every claim (12 ms at 11 000 trials, growing with them);
-# without, the only index that bounds the first part is (study_id, number). The few rows
-# that are not finished (claimed since) are dropped in `finished_candidates`.
+# with one, PostgreSQL with stale statistics (a young table, or autovacuum off, as on this
+# project's CI machine) took the (study_id, state, value) index and read every finished
+# trial of the study on every claim (12 ms at 11 000 trials, growing with them; measured
+# with EXPLAIN ANALYZE during bench/sampler_dispatch.py); without, the growing study's
+# reads stayed on (study_id, number) in the same benchmark. Not planner-proof: a table
+# bulk-loaded and never analyzed can still get the (study_id, ...) index scan (EXPLAIN on
+# 3 000 trials). The few rows that are not finished (claimed since) are dropped in
+# `finished_candidates`.
 _ABOVE = select(*_OBSERVED, _T.c.finished_at).where(
     _T.c.study_id == bindparam("sid"), _T.c.number > bindparam("top")
 )
