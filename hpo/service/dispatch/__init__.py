@@ -18,11 +18,14 @@ over the `Suggestions` that `Service` owns.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from hpo.errors import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
+from hpo.errors import HpoError, ValidationError
 from hpo.pools import DEFAULT_POOL, check_pools
 from hpo.service.dispatch.claim_fields import check_claim_fields
 from hpo.service.dispatch.claims import Claims
@@ -34,6 +37,9 @@ from hpo.service.metrics import Metrics
 from hpo.service.views import Lease, TrialView
 from hpo.storage import Database, FailureClass, utcnow
 from hpo.storage.repositories.locks import BUILTIN_ONLY
+from hpo.storage.statistics import analyze_trials_if_stale
+
+log = logging.getLogger("hpo.service.dispatch")
 
 
 class Dispatcher:
@@ -224,6 +230,16 @@ class Dispatcher:
         if reaped:
             self.work.notify()
         return reaped
+
+    def upkeep(self) -> bool:
+        """The reaper's other periodic job: refresh PostgreSQL's statistics of the trials
+        table when they are stale (`hpo.storage.statistics`); True when it did."""
+        try:
+            with self.db.transaction() as session:
+                return analyze_trials_if_stale(session)
+        except (SQLAlchemyError, HpoError) as e:  # e.g. a role that may not ANALYZE
+            log.warning("could not refresh the trials table's statistics: %s", e)
+            return False
 
 
 __all__ = ["Dispatcher", "Suggestions"]

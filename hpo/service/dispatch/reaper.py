@@ -1,4 +1,5 @@
-"""The reaper: a daemon thread in the API process that requeues trials whose lease expired.
+"""The reaper: a daemon thread in the API process that requeues trials whose lease expired
+(and keeps the trials table's planner statistics current: `Dispatcher.upkeep`).
 
 Every API replica may run one: `expired_leases` locks rows with SKIP LOCKED, so two reapers
 never requeue the same trial twice.
@@ -18,6 +19,10 @@ log = logging.getLogger("hpo.service.reaper")  # its name from before the dispat
 class Reaps(Protocol):
     def reap(self) -> int:
         """Requeue (or fail) trials whose lease expired; how many."""
+        ...
+
+    def upkeep(self) -> bool:
+        """Other periodic upkeep (the trials table's statistics); True when it did some."""
         ...
 
 
@@ -43,6 +48,7 @@ class Reaper:
                 reaped = self.dispatcher.reap()
                 if reaped:
                     log.info("requeued %d trial(s) whose lease expired", reaped)
+                self.dispatcher.upkeep()
             except HpoError as e:
                 # The database may be restarting: try again at the next tick.
                 log.warning("reaper: %s", e)
